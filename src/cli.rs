@@ -1,0 +1,171 @@
+//! What the user typed (SPEC §2). The doc comments are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser};
+
+use crate::input::Encoding;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "replayer",
+    version,
+    about = "Turn a client's CSV of offline sales and visits into the DCS tags the platform would have seen, and fire them.",
+    long_about = "Turn a client's CSV of offline sales and visits into the DCS tags the platform would have seen, and fire them.\n\n\
+        First check the file: `replayer --name c-a-norton-uk --load-file clients/norton/norton.csv --dump-data`,\n\
+        read the dump files in output/, then fire: the same command with --fire-tag.",
+    after_help = "Exit codes: 0 all rows valid (and accepted), 1 some rows had exceptions or were refused or failed, \
+        2 could not start (nothing sent), 3 stopped early (DCS down or account refused), 130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Run name, used in the dump file names (letters, digits, '.', '_', '-'; e.g. c-a-norton-uk)
+    #[arg(long)]
+    pub name: String,
+
+    /// The client's CSV file
+    #[arg(long, value_name = "CSV")]
+    pub load_file: PathBuf,
+
+    /// The client's mapping [default: mapping.json in the CSV's folder]
+    #[arg(long, value_name = "JSON")]
+    pub mapping: Option<PathBuf>,
+
+    /// The DCS tag endpoint
+    #[arg(long, env = "REPLAYER_REQUEST_URL", default_value = "http://127.0.0.1:8080/tag", value_name = "URL")]
+    pub request_url: String,
+
+    /// Write the dump files (a dry run unless --fire-tag is also given)
+    #[arg(long)]
+    pub dump_data: bool,
+
+    /// Fire the tags to the DCS (a live run)
+    #[arg(long)]
+    pub fire_tag: bool,
+
+    /// Skip the confirmation before a live run
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Where the dump files go
+    #[arg(long, default_value = "output", value_name = "DIR")]
+    pub output_dir: PathBuf,
+
+    /// The attrib database (sqlite:, mysql: or postgres: URL) [default: replayer.sqlite in the output directory]
+    #[arg(long, env = "REPLAYER_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// Requests in flight at once
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024), value_name = "N")]
+    pub concurrency: u32,
+
+    /// At most this many requests a second (0 = no limit)
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative, value_name = "PER_SECOND")]
+    pub rate: f64,
+
+    /// Seconds for one request
+    #[arg(long, default_value_t = 10.0, value_parser = positive, value_name = "SECONDS")]
+    pub timeout: f64,
+
+    /// Retries of one request on a retryable failure
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub max_retries: u32,
+
+    /// Fire only the first N valid rows (a smoke test)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+
+    /// Fire rows the journal says were already accepted
+    #[arg(long)]
+    pub refire: bool,
+
+    /// The file's encoding
+    #[arg(long, value_enum, default_value = "auto")]
+    pub encoding: Encoding,
+
+    /// The delimiter: auto, or one character (tab: "\t" or "tab")
+    #[arg(long, default_value = "auto", value_parser = delimiter, value_name = "auto|CHAR")]
+    pub delimiter: Delimiter,
+
+    /// No progress bar: only the summary and errors
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delimiter {
+    Auto,
+    Byte(u8),
+}
+
+fn delimiter(text: &str) -> Result<Delimiter, String> {
+    match text {
+        "auto" => Ok(Delimiter::Auto),
+        "tab" | "\\t" | "\t" => Ok(Delimiter::Byte(b'\t')),
+        _ if text.len() == 1 && text.is_ascii() && text != "\"" && text != "\n" => Ok(Delimiter::Byte(text.as_bytes()[0])),
+        _ => Err("give auto, or one ASCII character such as ',' ';' '|' or tab".to_owned()),
+    }
+}
+
+fn non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        _ => Err("give a number of 0 or more".to_owned()),
+    }
+}
+
+fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
+        _ => Err("give a number of seconds above 0".to_owned()),
+    }
+}
+
+/// `--name` becomes part of file names: `^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`, no `..`.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let mut bytes = name.bytes();
+    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
+    let rest_ok = bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !first_ok || !rest_ok || name.len() > 100 {
+        return Err(format!(
+            "--name {name:?} is not a run name: use 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit (no paths), e.g. c-a-norton-uk"
+        ));
+    }
+    if name.contains("..") {
+        return Err(format!("--name {name:?} holds \"..\"; use a plain name such as c-a-norton-uk"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn names() {
+        assert!(check_name("c-a-norton-uk").is_ok());
+        assert!(check_name("a").is_ok());
+        for bad in ["", "../x", "a/b", "a..b", ".hidden", "-x", "a b", &"a".repeat(101), "a\\b", "é"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn delimiters() {
+        assert_eq!(delimiter("auto"), Ok(Delimiter::Auto));
+        assert_eq!(delimiter(";"), Ok(Delimiter::Byte(b';')));
+        assert_eq!(delimiter("tab"), Ok(Delimiter::Byte(b'\t')));
+        assert!(delimiter(";;").is_err());
+    }
+}

@@ -1,0 +1,254 @@
+//! `ReplayerConfig`: the mapping and the file's columns, and `format_data`, which runs every
+//! `handle_<field>` over a row and gives its payload (SPEC §4).
+
+use anyhow::{bail, Result};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use csv::StringRecord;
+
+use crate::dates::DateFormat;
+use crate::field::Field;
+use crate::handlers::{handler, Outcome};
+use crate::input::Columns;
+use crate::mapping::Mapping;
+use crate::payload::Payload;
+
+pub struct ReplayerConfig {
+    mapping: Mapping,
+    columns: Columns,
+    now: DateTime<Utc>,
+    /// What each field's default gives, handled once.
+    defaults: [Option<Outcome>; Field::COUNT],
+}
+
+/// A problem with one cell (or with the row when `column` is `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub column: Option<String>,
+    /// The field's name, or `custom.<key>`.
+    pub field: String,
+    pub text: String,
+}
+
+impl Problem {
+    /// `row N, column "Header" (field): text`
+    pub fn line(&self, row: u64) -> String {
+        match &self.column {
+            Some(column) => format!("row {row}, column {column:?} ({}): {}", self.field, self.text),
+            None => format!("row {row} ({}): {}", self.field, self.text),
+        }
+    }
+}
+
+/// A valid row: its payload and what was corrected on the way.
+#[derive(Debug)]
+pub struct Formatted {
+    pub payload: Payload,
+    pub warnings: Vec<Problem>,
+    pub event_time: DateTime<Utc>,
+    pub local_date: NaiveDate,
+}
+
+impl ReplayerConfig {
+    pub fn new(mapping: Mapping, columns: Columns, now: DateTime<Utc>) -> Result<ReplayerConfig> {
+        let mut config = ReplayerConfig { mapping, columns, now, defaults: Default::default() };
+        let mut defaults: [Option<Outcome>; Field::COUNT] = Default::default();
+        let mut given: Vec<(Field, String)> = config.mapping.defaults.clone();
+        if let Some(token) = &config.mapping.account_token {
+            if config.mapping.default_for(Field::AccountToken).is_none() {
+                given.push((Field::AccountToken, token.clone()));
+            }
+        }
+        if let Some(currency) = &config.mapping.currency {
+            if config.mapping.default_for(Field::Currency).is_none() {
+                given.push((Field::Currency, currency.clone()));
+            }
+        }
+        for (field, value) in given {
+            let outcome = handler(field)(&config, &value);
+            if let Outcome::Exception(text) | Outcome::Warning { problem: text, .. } = &outcome {
+                let shown = if field.is_personal() { "(personal data)".to_owned() } else { format!("{value:?}") };
+                bail!("the mapping's default for {field}, {shown}, cannot be used: {text}");
+            }
+            defaults[field.index()] = Some(outcome);
+        }
+        config.defaults = defaults;
+        Ok(config)
+    }
+
+    /// A config with no file columns, for handler tests.
+    #[cfg(test)]
+    pub fn for_tests(mapping: Mapping) -> ReplayerConfig {
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 1, 1, 0, 0, 0).unwrap();
+        ReplayerConfig::new(mapping, Columns::default(), now).unwrap()
+    }
+
+    pub fn account_token(&self) -> Option<&str> {
+        self.mapping.account_token.as_deref()
+    }
+
+    pub fn events(&self) -> &[String] {
+        &self.mapping.events
+    }
+
+    pub fn date_formats(&self) -> &[DateFormat] {
+        &self.mapping.date_formats
+    }
+
+    pub fn timezone(&self) -> Tz {
+        self.mapping.timezone
+    }
+
+    pub fn decimal_separator(&self) -> char {
+        self.mapping.decimal_separator
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    pub fn columns(&self) -> &Columns {
+        &self.columns
+    }
+
+    fn problem(&self, field: Field, column: Option<usize>, text: String) -> Problem {
+        Problem { column: column.map(|index| self.columns.header(index).to_owned()), field: field.name().to_owned(), text }
+    }
+
+    /// Run every handler over one row. `Err` lists why the row is not fired.
+    pub fn format_data(&self, record: &StringRecord) -> Result<Formatted, Vec<Problem>> {
+        let mut fields: Vec<(&'static str, String)> = Vec::with_capacity(12);
+        let mut warnings = Vec::new();
+        let mut exceptions = Vec::new();
+        let mut identifier_notes = Vec::new();
+
+        for field in Field::ALL {
+            let column = self.columns.of(field);
+            let cell = column.and_then(|index| record.get(index)).unwrap_or("");
+            if cell.contains('\u{FFFD}') {
+                exceptions.push(self.problem(field, column, "holds the replacement character \u{FFFD}: the file was damaged by a wrong conversion before it reached us; fix the cell".to_owned()));
+                continue;
+            }
+            let outcome = match handler(field)(self, cell) {
+                Outcome::Empty => match &self.defaults[field.index()] {
+                    Some(default) => default.clone(),
+                    None => Outcome::Empty,
+                },
+                outcome => outcome,
+            };
+            match outcome {
+                Outcome::Value(value) => fields.push((field.payload_key(), value)),
+                Outcome::Empty if field.is_required() => {
+                    let text = match column {
+                        Some(_) => "is empty and the mapping has no default; fill it in".to_owned(),
+                        None => "is missing: no column and no default".to_owned(),
+                    };
+                    exceptions.push(self.problem(field, column, text));
+                }
+                Outcome::Empty => {}
+                Outcome::Warning { problem, sent } => {
+                    let text = match &sent {
+                        Some(value) => format!("{problem}; sent {value}"),
+                        None => format!("{problem}; not sent"),
+                    };
+                    if sent.is_none() && Field::IDENTIFIERS.contains(&field) {
+                        identifier_notes.push(format!("{field}: {problem}"));
+                    }
+                    if let Some(value) = sent {
+                        fields.push((field.payload_key(), value));
+                    }
+                    warnings.push(self.problem(field, column, text));
+                }
+                Outcome::Exception(text) => exceptions.push(self.problem(field, column, text)),
+            }
+        }
+
+        let has_identifier = Field::IDENTIFIERS.iter().any(|field| fields.iter().any(|(key, _)| *key == field.payload_key()));
+        if !has_identifier && exceptions.is_empty() {
+            let notes = if identifier_notes.is_empty() { String::new() } else { format!(" ({})", identifier_notes.join("; ")) };
+            exceptions.push(Problem {
+                column: None,
+                field: "identifier".to_owned(),
+                text: format!("none of visitor_id, customer_id, email or phone has a usable value{notes}; a row needs one to be attributed"),
+            });
+        }
+
+        let mut custom = Vec::new();
+        for (key, index) in &self.columns.custom {
+            let cell = record.get(*index).unwrap_or("").trim();
+            if cell.contains('\u{FFFD}') {
+                exceptions.push(Problem {
+                    column: Some(self.columns.header(*index).to_owned()),
+                    field: format!("custom.{key}"),
+                    text: "holds the replacement character \u{FFFD}: the file was damaged by a wrong conversion; fix the cell".to_owned(),
+                });
+            } else if !cell.is_empty() {
+                custom.push((key.clone(), cell.to_owned()));
+            }
+        }
+
+        if !exceptions.is_empty() {
+            return Err(exceptions);
+        }
+        let event_time = fields
+            .iter()
+            .find(|(key, _)| *key == Field::EventTime.payload_key())
+            .and_then(|(_, value)| DateTime::parse_from_rfc3339(value).ok())
+            .map(|time| time.with_timezone(&Utc))
+            .expect("a valid row has an event_time");
+        let local_date = event_time.with_timezone(&self.mapping.timezone).date_naive();
+        Ok(Formatted { payload: Payload::new(fields, custom), warnings, event_time, local_date })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::resolve_columns;
+
+    fn config(headers: &[&str]) -> ReplayerConfig {
+        let mapping = Mapping::parse(
+            r#"{"account_token": "ex4mpl3-t0k3n-0001", "timezone": "Europe/London", "currency": "GBP",
+                "events": ["offline_sale"], "columns": {"event_time": "Date", "revenue": "Value"},
+                "custom": {"store_id": "Store"}, "defaults": {"event_name": "offline_sale"}}"#,
+        )
+        .unwrap();
+        let headers: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+        let (columns, _) = resolve_columns(&headers, &mapping).unwrap();
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 1, 1, 0, 0, 0).unwrap();
+        ReplayerConfig::new(mapping, columns, now).unwrap()
+    }
+
+    #[test]
+    fn format_data_gives_the_payload_in_order_with_defaults() {
+        let config = config(&["Date", "Value", "email", "Store", "order_id"]);
+        let row = StringRecord::from(vec!["01/06/2024", "£10", "A@Example.com", " 12 ", "o-1"]);
+        let formatted = config.format_data(&row).unwrap();
+        let mut json = Vec::new();
+        formatted.payload.write_json_without_rid(&mut json).unwrap();
+        let json = String::from_utf8(json).unwrap();
+        assert!(json.starts_with(r#"{"account_token":"ex4mpl3-t0k3n-0001","event_name":"offline_sale","event_time":"2024-06-01T11:00:00Z","email_sha256":""#), "{json}");
+        assert!(json.ends_with(r#""order_id":"o-1","revenue":"10","currency":"GBP","custom":{"store_id":"12"},"replay":"1"}"#), "{json}");
+        assert!(!json.contains("example.com"));
+        assert_eq!(formatted.warnings.len(), 1);
+        assert_eq!(formatted.warnings[0].line(2), "row 2, column \"Value\" (revenue): \"£10\" had a currency symbol; sent 10");
+    }
+
+    #[test]
+    fn exceptions_name_the_column_and_what_is_missing() {
+        let config = config(&["Date", "Value", "email", "Store"]);
+        let problems = config.format_data(&StringRecord::from(vec!["", "x", "nobody", ""])).unwrap_err();
+        let lines: Vec<String> = problems.iter().map(|p| p.line(7)).collect();
+        assert_eq!(lines[0], "row 7, column \"Date\" (event_time): is empty and the mapping has no default; fill it in");
+        assert!(lines[1].starts_with("row 7, column \"Value\" (revenue): \"x\" is not a number"));
+        let problems = config.format_data(&StringRecord::from(vec!["01/06/2024", "1", "nobody", ""])).unwrap_err();
+        assert!(problems[0].line(3).contains("(identifier): none of visitor_id") && problems[0].line(3).contains("email: the e-mail address has no @"));
+    }
+
+    #[test]
+    fn a_replacement_character_never_reaches_a_tag() {
+        let config = config(&["Date", "Value", "customer_id", "Store"]);
+        let problems = config.format_data(&StringRecord::from(vec!["01/06/2024", "1", "c1", "Caf\u{FFFD}"])).unwrap_err();
+        assert_eq!(problems[0].field, "custom.store_id");
+    }
+}

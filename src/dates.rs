@@ -1,0 +1,288 @@
+//! Reading `event_time` (SPEC §4): the mapping's formats in its time zone, Excel serials, DST.
+
+use chrono::format::{parse, Item, Parsed, StrftimeItems};
+use chrono::{DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// One strftime pattern, parsed once.
+#[derive(Debug, Clone)]
+pub struct DateFormat {
+    pattern: String,
+    items: Vec<Item<'static>>,
+}
+
+/// The default formats: ISO 8601 forms first, then day-first forms.
+const DEFAULT_FORMATS: [&str; 15] = [
+    "%Y-%m-%dT%H:%M:%S%.f%#z",
+    "%Y-%m-%d %H:%M:%S%.f%#z",
+    "%Y-%m-%dT%H:%M%#z",
+    "%Y-%m-%d %H:%M%#z",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%d-%m-%Y",
+    "%d.%m.%Y",
+    "%d.%m.%Y %H:%M",
+];
+
+/// Excel counts days from 1899-12-30 (its 1900 leap-year bug folded in).
+const EXCEL_SERIALS: std::ops::RangeInclusive<f64> = 20_000.0..=80_000.0;
+
+impl DateFormat {
+    pub fn new(pattern: &str, items: Vec<Item<'static>>) -> DateFormat {
+        DateFormat { pattern: pattern.to_owned(), items }
+    }
+
+    pub fn defaults() -> Vec<DateFormat> {
+        DEFAULT_FORMATS
+            .iter()
+            .map(|pattern| DateFormat::new(pattern, StrftimeItems::new(pattern).parse_to_owned().expect("valid default format")))
+            .collect()
+    }
+
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// True when the pattern gives a whole date: formatting a known date and reading it back finds it again.
+    pub fn has_full_date(&self) -> bool {
+        let probe = FixedOffset::east_opt(0).unwrap().with_ymd_and_hms(2001, 2, 3, 4, 5, 6).unwrap();
+        let mut text = String::new();
+        if std::fmt::write(&mut text, format_args!("{}", probe.format_with_items(self.items.iter()))).is_err() {
+            return false;
+        }
+        let mut parsed = Parsed::new();
+        parse(&mut parsed, &text, self.items.iter()).is_ok()
+            && parsed.to_naive_date().ok() == Some(probe.date_naive())
+    }
+
+    fn read(&self, text: &str) -> Option<Reading> {
+        let mut parsed = Parsed::new();
+        parse(&mut parsed, text, self.items.iter()).ok()?;
+        let date = parsed.to_naive_date().ok()?;
+        let time = match parsed.hour_div_12() {
+            Some(_) => Some(parsed.to_naive_time().ok()?),
+            None => None,
+        };
+        Some(Reading { date, time, offset: parsed.offset() })
+    }
+}
+
+struct Reading {
+    date: NaiveDate,
+    time: Option<NaiveTime>,
+    offset: Option<i32>,
+}
+
+/// What the event_time handler found.
+#[derive(Debug, PartialEq)]
+pub struct EventTime {
+    pub utc: DateTime<Utc>,
+    /// The local date, for the range the nightly jobs backdate.
+    pub local_date: NaiveDate,
+    pub warning: Option<String>,
+}
+
+const NOON: NaiveTime = match NaiveTime::from_hms_opt(12, 0, 0) {
+    Some(noon) => noon,
+    None => panic!("noon exists"),
+};
+
+/// Read a non-empty, trimmed cell. `Err` is the exception text.
+pub fn read_event_time(text: &str, formats: &[DateFormat], timezone: Tz, now: DateTime<Utc>) -> Result<EventTime, String> {
+    let (reading, mut warning) = match excel_serial(text) {
+        Some(reading) => {
+            let shown = match reading.time {
+                Some(time) => format!("{} {}", reading.date, time.format("%H:%M:%S")),
+                None => reading.date.to_string(),
+            };
+            (reading, Some(format!("{text:?} is an Excel serial date, read as {shown} local time")))
+        }
+        None => {
+            let reading = formats.iter().find_map(|format| format.read(text)).ok_or_else(|| {
+                let patterns: Vec<&str> = formats.iter().map(DateFormat::pattern).collect();
+                format!(
+                    "{text:?} is not a date in any of the mapping's date_formats ({}); fix the cell or add its format to \"date_formats\"",
+                    patterns.join(", ")
+                )
+            })?;
+            (reading, None)
+        }
+    };
+    let naive = NaiveDateTime::new(reading.date, reading.time.unwrap_or(NOON));
+    let utc = match reading.offset {
+        Some(seconds) => naive - Duration::seconds(i64::from(seconds)),
+        None => {
+            let (utc, dst_warning) = local_to_utc(naive, timezone);
+            if let Some(dst_warning) = dst_warning {
+                warning = Some(match warning {
+                    Some(first) => format!("{first}; {dst_warning}"),
+                    None => dst_warning,
+                });
+            }
+            utc
+        }
+    };
+    let utc = Utc.from_utc_datetime(&utc);
+    if utc > now {
+        let hint = if reading.time.is_none() { " (a date without a time is read as 12:00 local)" } else { "" };
+        return Err(format!("{text:?} is in the future{hint}; only past events can be replayed"));
+    }
+    let local_date = match reading.offset {
+        Some(_) => utc.with_timezone(&timezone).date_naive(),
+        None => reading.date,
+    };
+    Ok(EventTime { utc, local_date, warning })
+}
+
+/// Local wall time to UTC. A time skipped by a clock change moves forward by the gap; a repeated
+/// time takes its first occurrence; both with a warning.
+fn local_to_utc(naive: NaiveDateTime, timezone: Tz) -> (NaiveDateTime, Option<String>) {
+    match timezone.from_local_datetime(&naive) {
+        LocalResult::Single(local) => (local.naive_utc(), None),
+        LocalResult::Ambiguous(first, _) => (
+            first.naive_utc(),
+            Some(format!(
+                "{} happens twice in {} (clocks went back); read as the first, {}",
+                naive.format("%Y-%m-%d %H:%M"),
+                timezone.name(),
+                first.format("%H:%M %Z")
+            )),
+        ),
+        LocalResult::None => {
+            // The offset in force just before the gap: the wall clock had not moved yet.
+            let before = timezone
+                .from_local_datetime(&(naive - Duration::hours(4)))
+                .earliest()
+                .map(|local| local.offset().fix().local_minus_utc())
+                .unwrap_or(0);
+            let utc = naive - Duration::seconds(i64::from(before));
+            let moved = timezone.from_utc_datetime(&utc);
+            (
+                utc,
+                Some(format!(
+                    "{} does not exist in {} (clocks went forward); read as {}",
+                    naive.format("%Y-%m-%d %H:%M"),
+                    timezone.name(),
+                    moved.format("%H:%M %Z")
+                )),
+            )
+        }
+    }
+}
+
+use chrono::Offset;
+
+fn excel_serial(text: &str) -> Option<Reading> {
+    if !text.bytes().all(|byte| byte.is_ascii_digit() || byte == b'.') || text.bytes().filter(|&b| b == b'.').count() > 1 {
+        return None;
+    }
+    let serial: f64 = text.parse().ok()?;
+    if !EXCEL_SERIALS.contains(&serial) {
+        return None;
+    }
+    let days = serial.trunc() as i64;
+    let date = NaiveDate::from_ymd_opt(1899, 12, 30)? + Duration::days(days);
+    let time = if serial.fract() > 0.0 {
+        let seconds = (serial.fract() * 86_400.0).round() as u32;
+        Some(NaiveTime::from_num_seconds_from_midnight_opt(seconds.min(86_399), 0)?)
+    } else {
+        None
+    };
+    Some(Reading { date, time, offset: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::Europe::London;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+    }
+
+    fn read(text: &str) -> Result<EventTime, String> {
+        read_event_time(text, &DateFormat::defaults(), London, now())
+    }
+
+    fn utc(text: &str) -> String {
+        read(text).unwrap().utc.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }
+
+    #[test]
+    fn iso_forms_with_and_without_offset() {
+        assert_eq!(utc("2024-06-01T12:45:00Z"), "2024-06-01T12:45:00Z");
+        assert_eq!(utc("2024-06-01 12:45:00+02:00"), "2024-06-01T10:45:00Z");
+        assert_eq!(utc("2024-06-01T12:45+0100"), "2024-06-01T11:45:00Z");
+        assert_eq!(utc("2024-06-01T12:45:10.250"), "2024-06-01T11:45:10Z");
+        // Summer time in London: UTC+1.
+        assert_eq!(utc("2024-06-01 12:45"), "2024-06-01T11:45:00Z");
+        assert_eq!(utc("2024-01-15 12:45"), "2024-01-15T12:45:00Z");
+    }
+
+    #[test]
+    fn day_first_forms_and_dates_without_time_are_noon_local() {
+        assert_eq!(utc("01/06/2024 12:45"), "2024-06-01T11:45:00Z");
+        assert_eq!(utc("01/06/2024"), "2024-06-01T11:00:00Z");
+        assert_eq!(utc("15-01-2024"), "2024-01-15T12:00:00Z");
+        assert_eq!(utc("15.01.2024"), "2024-01-15T12:00:00Z");
+        assert_eq!(read("01/06/2024").unwrap().local_date, NaiveDate::from_ymd_opt(2024, 6, 1).unwrap());
+    }
+
+    #[test]
+    fn a_date_on_a_clock_change_day_stays_on_its_day() {
+        // 2024-03-31 and 2024-10-27 are London's clock changes.
+        for text in ["31/03/2024", "27/10/2024"] {
+            let time = read(text).unwrap();
+            assert_eq!(time.utc.date_naive(), time.local_date);
+            assert!(time.warning.is_none());
+        }
+    }
+
+    #[test]
+    fn skipped_and_repeated_times_warn() {
+        let skipped = read("2024-03-31 01:30").unwrap();
+        assert_eq!(skipped.utc.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "2024-03-31T01:30:00Z");
+        assert!(skipped.warning.unwrap().contains("does not exist in Europe/London"));
+        let repeated = read("2024-10-27 01:30").unwrap();
+        assert_eq!(repeated.utc.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "2024-10-27T00:30:00Z");
+        assert!(repeated.warning.unwrap().contains("happens twice"));
+    }
+
+    #[test]
+    fn excel_serials_warn() {
+        let time = read("45444").unwrap();
+        assert_eq!(time.utc.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "2024-06-01T11:00:00Z");
+        assert!(time.warning.unwrap().contains("Excel serial"));
+        assert_eq!(utc("45444.75"), "2024-06-01T17:00:00Z");
+        assert!(read("19999").is_err());
+        assert!(read("80001").is_err());
+    }
+
+    #[test]
+    fn future_and_garbage_are_exceptions() {
+        assert!(read("2030-01-01").unwrap_err().contains("in the future"));
+        assert!(read("31/12/2025 23:59").is_ok());
+        assert!(read("2026-01-01T00:00:01Z").is_err());
+        assert!(read("yesterday").unwrap_err().contains("not a date"));
+        assert!(read("32/01/2024").is_err());
+        assert!(read("29/02/2023").is_err());
+        assert!(read("29/02/2024").is_ok());
+    }
+
+    #[test]
+    fn custom_formats_are_tried_in_order() {
+        let formats: Vec<DateFormat> = ["%m/%d/%Y", "%Y%m%d"]
+            .iter()
+            .map(|p| DateFormat::new(p, StrftimeItems::new(p).parse_to_owned().unwrap()))
+            .collect();
+        let time = read_event_time("06/01/2024", &formats, Tz::UTC, now()).unwrap();
+        assert_eq!(time.local_date, NaiveDate::from_ymd_opt(2024, 6, 1).unwrap());
+        assert!(read_event_time("20240601", &formats, Tz::UTC, now()).is_ok());
+    }
+}

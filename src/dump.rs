@@ -1,0 +1,198 @@
+//! The five dump files of SPEC §6: `{name}-{type}-{token}-{date}.txt`, owner-only, never overwritten.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use rand::Rng;
+
+use crate::payload::Payload;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DumpType {
+    Requests,
+    RequestsValidated,
+    Responses,
+    Warnings,
+    Exceptions,
+}
+
+impl DumpType {
+    pub const ALL: [DumpType; 5] =
+        [DumpType::Requests, DumpType::RequestsValidated, DumpType::Responses, DumpType::Warnings, DumpType::Exceptions];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DumpType::Requests => "requests",
+            DumpType::RequestsValidated => "requests-validated",
+            DumpType::Responses => "responses",
+            DumpType::Warnings => "warnings",
+            DumpType::Exceptions => "exceptions",
+        }
+    }
+}
+
+/// 8 random lowercase letters and digits, drawn once per run.
+pub fn random_token() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..8).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}
+
+struct DumpFile {
+    path: PathBuf,
+    writer: BufWriter<File>,
+}
+
+/// The dump files of one run. Files are created when first written, except `requests` and
+/// `requests-validated`, which are created at the start so a bad output directory fails early.
+pub struct Dumps {
+    directory: PathBuf,
+    name: String,
+    token: String,
+    date: NaiveDate,
+    files: [Option<DumpFile>; 5],
+    validated_rows: u64,
+    written: Vec<PathBuf>,
+}
+
+fn create_new(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+impl Dumps {
+    pub fn create(directory: &Path, name: &str, date: NaiveDate, dump_data: bool) -> Result<Dumps> {
+        std::fs::create_dir_all(directory).with_context(|| {
+            format!("cannot create the output directory {}; choose another with --output-dir", directory.display())
+        })?;
+        let mut dumps = Dumps {
+            directory: directory.to_owned(),
+            name: name.to_owned(),
+            token: random_token(),
+            date,
+            files: Default::default(),
+            validated_rows: 0,
+            written: Vec::new(),
+        };
+        // A token whose files already exist is drawn again: a dump is never overwritten.
+        while DumpType::ALL.iter().any(|&kind| dumps.path(kind).exists()) {
+            dumps.token = random_token();
+        }
+        if dump_data {
+            dumps.open(DumpType::Requests)?;
+            dumps.open(DumpType::RequestsValidated)?.write_all(b"[")?;
+        }
+        Ok(dumps)
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    pub fn path(&self, kind: DumpType) -> PathBuf {
+        self.directory.join(format!("{}-{}-{}-{}.txt", self.name, kind.name(), self.token, self.date.format("%Y-%m-%d")))
+    }
+
+    fn open(&mut self, kind: DumpType) -> Result<&mut BufWriter<File>> {
+        let slot = kind as usize;
+        if self.files[slot].is_none() {
+            let path = self.path(kind);
+            let file = create_new(&path).with_context(|| format!("cannot create {}; check the output directory", path.display()))?;
+            self.written.push(path.clone());
+            self.files[slot] = Some(DumpFile { path, writer: BufWriter::with_capacity(256 * 1024, file) });
+        }
+        Ok(&mut self.files[slot].as_mut().expect("opened above").writer)
+    }
+
+    fn write_line(&mut self, kind: DumpType, line: &str) -> Result<()> {
+        let writer = self.open(kind)?;
+        writer.write_all(line.as_bytes())?;
+        writer.write_all(b"\n")?;
+        Ok(())
+    }
+
+    pub fn request(&mut self, tag_url: &str) -> Result<()> {
+        self.write_line(DumpType::Requests, tag_url)
+    }
+
+    pub fn validated(&mut self, row: u64, payload: &Payload) -> Result<()> {
+        let first = self.validated_rows == 0;
+        self.validated_rows += 1;
+        let writer = self.open(DumpType::RequestsValidated)?;
+        writer.write_all(if first { b"\n  {\n" } else { b",\n  {\n" })?;
+        write!(writer, "    \"row\": {row},\n    \"payload\": ")?;
+        payload.write_pretty(writer, 4)?;
+        writer.write_all(b"\n  }")?;
+        Ok(())
+    }
+
+    pub fn response(&mut self, line: &str) -> Result<()> {
+        self.write_line(DumpType::Responses, line)
+    }
+
+    pub fn warning(&mut self, line: &str) -> Result<()> {
+        self.write_line(DumpType::Warnings, line)
+    }
+
+    pub fn exception(&mut self, line: &str) -> Result<()> {
+        self.write_line(DumpType::Exceptions, line)
+    }
+
+    /// Close every file; returns the paths written, in the order they were created.
+    pub fn finish(mut self) -> Result<Vec<PathBuf>> {
+        if self.files[DumpType::RequestsValidated as usize].is_some() {
+            let closing: &[u8] = if self.validated_rows == 0 { b"]\n" } else { b"\n]\n" };
+            self.open(DumpType::RequestsValidated)?.write_all(closing)?;
+        }
+        for file in self.files.iter_mut().flatten() {
+            file.writer.flush().with_context(|| format!("cannot write {}", file.path.display()))?;
+            file.writer.get_ref().sync_all().with_context(|| format!("cannot write {}", file.path.display()))?;
+        }
+        Ok(std::mem::take(&mut self.written))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_modes_and_json_array() {
+        let directory = tempfile::tempdir().unwrap();
+        let date = NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
+        let mut dumps = Dumps::create(directory.path(), "c-a-test", date, true).unwrap();
+        let token = dumps.token().to_owned();
+        assert_eq!(token.len(), 8);
+        assert!(token.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        let payload = Payload::new(vec![("visitor_id", "v1".into())], Vec::new());
+        dumps.validated(2, &payload).unwrap();
+        dumps.validated(3, &payload).unwrap();
+        dumps.warning("row 2: w").unwrap();
+        let written = dumps.finish().unwrap();
+        assert_eq!(written.len(), 3);
+        let validated = directory.path().join(format!("c-a-test-requests-validated-{token}-2024-06-01.txt"));
+        let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&validated).unwrap()).unwrap();
+        assert_eq!(value[1]["row"], 3);
+        assert_eq!(value[0]["payload"]["visitor_id"], "v1");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&validated).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn an_empty_run_writes_an_empty_array() {
+        let directory = tempfile::tempdir().unwrap();
+        let dumps = Dumps::create(directory.path(), "n", NaiveDate::from_ymd_opt(2024, 6, 1).unwrap(), true).unwrap();
+        let written = dumps.finish().unwrap();
+        let validated = written.iter().find(|p| p.to_string_lossy().contains("validated")).unwrap();
+        assert_eq!(std::fs::read_to_string(validated).unwrap(), "[]\n");
+    }
+}

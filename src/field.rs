@@ -1,0 +1,149 @@
+//! The fields of SPEC §4: their names in the mapping and in the payload, in payload order.
+
+/// A field read from the CSV. The order of `Field::ALL` is the order of the payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    AccountToken,
+    EventName,
+    EventTime,
+    VisitorId,
+    CustomerId,
+    Email,
+    Phone,
+    OrderId,
+    Revenue,
+    Currency,
+    Quantity,
+    PageUrl,
+    Referrer,
+    UtmSource,
+    UtmMedium,
+    UtmCampaign,
+    UtmTerm,
+    UtmContent,
+    Gclid,
+    Ip,
+    UserAgent,
+}
+
+impl Field {
+    pub const COUNT: usize = 21;
+
+    pub const ALL: [Field; Field::COUNT] = [
+        Field::AccountToken,
+        Field::EventName,
+        Field::EventTime,
+        Field::VisitorId,
+        Field::CustomerId,
+        Field::Email,
+        Field::Phone,
+        Field::OrderId,
+        Field::Revenue,
+        Field::Currency,
+        Field::Quantity,
+        Field::PageUrl,
+        Field::Referrer,
+        Field::UtmSource,
+        Field::UtmMedium,
+        Field::UtmCampaign,
+        Field::UtmTerm,
+        Field::UtmContent,
+        Field::Gclid,
+        Field::Ip,
+        Field::UserAgent,
+    ];
+
+    /// The identifiers: a row needs at least one of them.
+    pub const IDENTIFIERS: [Field; 4] = [Field::VisitorId, Field::CustomerId, Field::Email, Field::Phone];
+
+    /// The name used in the mapping and as the default header.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::AccountToken => "account_token",
+            Field::EventName => "event_name",
+            Field::EventTime => "event_time",
+            Field::VisitorId => "visitor_id",
+            Field::CustomerId => "customer_id",
+            Field::Email => "email",
+            Field::Phone => "phone",
+            Field::OrderId => "order_id",
+            Field::Revenue => "revenue",
+            Field::Currency => "currency",
+            Field::Quantity => "quantity",
+            Field::PageUrl => "page_url",
+            Field::Referrer => "referrer",
+            Field::UtmSource => "utm_source",
+            Field::UtmMedium => "utm_medium",
+            Field::UtmCampaign => "utm_campaign",
+            Field::UtmTerm => "utm_term",
+            Field::UtmContent => "utm_content",
+            Field::Gclid => "gclid",
+            Field::Ip => "ip",
+            Field::UserAgent => "user_agent",
+        }
+    }
+
+    /// The key in the payload: e-mail and phone travel only as hashes.
+    pub fn payload_key(self) -> &'static str {
+        match self {
+            Field::Email => "email_sha256",
+            Field::Phone => "phone_sha256",
+            other => other.name(),
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|field| field.name() == name)
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn is_required(self) -> bool {
+        matches!(self, Field::AccountToken | Field::EventName | Field::EventTime)
+    }
+
+    /// Fields whose raw value is personal data: never echoed in a message.
+    pub fn is_personal(self) -> bool {
+        matches!(self, Field::Email | Field::Phone)
+    }
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The closest of `candidates` to `wanted`, when it is close enough to be a likely typo.
+pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let wanted = wanted.trim().to_lowercase();
+    candidates
+        .into_iter()
+        .map(|candidate| (strsim::jaro_winkler(&wanted, &candidate.trim().to_lowercase()), candidate))
+        .filter(|(score, _)| *score >= 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_order_is_payload_order() {
+        for (index, field) in Field::ALL.into_iter().enumerate() {
+            assert_eq!(field.index(), index);
+            assert_eq!(Field::from_name(field.name()), Some(field));
+        }
+        assert_eq!(Field::from_name("email_sha256"), None);
+        assert_eq!(Field::Email.payload_key(), "email_sha256");
+    }
+
+    #[test]
+    fn closest_finds_typos_only() {
+        assert_eq!(closest("evnt_name", ["event_name", "event_time"]), Some("event_name"));
+        assert_eq!(closest("zzz", ["event_name", "event_time"]), None);
+    }
+}

@@ -1,0 +1,384 @@
+//! One `handle_<field>` per field of SPEC §4, all of one shape: the raw cell in, an [`Outcome`] out.
+//! A handler never echoes the raw value of a personal field (e-mail, phone).
+
+use std::net::IpAddr;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::ReplayerConfig;
+use crate::dates::read_event_time;
+use crate::field::{closest, Field};
+
+/// What a handler made of one cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send this value.
+    Value(String),
+    /// Nothing to send (an empty cell).
+    Empty,
+    /// The row still fires: with `sent` in place of the cell, or without the field when `None`.
+    Warning { problem: String, sent: Option<String> },
+    /// The row is not fired.
+    Exception(String),
+}
+
+pub type Handler = fn(&ReplayerConfig, &str) -> Outcome;
+
+/// The handler table: a new field is one function and one line here.
+pub fn handler(field: Field) -> Handler {
+    match field {
+        Field::AccountToken => handle_account_token,
+        Field::EventName => handle_event_name,
+        Field::EventTime => handle_event_time,
+        Field::VisitorId | Field::CustomerId | Field::OrderId | Field::UserAgent => handle_text,
+        Field::UtmSource | Field::UtmMedium | Field::UtmCampaign | Field::UtmTerm | Field::UtmContent => handle_text,
+        Field::Gclid => handle_text,
+        Field::Email => handle_email,
+        Field::Phone => handle_phone,
+        Field::Revenue => handle_revenue,
+        Field::Currency => handle_currency,
+        Field::Quantity => handle_quantity,
+        Field::PageUrl | Field::Referrer => handle_url,
+        Field::Ip => handle_ip,
+    }
+}
+
+fn non_empty(cell: &str) -> Option<&str> {
+    let trimmed = cell.trim();
+    (!trimmed.is_empty()).then_some(trimmed)
+}
+
+fn dropped(problem: String) -> Outcome {
+    Outcome::Warning { problem, sent: None }
+}
+
+pub fn is_token(token: &str) -> bool {
+    (8..=64).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub fn handle_account_token(config: &ReplayerConfig, cell: &str) -> Outcome {
+    let Some(token) = non_empty(cell) else { return Outcome::Empty };
+    if !is_token(token) {
+        return Outcome::Exception(format!(
+            "{token:?} is not an account token (8 to 64 letters, digits, '-' or '_'); copy the client's token into the cell"
+        ));
+    }
+    match config.account_token() {
+        Some(expected) if expected != token => {
+            let hint = if expected.eq_ignore_ascii_case(token) { " (it differs only in case)" } else { "" };
+            Outcome::Exception(format!(
+                "{token:?} is not this client's account token {expected:?}{hint}; fix the cell, or empty it to use the mapping's token"
+            ))
+        }
+        _ => Outcome::Value(token.to_owned()),
+    }
+}
+
+pub fn handle_event_name(config: &ReplayerConfig, cell: &str) -> Outcome {
+    let Some(name) = non_empty(cell) else { return Outcome::Empty };
+    let events = config.events();
+    if events.is_empty() {
+        return Outcome::Value(name.to_owned());
+    }
+    if let Some(listed) = events.iter().find(|listed| listed.eq_ignore_ascii_case(name)) {
+        return Outcome::Value(listed.clone());
+    }
+    let hint = match closest(name, events.iter().map(String::as_str)) {
+        Some(found) => format!("did you mean {found:?}? "),
+        None => String::new(),
+    };
+    Outcome::Exception(format!(
+        "{name:?} is not one of this client's events ({}); {hint}fix the cell or add the event to the mapping's \"events\"",
+        events.join(", ")
+    ))
+}
+
+pub fn handle_event_time(config: &ReplayerConfig, cell: &str) -> Outcome {
+    let Some(text) = non_empty(cell) else { return Outcome::Empty };
+    match read_event_time(text, config.date_formats(), config.timezone(), config.now()) {
+        Ok(time) => {
+            let value = time.utc.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            match time.warning {
+                Some(problem) => Outcome::Warning { problem, sent: Some(value) },
+                None => Outcome::Value(value),
+            }
+        }
+        Err(problem) => Outcome::Exception(problem),
+    }
+}
+
+pub fn handle_text(_: &ReplayerConfig, cell: &str) -> Outcome {
+    match non_empty(cell) {
+        Some(text) => Outcome::Value(text.to_owned()),
+        None => Outcome::Empty,
+    }
+}
+
+fn sha256_hex(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        hex.push(char::from_digit(u32::from(byte >> 4), 16).unwrap());
+        hex.push(char::from_digit(u32::from(byte & 0xf), 16).unwrap());
+    }
+    hex
+}
+
+fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Why `address` (trimmed, lower-cased) does not look like an e-mail address, without quoting it.
+fn email_problem(address: &str) -> Option<&'static str> {
+    let Some((local, domain)) = address.split_once('@') else { return Some("has no @") };
+    if local.is_empty() || domain.is_empty() {
+        return Some("has nothing before or after the @");
+    }
+    if domain.contains('@') {
+        return Some("has more than one @");
+    }
+    if address.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, ',' | ';' | '<' | '>' | '"')) {
+        return Some("holds spaces or separators (two addresses in one cell?)");
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 || labels.iter().any(|label| label.is_empty()) {
+        return Some("has no domain like example.com after the @");
+    }
+    None
+}
+
+pub fn handle_email(_: &ReplayerConfig, cell: &str) -> Outcome {
+    let Some(address) = non_empty(cell) else { return Outcome::Empty };
+    let address = address.to_lowercase();
+    if is_sha256_hex(&address) {
+        // Already hashed by the client: send the hash as it is.
+        return Outcome::Value(address);
+    }
+    match email_problem(&address) {
+        Some(problem) => dropped(format!("the e-mail address {problem} (value not shown: personal data)")),
+        None => Outcome::Value(sha256_hex(&address)),
+    }
+}
+
+pub fn handle_phone(_: &ReplayerConfig, cell: &str) -> Outcome {
+    let Some(text) = non_empty(cell) else { return Outcome::Empty };
+    if is_sha256_hex(text) {
+        return Outcome::Value(text.to_ascii_lowercase());
+    }
+    if text.contains(['e', 'E']) && text.contains('+') && text.contains('.') {
+        return dropped("the phone number is in Excel's scientific notation, so its last digits are lost; format the column as text in Excel (value not shown: personal data)".to_owned());
+    }
+    let mut number = String::with_capacity(text.len());
+    if text.starts_with('+') {
+        number.push('+');
+    }
+    number.extend(text.chars().filter(char::is_ascii_digit));
+    let digits = number.trim_start_matches('+').len();
+    if digits < 7 {
+        return dropped(format!("the phone number has {digits} digits, fewer than 7 (value not shown: personal data)"));
+    }
+    Outcome::Value(sha256_hex(&number))
+}
+
+pub fn handle_revenue(config: &ReplayerConfig, cell: &str) -> Outcome {
+    let Some(text) = non_empty(cell) else { return Outcome::Empty };
+    match crate::money::parse_amount(text, config.decimal_separator()) {
+        Ok(amount) if amount.cleaned => Outcome::Warning {
+            problem: format!("{text:?} had {}", amount.removed),
+            sent: Some(amount.value),
+        },
+        Ok(amount) => Outcome::Value(amount.value),
+        Err(problem) => Outcome::Exception(problem),
+    }
+}
+
+pub fn handle_currency(_: &ReplayerConfig, cell: &str) -> Outcome {
+    let Some(text) = non_empty(cell) else { return Outcome::Empty };
+    let code = text.to_ascii_uppercase();
+    if code.len() == 3 && iso_currency::Currency::from_code(&code).is_some() {
+        return Outcome::Value(code);
+    }
+    let hint = match text {
+        "£" => " (did you mean \"GBP\"?)",
+        "€" => " (did you mean \"EUR\"?)",
+        "$" => " (\"$\" is ambiguous: \"USD\", \"CAD\", \"AUD\"…)",
+        "¥" => " (did you mean \"JPY\"?)",
+        _ => "",
+    };
+    Outcome::Exception(format!("{text:?} is not an ISO 4217 currency code{hint}; use three letters like \"GBP\""))
+}
+
+pub fn handle_quantity(_: &ReplayerConfig, cell: &str) -> Outcome {
+    let Some(text) = non_empty(cell) else { return Outcome::Empty };
+    // Excel sometimes writes whole numbers as "2.0".
+    let whole = match text.split_once('.') {
+        Some((whole, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => whole,
+        _ => text,
+    };
+    match whole.parse::<u64>() {
+        Ok(quantity) if quantity >= 1 && whole.bytes().all(|b| b.is_ascii_digit()) => Outcome::Value(quantity.to_string()),
+        _ => dropped(format!("{text:?} is not a whole number of 1 or more")),
+    }
+}
+
+pub fn handle_url(_: &ReplayerConfig, cell: &str) -> Outcome {
+    let Some(text) = non_empty(cell) else { return Outcome::Empty };
+    match url::Url::parse(text) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => Outcome::Value(text.to_owned()),
+        _ => dropped(format!("{text:?} is not an absolute http(s) URL")),
+    }
+}
+
+pub fn handle_ip(_: &ReplayerConfig, cell: &str) -> Outcome {
+    let Some(text) = non_empty(cell) else { return Outcome::Empty };
+    match text.parse::<IpAddr>() {
+        Ok(ip) => Outcome::Value(ip.to_string()),
+        Err(_) => dropped(format!("{text:?} is not an IPv4 or IPv6 address")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::Mapping;
+
+    fn config() -> ReplayerConfig {
+        let mapping = Mapping::parse(
+            r#"{"account_token": "ex4mpl3-t0k3n-0001", "timezone": "Europe/London", "currency": "GBP",
+                "events": ["offline_sale", "store_visit"]}"#,
+        )
+        .unwrap();
+        ReplayerConfig::for_tests(mapping)
+    }
+
+    fn value(outcome: Outcome) -> String {
+        match outcome {
+            Outcome::Value(value) => value,
+            other => panic!("expected a value, got {other:?}"),
+        }
+    }
+
+    fn exception(outcome: Outcome) -> String {
+        match outcome {
+            Outcome::Exception(text) => text,
+            other => panic!("expected an exception, got {other:?}"),
+        }
+    }
+
+    fn warning(outcome: Outcome) -> (String, Option<String>) {
+        match outcome {
+            Outcome::Warning { problem, sent } => (problem, sent),
+            other => panic!("expected a warning, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn account_token() {
+        let c = config();
+        assert_eq!(value(handle_account_token(&c, "  ex4mpl3-t0k3n-0001 ")), "ex4mpl3-t0k3n-0001");
+        assert_eq!(handle_account_token(&c, "  "), Outcome::Empty);
+        assert!(exception(handle_account_token(&c, "other-token-0002")).contains("not this client's account token"));
+        assert!(exception(handle_account_token(&c, "EX4MPL3-T0K3N-0001")).contains("differs only in case"));
+        assert!(exception(handle_account_token(&c, "short")).contains("not an account token"));
+        assert!(exception(handle_account_token(&c, "has space 123")).contains("not an account token"));
+    }
+
+    #[test]
+    fn event_name() {
+        let c = config();
+        assert_eq!(value(handle_event_name(&c, " Offline_Sale ")), "offline_sale");
+        assert!(exception(handle_event_name(&c, "ofline_sale")).contains("did you mean \"offline_sale\""));
+        assert!(!exception(handle_event_name(&c, "zzz")).contains("did you mean"));
+    }
+
+    #[test]
+    fn event_time() {
+        let c = config();
+        assert_eq!(value(handle_event_time(&c, "01/06/2024 12:45")), "2024-06-01T11:45:00Z");
+        let (problem, sent) = warning(handle_event_time(&c, "45444"));
+        assert!(problem.contains("Excel serial"));
+        assert_eq!(sent.as_deref(), Some("2024-06-01T11:00:00Z"));
+        assert!(exception(handle_event_time(&c, "2999-01-01")).contains("in the future"));
+        assert!(exception(handle_event_time(&c, "soon")).contains("not a date"));
+    }
+
+    #[test]
+    fn email_is_normalised_hashed_and_never_echoed() {
+        let c = config();
+        let hash = value(handle_email(&c, "  Jane.Doe@Example.COM "));
+        assert_eq!(hash, sha256_hex("jane.doe@example.com"));
+        assert_eq!(hash.len(), 64);
+        for bad in ["jane.doe", "jane@", "@example.com", "jane@example", "a@b@example.com", "jane doe@example.com", "a@x.com;b@y.com"] {
+            let (problem, sent) = warning(handle_email(&c, bad));
+            assert_eq!(sent, None);
+            assert!(!problem.contains(bad), "{problem} echoes {bad}");
+        }
+        assert_eq!(value(handle_email(&c, &"AB".repeat(32))), "ab".repeat(32));
+    }
+
+    #[test]
+    fn phone_keeps_digits_and_leading_plus() {
+        let c = config();
+        assert_eq!(value(handle_phone(&c, "+44 (0)20 7946-0000")), sha256_hex("+4402079460000"));
+        assert_eq!(value(handle_phone(&c, "020 7946 0000")), sha256_hex("02079460000"));
+        let (problem, sent) = warning(handle_phone(&c, "12-34"));
+        assert_eq!(sent, None);
+        assert!(problem.contains("fewer than 7") && !problem.contains("12-34"));
+        assert!(warning(handle_phone(&c, "4.41234E+11")).0.contains("scientific notation"));
+    }
+
+    #[test]
+    fn revenue() {
+        let c = config();
+        assert_eq!(value(handle_revenue(&c, "1234.50")), "1234.50");
+        let (problem, sent) = warning(handle_revenue(&c, "£1,234.50"));
+        assert_eq!(sent.as_deref(), Some("1234.50"));
+        assert!(problem.contains("currency symbol") && problem.contains("thousands separator"));
+        assert!(exception(handle_revenue(&c, "12,50")).contains("decimal_separator"));
+        assert!(exception(handle_revenue(&c, "twelve")).contains("not a number"));
+    }
+
+    #[test]
+    fn currency() {
+        let c = config();
+        assert_eq!(value(handle_currency(&c, " eur ")), "EUR");
+        assert!(exception(handle_currency(&c, "XXY")).contains("not an ISO 4217"));
+        assert!(exception(handle_currency(&c, "£")).contains("GBP"));
+        assert!(exception(handle_currency(&c, "EURO")).contains("not an ISO 4217"));
+    }
+
+    #[test]
+    fn quantity() {
+        let c = config();
+        assert_eq!(value(handle_quantity(&c, " 3 ")), "3");
+        assert_eq!(value(handle_quantity(&c, "2.0")), "2");
+        for bad in ["0", "-1", "1.5", "two", "+3", "2."] {
+            assert_eq!(warning(handle_quantity(&c, bad)).1, None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls() {
+        let c = config();
+        assert_eq!(value(handle_url(&c, "https://shop.example.com/p?a=1&b=2")), "https://shop.example.com/p?a=1&b=2");
+        for bad in ["shop.example.com/p", "ftp://example.com/", "javascript:alert(1)", "https://"] {
+            assert_eq!(warning(handle_url(&c, bad)).1, None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn ips() {
+        let c = config();
+        assert_eq!(value(handle_ip(&c, " 192.0.2.1 ")), "192.0.2.1");
+        assert_eq!(value(handle_ip(&c, "2001:DB8::1")), "2001:db8::1");
+        assert_eq!(warning(handle_ip(&c, "256.1.1.1")).1, None);
+        assert_eq!(warning(handle_ip(&c, "localhost")).1, None);
+    }
+
+    #[test]
+    fn text_is_trimmed() {
+        let c = config();
+        assert_eq!(value(handle_text(&c, "  v-123 \t")), "v-123");
+        assert_eq!(handle_text(&c, " \t "), Outcome::Empty);
+    }
+}

@@ -1,0 +1,375 @@
+//! Opening the client's CSV (SPEC §5): encoding, delimiter, header checks and spreadsheet row numbers.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+use csv::ByteRecord;
+
+use crate::field::{closest, Field};
+use crate::mapping::Mapping;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Encoding {
+    /// UTF-8, or Windows-1252 (Excel's export) when the file is not valid UTF-8.
+    Auto,
+    #[value(name = "utf-8")]
+    Utf8,
+    #[value(name = "windows-1252")]
+    Windows1252,
+}
+
+/// Which column holds what, from the header and the mapping.
+#[derive(Debug, Clone, Default)]
+pub struct Columns {
+    /// The file's headers, trimmed.
+    pub headers: Vec<String>,
+    pub fields: [Option<usize>; Field::COUNT],
+    pub custom: Vec<(String, usize)>,
+    /// Cells past this index must be empty: trailing unnamed columns.
+    pub width: usize,
+}
+
+impl Columns {
+    pub fn header(&self, index: usize) -> &str {
+        &self.headers[index]
+    }
+
+    pub fn of(&self, field: Field) -> Option<usize> {
+        self.fields[field.index()]
+    }
+}
+
+/// The open CSV: its rows come with the numbers a spreadsheet shows.
+pub struct CsvInput {
+    path: PathBuf,
+    reader: csv::Reader<Box<dyn Read>>,
+    /// The reader's line count after the last record, and that record's row.
+    last_line: u64,
+    last_row: u64,
+    pub headers: Vec<String>,
+    pub file_warnings: Vec<String>,
+}
+
+impl CsvInput {
+    pub fn open(path: &Path, encoding: Encoding, delimiter: Option<u8>) -> Result<CsvInput> {
+        let mut file = File::open(path).with_context(|| format!("cannot open {}; check the path given to --load-file", path.display()))?;
+        let mut file_warnings = Vec::new();
+        let mut bom = [0u8; 3];
+        let bom_len = read_up_to(&mut file, &mut bom).with_context(|| format!("cannot read {}", path.display()))?;
+        let bom = &bom[..bom_len];
+        file.seek(SeekFrom::Start(0))?;
+
+        let decoded: Box<dyn Read> = if bom.starts_with(&[0xFF, 0xFE]) || bom.starts_with(&[0xFE, 0xFF]) {
+            // A UTF-16 byte-order mark means UTF-16, whatever --encoding says.
+            Box::new(encoding_rs_io::DecodeReaderBytesBuilder::new().bom_sniffing(true).build(file))
+        } else if bom.starts_with(&[0xEF, 0xBB, 0xBF]) || encoding == Encoding::Utf8 {
+            file.seek(SeekFrom::Start(if bom.starts_with(&[0xEF, 0xBB, 0xBF]) { 3 } else { 0 }))?;
+            Box::new(file)
+        } else {
+            let windows_1252 = match encoding {
+                Encoding::Windows1252 => true,
+                _ => match first_invalid_utf8(&mut file).with_context(|| format!("cannot read {}", path.display()))? {
+                    Some(line) => {
+                        file_warnings.push(format!(
+                            "file: not valid UTF-8 (first at line {line}); read as Windows-1252, Excel's export. \
+                             If accented letters look wrong, save the file as \"CSV UTF-8\" or pass --encoding"
+                        ));
+                        true
+                    }
+                    None => false,
+                },
+            };
+            file.seek(SeekFrom::Start(0))?;
+            if windows_1252 {
+                Box::new(
+                    encoding_rs_io::DecodeReaderBytesBuilder::new()
+                        .encoding(Some(encoding_rs::WINDOWS_1252))
+                        .bom_override(true)
+                        .build(file),
+                )
+            } else {
+                Box::new(file)
+            }
+        };
+
+        let mut buffered = BufReader::with_capacity(256 * 1024, decoded);
+        let first = buffered.fill_buf().with_context(|| format!("cannot read {}", path.display()))?;
+        let delimiter = delimiter.unwrap_or_else(|| sniff_delimiter(first));
+        let reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(256 * 1024)
+            .from_reader(Box::new(buffered) as Box<dyn Read>);
+
+        let mut input = CsvInput { path: path.to_owned(), reader, last_line: 1, last_row: 0, headers: Vec::new(), file_warnings };
+        let mut header = ByteRecord::new();
+        if input.next_row(&mut header)?.is_none() {
+            bail!("{} is empty: it has no header row; export the client's sheet again", path.display());
+        }
+        input.headers = header
+            .iter()
+            .enumerate()
+            .map(|(index, cell)| {
+                std::str::from_utf8(cell).map(|text| text.trim().to_owned()).map_err(|_| {
+                    anyhow::anyhow!(
+                        "{}: the header in column {} is not valid UTF-8; save the file as \"CSV UTF-8\" or pass --encoding windows-1252",
+                        path.display(),
+                        index + 1
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(input)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The next record and its spreadsheet row number (the header is row 1).
+    pub fn next_row(&mut self, record: &mut ByteRecord) -> Result<Option<u64>> {
+        let more = self.reader.read_byte_record(record).with_context(|| format!("cannot read {}", self.path.display()))?;
+        if !more {
+            return Ok(None);
+        }
+        // csv skips blank lines without a record; they still are rows in a spreadsheet. The newlines
+        // read for this record are the blank lines before it, its quoted newlines, and one
+        // terminator (its own with LF, the previous record's with CRLF).
+        let line = self.reader.position().line();
+        let read = line.saturating_sub(self.last_line);
+        let quoted = record.as_slice().iter().filter(|&&byte| byte == b'\n').count() as u64;
+        let blank = if self.last_row == 0 { 0 } else { read.saturating_sub(quoted + 1) };
+        let row = self.last_row + 1 + blank;
+        self.last_line = line;
+        self.last_row = row;
+        Ok(Some(row))
+    }
+
+    /// Check the header against the mapping: fail before any row is handled.
+    pub fn columns(&self, mapping: &Mapping) -> Result<(Columns, Option<String>)> {
+        resolve_columns(&self.headers, mapping).map_err(|error| anyhow::anyhow!("{}: {error}", self.path.display()))
+    }
+}
+
+fn read_up_to(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(&mut buffer[filled..])? {
+            0 => break,
+            read => filled += read,
+        }
+    }
+    Ok(filled)
+}
+
+/// The line of the first byte that is not UTF-8, or `None` when the whole file is UTF-8.
+fn first_invalid_utf8(file: &mut File) -> io::Result<Option<u64>> {
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut carried = 0;
+    let mut lines = 1u64;
+    loop {
+        let read = file.read(&mut buffer[carried..])?;
+        let filled = carried + read;
+        if filled == 0 {
+            return Ok(None);
+        }
+        let chunk = &buffer[..filled];
+        match std::str::from_utf8(chunk) {
+            Ok(_) => {
+                lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+                carried = 0;
+            }
+            Err(error) if error.error_len().is_none() && read > 0 => {
+                // A character cut at the end of the chunk: carry it to the next read.
+                let valid = error.valid_up_to();
+                lines += chunk[..valid].iter().filter(|&&b| b == b'\n').count() as u64;
+                buffer.copy_within(valid..filled, 0);
+                carried = filled - valid;
+                continue;
+            }
+            Err(error) => {
+                let valid = error.valid_up_to();
+                return Ok(Some(lines + chunk[..valid].iter().filter(|&&b| b == b'\n').count() as u64));
+            }
+        }
+        if read == 0 {
+            return Ok(None);
+        }
+    }
+}
+
+/// The one of `,` `;` tab `|` that splits the header line into the most fields (`,` on a tie).
+pub fn sniff_delimiter(start: &[u8]) -> u8 {
+    let line = start.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let mut best = (b',', 0usize);
+    for candidate in [b',', b';', b'\t', b'|'] {
+        let mut in_quotes = false;
+        let mut count = 0;
+        for &byte in line {
+            match byte {
+                b'"' => in_quotes = !in_quotes,
+                byte if byte == candidate && !in_quotes => count += 1,
+                _ => {}
+            }
+        }
+        if count > best.1 {
+            best = (candidate, count);
+        }
+    }
+    best.0
+}
+
+fn find_header(headers: &[String], wanted: &str) -> Option<usize> {
+    let wanted = wanted.trim();
+    headers.iter().position(|header| header.eq_ignore_ascii_case(wanted) || header.to_lowercase() == wanted.to_lowercase())
+}
+
+fn missing_header(headers: &[String], wanted: &str, what: &str) -> String {
+    let hint = closest(wanted, headers.iter().map(String::as_str))
+        .map(|found| format!(" The closest is {found:?}: fix the mapping or rename the column."))
+        .unwrap_or_default();
+    format!(
+        "the mapping reads {what} from the header {wanted:?}, which the file does not have.{hint} The file's headers are: {}",
+        quoted_list(headers)
+    )
+}
+
+fn quoted_list(headers: &[String]) -> String {
+    headers.iter().filter(|h| !h.is_empty()).map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Map fields and custom keys to columns. `Ok` carries the warning about unmapped headers, if any.
+pub fn resolve_columns(headers: &[String], mapping: &Mapping) -> Result<(Columns, Option<String>), String> {
+    for (index, header) in headers.iter().enumerate() {
+        if header.is_empty() {
+            continue;
+        }
+        if let Some(first) = headers[..index].iter().position(|other| other.to_lowercase() == header.to_lowercase()) {
+            return Err(format!(
+                "the header {header:?} appears twice (columns {} and {}); rename or remove one. The file's headers are: {}",
+                first + 1,
+                index + 1,
+                quoted_list(headers)
+            ));
+        }
+    }
+    let mut columns = Columns {
+        headers: headers.to_vec(),
+        width: headers.iter().rposition(|h| !h.is_empty()).map_or(0, |last| last + 1),
+        ..Columns::default()
+    };
+    let mut used = vec![false; headers.len()];
+    for field in Field::ALL {
+        let index = match mapping.header_for(field) {
+            Some(header) => Some(find_header(headers, header).ok_or_else(|| missing_header(headers, header, field.name()))?),
+            None => find_header(headers, field.name()),
+        };
+        if let Some(index) = index {
+            used[index] = true;
+        }
+        columns.fields[field.index()] = index;
+    }
+    for (key, header) in &mapping.custom {
+        let index = find_header(headers, header).ok_or_else(|| missing_header(headers, header, &format!("custom.{key}")))?;
+        used[index] = true;
+        columns.custom.push((key.clone(), index));
+    }
+
+    let available = |field: Field| columns.of(field).is_some() || mapping.default_for(field).is_some();
+    for field in [Field::EventName, Field::EventTime] {
+        if !available(field) {
+            return Err(format!(
+                "no column holds {field}: map its header in the mapping's \"columns\" (or give it in \"defaults\"). The file's headers are: {}",
+                quoted_list(headers)
+            ));
+        }
+    }
+    if !available(Field::AccountToken) && mapping.account_token.is_none() {
+        return Err("no column holds account_token and the mapping has no \"account_token\"; add the client's token to the mapping".to_owned());
+    }
+    if !Field::IDENTIFIERS.into_iter().any(available) {
+        return Err(format!(
+            "no column holds an identifier (visitor_id, customer_id, email or phone), so no row could be attributed; map one in \"columns\". The file's headers are: {}",
+            quoted_list(headers)
+        ));
+    }
+
+    let unmapped: Vec<&String> = headers.iter().zip(&used).filter(|(h, used)| !h.is_empty() && !**used).map(|(h, _)| h).collect();
+    let warning = (!unmapped.is_empty()).then(|| {
+        format!(
+            "file: {} column(s) that nothing maps, not sent: {}; map them in \"columns\" or \"custom\" if they matter",
+            unmapped.len(),
+            unmapped.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ")
+        )
+    });
+    Ok((columns, warning))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows_of(content: &[u8]) -> Vec<(u64, String)> {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("rows.csv");
+        std::fs::write(&path, content).unwrap();
+        let mut input = CsvInput::open(&path, Encoding::Auto, None).unwrap();
+        let mut record = ByteRecord::new();
+        let mut rows = Vec::new();
+        while let Some(row) = input.next_row(&mut record).unwrap() {
+            rows.push((row, String::from_utf8_lossy(&record[0]).into_owned()));
+        }
+        rows
+    }
+
+    #[test]
+    fn rows_are_numbered_as_a_spreadsheet_shows_them() {
+        for terminator in ["\n", "\r\n"] {
+            let content = ["h1,h2", "a,1", "\"multi", "line\",2", "", "b,3", "", "", "\"x\ny\nz\",4", "c,5"].join(terminator);
+            let rows = rows_of(content.as_bytes());
+            let numbers: Vec<u64> = rows.iter().map(|(row, _)| *row).collect();
+            assert_eq!(numbers, [2, 3, 5, 8, 9], "terminator {terminator:?}");
+            assert!(rows[1].1.starts_with("multi") && rows[3].1.starts_with('x'));
+        }
+    }
+
+    #[test]
+    fn sniffs_the_delimiter_from_the_header_line() {
+        assert_eq!(sniff_delimiter(b"a;b;c\n1,2;3"), b';');
+        assert_eq!(sniff_delimiter(b"a\tb\tc"), b'\t');
+        assert_eq!(sniff_delimiter(b"a|b"), b'|');
+        assert_eq!(sniff_delimiter(b"\"a;x\",b,c"), b',');
+        assert_eq!(sniff_delimiter(b"single"), b',');
+    }
+
+    fn headers(list: &[&str]) -> Vec<String> {
+        list.iter().map(|h| h.to_string()).collect()
+    }
+
+    #[test]
+    fn resolves_mapped_and_same_named_headers() {
+        let mapping = Mapping::parse(r#"{"account_token": "ex4mpl3-t0k3n-0001", "columns": {"event_time": "Sale Date"}, "custom": {"store": "Store"}}"#).unwrap();
+        let (columns, warning) = resolve_columns(&headers(&["sale date", "Event_Name", "email", "Store", "Notes", ""]), &mapping).unwrap();
+        assert_eq!(columns.of(Field::EventTime), Some(0));
+        assert_eq!(columns.of(Field::EventName), Some(1));
+        assert_eq!(columns.of(Field::Email), Some(2));
+        assert_eq!(columns.custom, vec![("store".to_owned(), 3)]);
+        assert_eq!(columns.width, 5);
+        assert!(warning.unwrap().contains("\"Notes\""));
+    }
+
+    #[test]
+    fn missing_and_duplicate_headers_stop_the_run() {
+        let mapping = Mapping::parse(r#"{"account_token": "ex4mpl3-t0k3n-0001", "columns": {"event_time": "Sale Date"}}"#).unwrap();
+        let error = resolve_columns(&headers(&["Sale Dat", "event_name", "email"]), &mapping).unwrap_err();
+        assert!(error.contains("\"Sale Date\"") && error.contains("closest is \"Sale Dat\""), "{error}");
+        let error = resolve_columns(&headers(&["Sale Date", "event_name", "Email", "EMAIL"]), &mapping).unwrap_err();
+        assert!(error.contains("appears twice (columns 3 and 4)"), "{error}");
+        let error = resolve_columns(&headers(&["Sale Date", "event_name"]), &mapping).unwrap_err();
+        assert!(error.contains("no column holds an identifier"), "{error}");
+    }
+}

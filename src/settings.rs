@@ -1,0 +1,85 @@
+//! What the program runs on: the command line and the mapping, checked once, in one place.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+
+use crate::cli::{check_name, Delimiter, RunArgs};
+use crate::input::Encoding;
+use crate::mapping::Mapping;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub name: String,
+    pub load_file: PathBuf,
+    pub mapping_path: PathBuf,
+    pub mapping: Mapping,
+    pub request_url: String,
+    pub dump_data: bool,
+    pub fire_tag: bool,
+    pub yes: bool,
+    pub output_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub concurrency: usize,
+    /// Requests a second; `None` for no limit.
+    pub rate: Option<f64>,
+    pub timeout: Duration,
+    pub max_retries: u32,
+    pub limit: Option<u64>,
+    pub refire: bool,
+    pub encoding: Encoding,
+    pub delimiter: Option<u8>,
+    pub quiet: bool,
+}
+
+impl Settings {
+    pub fn from_args(args: RunArgs) -> Result<Settings> {
+        check_name(&args.name).map_err(anyhow::Error::msg)?;
+        let request_url = check_request_url(&args.request_url)?;
+        let mapping_path = match args.mapping {
+            Some(path) => path,
+            None => args.load_file.parent().map(|folder| folder.join("mapping.json")).unwrap_or_else(|| "mapping.json".into()),
+        };
+        if !args.load_file.is_file() {
+            bail!("--load-file {}: no such file; check the path", args.load_file.display());
+        }
+        let mapping = Mapping::load(&mapping_path)?;
+        Ok(Settings {
+            name: args.name,
+            load_file: args.load_file,
+            mapping_path,
+            mapping,
+            request_url,
+            dump_data: args.dump_data,
+            fire_tag: args.fire_tag,
+            yes: args.yes,
+            output_dir: args.output_dir,
+            database_url: args.database_url.filter(|url| !url.trim().is_empty()),
+            concurrency: args.concurrency as usize,
+            rate: (args.rate > 0.0).then_some(args.rate),
+            timeout: Duration::from_secs_f64(args.timeout),
+            max_retries: args.max_retries,
+            limit: args.limit,
+            refire: args.refire,
+            encoding: args.encoding,
+            delimiter: match args.delimiter {
+                Delimiter::Auto => None,
+                Delimiter::Byte(byte) => Some(byte),
+            },
+            quiet: args.quiet,
+        })
+    }
+}
+
+fn check_request_url(text: &str) -> Result<String> {
+    let url = url::Url::parse(text.trim())
+        .map_err(|error| anyhow::anyhow!("--request-url {text:?} is not a URL ({error}); give one like http://127.0.0.1:8080/tag"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        bail!("--request-url {text:?} must be an http:// or https:// URL with a host, like http://127.0.0.1:8080/tag");
+    }
+    if url.fragment().is_some() {
+        bail!("--request-url {text:?} has a #fragment, which would swallow the tag's query; remove it");
+    }
+    Ok(text.trim().to_owned())
+}

@@ -1,0 +1,139 @@
+//! What a run did (SPEC §9): counts, the date range to be backdated, accounts and events, files.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+
+/// Distinct accounts or events kept for the summary; past this they are only counted.
+const MAX_DISTINCT: usize = 1000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Every row valid and, when fired, accepted.
+    Success = 0,
+    /// Finished, but some rows had exceptions or were refused or failed.
+    RowsFailed = 1,
+    /// Could not start: nothing sent.
+    CouldNotStart = 2,
+    /// Stopped early: the DCS looked down or refused the account.
+    StoppedEarly = 3,
+    Interrupted = 130,
+}
+
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub rows_read: u64,
+    pub rows_valid: u64,
+    pub rows_with_exceptions: u64,
+    pub rows_with_warnings: u64,
+    pub warnings: u64,
+    pub rows_blank: u64,
+    pub first_date: Option<NaiveDate>,
+    pub last_date: Option<NaiveDate>,
+    pub accounts: BTreeMap<String, u64>,
+    pub events: BTreeMap<String, u64>,
+    pub timezone: String,
+    pub files_written: Vec<PathBuf>,
+    pub tokens_checked: bool,
+    /// Lines shown on the terminal, the first few of each kind.
+    pub shown_exceptions: Vec<String>,
+    pub shown_warnings: Vec<String>,
+}
+
+fn count(map: &mut BTreeMap<String, u64>, key: &str) {
+    if let Some(count) = map.get_mut(key) {
+        *count += 1;
+    } else if map.len() < MAX_DISTINCT {
+        map.insert(key.to_owned(), 1);
+    }
+}
+
+impl Summary {
+    pub fn valid_row(&mut self, date: NaiveDate, account: &str, event: &str) {
+        self.rows_valid += 1;
+        self.first_date = Some(self.first_date.map_or(date, |first| first.min(date)));
+        self.last_date = Some(self.last_date.map_or(date, |last| last.max(date)));
+        count(&mut self.accounts, account);
+        count(&mut self.events, event);
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        if self.rows_with_exceptions > 0 {
+            ExitCode::RowsFailed
+        } else {
+            ExitCode::Success
+        }
+    }
+
+    pub fn date_range(&self) -> Option<String> {
+        let (first, last) = (self.first_date?, self.last_date?);
+        let days = (last - first).num_days() + 1;
+        Some(format!("{first} to {last} ({days} day{}, {})", if days == 1 { "" } else { "s" }, self.timezone))
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "rows read:            {}", self.rows_read);
+        let _ = writeln!(out, "  valid:              {}", self.rows_valid);
+        let _ = writeln!(out, "  with exceptions:    {} (not fired)", self.rows_with_exceptions);
+        let _ = writeln!(out, "  with warnings:      {} ({} warning{})", self.rows_with_warnings, self.warnings, if self.warnings == 1 { "" } else { "s" });
+        if self.rows_blank > 0 {
+            let _ = writeln!(out, "  blank, skipped:     {}", self.rows_blank);
+        }
+        match self.date_range() {
+            Some(range) => {
+                let _ = writeln!(out, "dates to backdate:    {range}");
+            }
+            None => {
+                let _ = writeln!(out, "dates to backdate:    none (no valid rows)");
+            }
+        }
+        let _ = writeln!(out, "accounts:             {}", list(&self.accounts));
+        let _ = writeln!(out, "events:               {}", list(&self.events));
+        if !self.tokens_checked {
+            let _ = writeln!(out, "account tokens:       NOT checked against attrib_account (no database configured)");
+        }
+        if self.files_written.is_empty() {
+            let _ = writeln!(out, "files written:        none (validation only; --dump-data writes the dumps)");
+        } else {
+            let _ = writeln!(out, "files written:");
+            for path in &self.files_written {
+                let _ = writeln!(out, "  {}", path.display());
+            }
+        }
+        out
+    }
+}
+
+fn list(map: &BTreeMap<String, u64>) -> String {
+    if map.is_empty() {
+        return "none".to_owned();
+    }
+    let mut text = map.iter().map(|(key, count)| format!("{key} ({count})")).collect::<Vec<_>>().join(", ");
+    if map.len() >= MAX_DISTINCT {
+        text.push_str(", and more");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_counts_and_exit_code() {
+        let mut summary = Summary { timezone: "Europe/London".into(), ..Summary::default() };
+        assert_eq!(summary.date_range(), None);
+        summary.valid_row(NaiveDate::from_ymd_opt(2024, 6, 3).unwrap(), "tok", "sale");
+        summary.valid_row(NaiveDate::from_ymd_opt(2024, 6, 1).unwrap(), "tok", "visit");
+        summary.valid_row(NaiveDate::from_ymd_opt(2024, 6, 2).unwrap(), "tok", "sale");
+        assert_eq!(summary.date_range().unwrap(), "2024-06-01 to 2024-06-03 (3 days, Europe/London)");
+        assert_eq!(summary.exit_code(), ExitCode::Success);
+        summary.rows_with_exceptions = 1;
+        assert_eq!(summary.exit_code(), ExitCode::RowsFailed);
+        let text = summary.render();
+        assert!(text.contains("sale (2), visit (1)") && text.contains("tok (3)"));
+    }
+}
