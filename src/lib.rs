@@ -2,14 +2,18 @@
 //! seen, dump them and fire them. Data flows one way: arguments → settings → rows → payloads →
 //! (dump files, HTTP, journal) → summary.
 
+pub mod accounts;
 pub mod cli;
 pub mod config;
 pub mod dates;
+pub mod db;
 pub mod dedupe;
 pub mod dump;
 pub mod field;
 pub mod handlers;
+pub mod fire;
 pub mod input;
+pub mod live;
 pub mod mapping;
 pub mod money;
 pub mod payload;
@@ -17,27 +21,48 @@ pub mod replayer;
 pub mod settings;
 pub mod summary;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use chrono::Utc;
 
 use crate::cli::Cli;
+use crate::fire::StopReason;
 use crate::replayer::Replayer;
 use crate::settings::Settings;
 use crate::summary::ExitCode;
 
-/// The main job: check, dump and (later) fire one client's file.
+/// The main job: check one client's file, dump it, and fire it.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let settings = Settings::from_args(cli.run)?;
-    if settings.fire_tag {
-        bail!("--fire-tag is not available yet in this version; use --dump-data for a dry run");
-    }
-    let mut replayer = Replayer::new(settings, Utc::now())?;
-    replayer.load_file(|_| Ok(()))?;
-    let summary = replayer.finish()?;
+    let now = Utc::now();
+    let mut summary = if settings.fire_tag {
+        live::check_confirmation_possible(&settings)?;
+        live::run_live(settings, now)?
+    } else {
+        let mut replayer = Replayer::new(settings, now)?;
+        replayer.load_file(|_| Ok(()))?;
+        replayer.finish()?
+    };
     print_problems("exceptions (rows not fired)", &summary.shown_exceptions, summary.rows_with_exceptions);
     print_problems("warnings", &summary.shown_warnings, summary.warnings);
     print!("{}", summary.render());
+    if let Some(reason) = summary.fire.as_ref().and_then(|fire| fire.stop) {
+        eprintln!("{}", stop_message(reason));
+    }
     Ok(summary.exit_code())
+}
+
+fn stop_message(reason: StopReason) -> String {
+    let resume = "Rerun the same command to resume: rows already accepted are skipped, the rest are sent.";
+    match reason {
+        StopReason::DcsDown => format!(
+            "stopped: the DCS looked down ({} requests in a row failed after every retry). Check that it is up, then resume. {resume}",
+            fire::DOWN_AFTER_FAILURES
+        ),
+        StopReason::AccountRefused => format!(
+            "stopped: the DCS refused the account (401/403): check the account token and its connection in attrib_account. {resume}"
+        ),
+        StopReason::Interrupted => format!("interrupted: requests in flight were finished and recorded. {resume}"),
+    }
 }
 
 fn print_problems(title: &str, shown: &[String], total: u64) {

@@ -184,6 +184,11 @@ impl Replayer {
         on_valid(&ValidRow { row, tag_url, formatted })
     }
 
+    /// The summary so far and the dump files, still open, for a live run to go on writing.
+    pub fn into_parts(self) -> (Summary, Option<Dumps>) {
+        (self.summary, self.dumps)
+    }
+
     /// Close the dump files and return the summary.
     pub fn finish(mut self) -> Result<Summary> {
         if let Some(dumps) = self.dumps.take() {

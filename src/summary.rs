@@ -4,7 +4,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use chrono::NaiveDate;
+
+use crate::fire::StopReason;
 
 /// Distinct accounts or events kept for the summary; past this they are only counted.
 const MAX_DISTINCT: usize = 1000;
@@ -40,6 +44,80 @@ pub struct Summary {
     /// Lines shown on the terminal, the first few of each kind.
     pub shown_exceptions: Vec<String>,
     pub shown_warnings: Vec<String>,
+    /// A live run's figures.
+    pub fire: Option<FireStats>,
+}
+
+/// What a live run sent and what came back.
+#[derive(Debug, Default)]
+pub struct FireStats {
+    pub request_url: String,
+    pub fired: u64,
+    pub accepted: u64,
+    pub refused: u64,
+    pub failed: u64,
+    /// Accepted by an earlier run, per run ("name token").
+    pub already_fired: BTreeMap<String, u64>,
+    /// Valid rows not sent: over --limit.
+    pub over_limit: u64,
+    /// Valid rows not sent because the run stopped early.
+    pub not_sent: u64,
+    pub latencies_ms: Vec<u32>,
+    pub elapsed: Duration,
+    pub stop: Option<StopReason>,
+}
+
+impl FireStats {
+    pub fn already_fired_total(&self) -> u64 {
+        self.already_fired.values().sum()
+    }
+
+    /// The value at quantile `q` (0 to 1) of sorted latencies, in ms.
+    fn percentile(sorted: &[u32], q: f64) -> u32 {
+        if sorted.is_empty() {
+            return 0;
+        }
+        let index = ((sorted.len() - 1) as f64 * q).round() as usize;
+        sorted[index]
+    }
+
+    fn render(&mut self, out: &mut String) {
+        let _ = writeln!(out, "fired:                {} to {}", self.fired, self.request_url);
+        let _ = writeln!(out, "  accepted:           {}", self.accepted);
+        let _ = writeln!(out, "  refused:            {}", self.refused);
+        let _ = writeln!(out, "  failed:             {}", self.failed);
+        let already = self.already_fired_total();
+        if already > 0 {
+            let runs: Vec<String> = self.already_fired.iter().map(|(run, count)| format!("{count} by run {run}")).collect();
+            let _ = writeln!(out, "already fired:        {already} ({}; --refire sends them again)", runs.join(", "));
+        } else {
+            let _ = writeln!(out, "already fired:        0");
+        }
+        let skipped = self.over_limit + self.not_sent;
+        let mut reasons = Vec::new();
+        if self.over_limit > 0 {
+            reasons.push(format!("{} over --limit", self.over_limit));
+        }
+        if self.not_sent > 0 {
+            reasons.push(format!("{} not sent: the run stopped early", self.not_sent));
+        }
+        let reasons = if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) };
+        let _ = writeln!(out, "skipped:              {skipped}{reasons}");
+        let seconds = self.elapsed.as_secs_f64();
+        if self.fired > 0 && seconds > 0.0 {
+            self.latencies_ms.sort_unstable();
+            let sorted = &self.latencies_ms;
+            let _ = writeln!(
+                out,
+                "request rate:         {:.0}/s over {seconds:.1} s; latency p50 {} ms, p90 {} ms, p99 {} ms, max {} ms",
+                self.fired as f64 / seconds,
+                Self::percentile(sorted, 0.5),
+                Self::percentile(sorted, 0.9),
+                Self::percentile(sorted, 0.99),
+                sorted.last().copied().unwrap_or(0)
+            );
+        }
+    }
 }
 
 fn count(map: &mut BTreeMap<String, u64>, key: &str) {
@@ -60,6 +138,14 @@ impl Summary {
     }
 
     pub fn exit_code(&self) -> ExitCode {
+        if let Some(fire) = &self.fire {
+            match fire.stop {
+                Some(StopReason::Interrupted) => return ExitCode::Interrupted,
+                Some(StopReason::DcsDown | StopReason::AccountRefused) => return ExitCode::StoppedEarly,
+                None if fire.refused + fire.failed > 0 => return ExitCode::RowsFailed,
+                None => {}
+            }
+        }
         if self.rows_with_exceptions > 0 {
             ExitCode::RowsFailed
         } else {
@@ -73,7 +159,7 @@ impl Summary {
         Some(format!("{first} to {last} ({days} day{}, {})", if days == 1 { "" } else { "s" }, self.timezone))
     }
 
-    pub fn render(&self) -> String {
+    pub fn render(&mut self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "rows read:            {}", self.rows_read);
         let _ = writeln!(out, "  valid:              {}", self.rows_valid);
@@ -89,6 +175,9 @@ impl Summary {
             None => {
                 let _ = writeln!(out, "dates to backdate:    none (no valid rows)");
             }
+        }
+        if let Some(fire) = &mut self.fire {
+            fire.render(&mut out);
         }
         let _ = writeln!(out, "accounts:             {}", list(&self.accounts));
         let _ = writeln!(out, "events:               {}", list(&self.events));

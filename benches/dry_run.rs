@@ -1,0 +1,89 @@
+//! Dry-run benchmark: generates synthetic clients of N rows and times
+//! `replayer --dump-data` on each, printing rows a second and peak memory.
+//!
+//!     cargo bench --bench dry_run                 # 100,000 and 1,000,000 rows
+//!     cargo bench --bench dry_run -- 2000000      # other sizes
+//!
+//! Targets (SPEC issue 2): at least 500,000 rows/s on 1,000,000 rows, peak memory under 64 MiB.
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+const MAPPING: &str = r#"{
+  "client": "Bench Ltd",
+  "account_token": "b3nch-t0k3n-0001",
+  "timezone": "Europe/London",
+  "currency": "GBP",
+  "events": ["offline_sale", "store_visit"],
+  "columns": { "event_time": "Sale Date", "revenue": "Sale Value", "order_id": "Order Ref", "email": "Email" },
+  "custom": { "store_id": "Store" },
+  "defaults": { "event_name": "offline_sale" }
+}"#;
+
+fn generate(folder: &Path, rows: u64) -> std::io::Result<()> {
+    fs::create_dir_all(folder)?;
+    fs::write(folder.join("mapping.json"), MAPPING)?;
+    let mut out = BufWriter::with_capacity(1 << 20, fs::File::create(folder.join("bench.csv"))?);
+    writeln!(out, "account_token,event_name,Sale Date,visitor_id,customer_id,Email,phone,Order Ref,Sale Value,currency,quantity,page_url,utm_source,utm_campaign,ip,user_agent,Store")?;
+    for i in 0..rows {
+        let day = 1 + i % 28;
+        let minute = i % 60;
+        let hour = 8 + i % 12;
+        writeln!(
+            out,
+            "b3nch-t0k3n-0001,{event},{day:02}/06/2024 {hour:02}:{minute:02},v-{i},CUST-{c},user{i}@example.com,+44 20 7946 {p:04},ORD-{i},{pounds}.{pence:02},GBP,{q},https://shop.example.com/p/{i},newsletter,summer-2024,192.0.2.{ip},Mozilla/5.0 (X11; Linux x86_64) Bench/1.0,ST{store:02}",
+            event = if i % 4 == 0 { "store_visit" } else { "offline_sale" },
+            c = i / 3,
+            p = i % 10_000,
+            pounds = 5 + i % 900,
+            pence = i % 100,
+            q = 1 + i % 3,
+            ip = i % 250,
+            store = i % 40,
+        )?;
+    }
+    out.flush()
+}
+
+/// Peak resident memory of the children waited for so far, in KiB.
+fn children_peak_kib() -> i64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    usage.ru_maxrss
+}
+
+fn main() {
+    let sizes: Vec<u64> = std::env::args().skip(1).filter_map(|arg| arg.replace('_', "").parse().ok()).collect();
+    let sizes = if sizes.is_empty() { vec![100_000, 1_000_000] } else { sizes };
+    let binary = env!("CARGO_BIN_EXE_replayer");
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-dry-run");
+    println!("{:>10} {:>10} {:>10} {:>12} {:>12}", "rows", "MB", "seconds", "rows/s", "peak MiB");
+    for rows in sizes {
+        let folder = root.join(format!("client-{rows}"));
+        generate(&folder, rows).expect("generate the synthetic client");
+        let csv = folder.join("bench.csv");
+        let size_mb = fs::metadata(&csv).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+        let output = folder.join("output");
+        let _ = fs::remove_dir_all(&output);
+        // Warm the page cache so the figure is the tool's, not the disk's.
+        let _ = fs::read(&csv);
+        let started = Instant::now();
+        let status = Command::new(binary)
+            .args(["--name", "bench", "--dump-data", "--quiet", "--load-file"])
+            .arg(&csv)
+            .arg("--output-dir")
+            .arg(&output)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run replayer");
+        let seconds = started.elapsed().as_secs_f64();
+        assert!(status.success(), "replayer failed on {rows} rows: {status}");
+        let peak_mib = children_peak_kib() as f64 / 1024.0;
+        println!("{rows:>10} {size_mb:>10.1} {seconds:>10.2} {:>12.0} {peak_mib:>12.1}", rows as f64 / seconds);
+        let _ = fs::remove_dir_all(&output);
+    }
+    println!("(peak MiB is the largest child so far: run one size alone to isolate it)");
+}

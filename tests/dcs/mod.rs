@@ -1,0 +1,151 @@
+//! A real HTTP server on 127.0.0.1:0 standing in for the DCS: it records every tag it receives
+//! and answers as the test scripts it.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// One tag the server received.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub query: Vec<(String, String)>,
+    pub raw_query: String,
+    pub at: Instant,
+    /// How many times this rid had arrived before, this one included.
+    pub attempt: usize,
+}
+
+impl Hit {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+    pub fn rid(&self) -> &str {
+        self.get("rid").unwrap_or("")
+    }
+}
+
+/// How the server answers one hit.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Status(u16),
+    RetryAfter(u16, &'static str),
+    /// Wait, then answer.
+    Slow(Duration, u16),
+}
+
+type Script = dyn Fn(&Hit, usize) -> Reply + Send + Sync;
+
+struct Shared {
+    hits: Mutex<Vec<Hit>>,
+    per_rid: Mutex<HashMap<String, usize>>,
+    script: Box<Script>,
+}
+
+pub struct Dcs {
+    pub url: String,
+    shared: Arc<Shared>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+async fn tag(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Response {
+    let raw_query = raw.unwrap_or_default();
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(raw_query.as_bytes()).into_owned().collect();
+    let rid = query.iter().find(|(k, _)| k == "rid").map(|(_, v)| v.clone()).unwrap_or_default();
+    let attempt = {
+        let mut per_rid = shared.per_rid.lock().unwrap();
+        let count = per_rid.entry(rid).or_insert(0);
+        *count += 1;
+        *count
+    };
+    let hit = Hit { query, raw_query, at: Instant::now(), attempt };
+    let total = {
+        let mut hits = shared.hits.lock().unwrap();
+        hits.push(hit.clone());
+        hits.len()
+    };
+    match (shared.script)(&hit, total) {
+        Reply::Status(code) => (StatusCode::from_u16(code).unwrap(), "ok").into_response(),
+        Reply::RetryAfter(code, after) => {
+            let mut headers = HeaderMap::new();
+            headers.insert("retry-after", HeaderValue::from_static(after));
+            (StatusCode::from_u16(code).unwrap(), headers, "slow down").into_response()
+        }
+        Reply::Slow(wait, code) => {
+            tokio::time::sleep(wait).await;
+            (StatusCode::from_u16(code).unwrap(), "ok").into_response()
+        }
+    }
+}
+
+impl Dcs {
+    /// Start a server; `script(hit, hits_so_far)` chooses each answer.
+    pub fn start(script: impl Fn(&Hit, usize) -> Reply + Send + Sync + 'static) -> Dcs {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let shared = Arc::new(Shared { hits: Mutex::new(Vec::new()), per_rid: Mutex::new(HashMap::new()), script: Box::new(script) });
+        let app = axum::Router::new().route("/tag", axum::routing::get(tag)).with_state(shared.clone());
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let address: SocketAddr = listener.local_addr().unwrap();
+        runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Dcs { url: format!("http://{address}/tag"), shared, _runtime: runtime }
+    }
+
+    pub fn ok() -> Dcs {
+        Dcs::start(|_, _| Reply::Status(200))
+    }
+
+    pub fn hits(&self) -> Vec<Hit> {
+        self.shared.hits.lock().unwrap().clone()
+    }
+
+    pub fn hit_count(&self) -> usize {
+        self.shared.hits.lock().unwrap().len()
+    }
+}
+
+/// A URL on 127.0.0.1 where nothing listens.
+pub fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{address}/tag")
+}
+
+/// A client folder with `rows` valid rows (order ids o-2, o-3, … by spreadsheet row).
+pub fn client(directory: &Path, rows: usize) -> PathBuf {
+    std::fs::write(
+        directory.join("mapping.json"),
+        r#"{"client": "Test", "account_token": "t3st-t0k3n-0001", "timezone": "Europe/London", "currency": "GBP",
+            "events": ["offline_sale"], "columns": {"event_time": "Date"}, "defaults": {"event_name": "offline_sale"}}"#,
+    )
+    .unwrap();
+    let mut csv = String::from("Date,customer_id,order_id,revenue\n");
+    for index in 0..rows {
+        csv.push_str(&format!("01/06/2024 10:{:02},c-{index},o-{},{}.50\n", index % 60, index + 2, index % 500));
+    }
+    let path = directory.join("sales.csv");
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+/// The lines of the one dump file of `kind` in `output`.
+pub fn dump_lines(output: &Path, kind: &str) -> Vec<String> {
+    match dump_path(output, kind) {
+        Some(path) => std::fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect(),
+        None => Vec::new(),
+    }
+}
+
+pub fn dump_path(output: &Path, kind: &str) -> Option<PathBuf> {
+    let pattern = format!("-{kind}-");
+    std::fs::read_dir(output).ok()?.filter_map(|entry| entry.ok()).map(|entry| entry.path()).find(|path| {
+        let name = path.file_name().unwrap().to_string_lossy();
+        name.contains(&pattern) && !(kind == "requests" && name.contains("-requests-validated-"))
+    })
+}

@@ -1,0 +1,255 @@
+//! Live firing (SPEC §7) against a real local HTTP server, running the real binary.
+
+mod dcs;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use dcs::{client, closed_port_url, dump_lines, dump_path, Dcs, Reply};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+fn replayer(csv: &Path, output: &Path, url: &str, extra: &[&str]) -> Run {
+    let started = Instant::now();
+    let result = Command::cargo_bin("replayer")
+        .unwrap()
+        .args(["--name", "fire-test", "--load-file"])
+        .arg(csv)
+        .arg("--output-dir")
+        .arg(output)
+        .args(["--request-url", url])
+        .args(extra)
+        .env_remove("REPLAYER_DATABASE_URL")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Run {
+        code: result.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&result.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&result.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
+fn live(csv: &Path, output: &Path, url: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["--fire-tag", "--yes"];
+    args.extend_from_slice(extra);
+    replayer(csv, output, url, &args)
+}
+
+#[test]
+fn a_503_then_200_is_sent_twice_and_accepted() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 1);
+    let dcs = Dcs::start(|hit, _| if hit.attempt == 1 { Reply::Status(503) } else { Reply::Status(200) });
+    let run = live(&csv, &directory.path().join("out"), &dcs.url, &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(dcs.hit_count(), 2);
+    let responses = dump_lines(&directory.path().join("out"), "responses");
+    assert_eq!(responses.len(), 1);
+    let response: serde_json::Value = serde_json::from_str(&responses[0]).unwrap();
+    assert_eq!((response["status"].as_u64(), response["attempts"].as_u64(), response["row"].as_u64()), (Some(200), Some(2), Some(2)));
+    assert!(run.stdout.contains("accepted:           1"), "{}", run.stdout);
+}
+
+#[test]
+fn a_429_with_retry_after_waits_at_least_that_long() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 1);
+    let dcs = Dcs::start(|hit, _| if hit.attempt == 1 { Reply::RetryAfter(429, "1") } else { Reply::Status(200) });
+    let run = live(&csv, &directory.path().join("out"), &dcs.url, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let hits = dcs.hits();
+    assert_eq!(hits.len(), 2);
+    let gap = hits[1].at - hits[0].at;
+    assert!(gap >= Duration::from_millis(990), "retried after {gap:?}");
+}
+
+#[test]
+fn a_400_is_sent_once_and_listed_in_exceptions() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 3);
+    let dcs = Dcs::start(|hit, _| if hit.get("order_id") == Some("o-3") { Reply::Status(400) } else { Reply::Status(200) });
+    let output = directory.path().join("out");
+    let run = live(&csv, &output, &dcs.url, &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(dcs.hit_count(), 3);
+    let exceptions = dump_lines(&output, "exceptions");
+    assert_eq!(exceptions.len(), 1);
+    assert!(exceptions[0].starts_with("row 3: DCS answered 400"), "{}", exceptions[0]);
+    assert!(run.stdout.contains("refused:            1"));
+}
+
+#[test]
+fn a_timeout_is_retried() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 1);
+    let dcs = Dcs::start(|hit, _| if hit.attempt == 1 { Reply::Slow(Duration::from_secs(3), 200) } else { Reply::Status(200) });
+    let run = live(&csv, &directory.path().join("out"), &dcs.url, &["--timeout", "0.5"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(dcs.hit_count(), 2);
+}
+
+#[test]
+fn a_401_stops_the_run_after_few_requests() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 300);
+    let dcs = Dcs::start(|_, _| Reply::Status(401));
+    let output = directory.path().join("out");
+    let run = live(&csv, &output, &dcs.url, &["--concurrency", "4"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(dcs.hit_count() <= 20, "{} requests after a 401", dcs.hit_count());
+    assert!(run.stderr.contains("refused the account"), "{}", run.stderr);
+    assert_eq!(dump_lines(&output, "responses").len(), dcs.hit_count());
+}
+
+#[test]
+fn a_dcs_that_is_down_ends_with_exit_3_in_bounded_time() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 100);
+    let output = directory.path().join("out");
+    let run = live(&csv, &output, &closed_port_url(), &["--max-retries", "1", "--concurrency", "4"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.elapsed < Duration::from_secs(30), "took {:?}", run.elapsed);
+    assert!(run.stderr.contains("looked down") && run.stderr.contains("Rerun the same command"), "{}", run.stderr);
+    let responses = dump_lines(&output, "responses");
+    assert!(responses.len() >= 20 && responses.len() < 100, "{} responses", responses.len());
+    assert!(responses.iter().all(|line| line.contains("\"error\"")));
+}
+
+#[test]
+fn a_dry_run_sends_nothing() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 5);
+    let dcs = Dcs::ok();
+    let run = replayer(&csv, &directory.path().join("out"), &dcs.url, &["--dump-data"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(dcs.hit_count(), 0);
+}
+
+#[test]
+fn without_a_terminal_and_without_yes_nothing_is_sent() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 5);
+    let dcs = Dcs::ok();
+    let output = directory.path().join("out");
+    let run = replayer(&csv, &output, &dcs.url, &["--fire-tag"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--yes"), "{}", run.stderr);
+    assert_eq!(dcs.hit_count(), 0);
+    assert!(!output.exists(), "a refused run writes nothing");
+}
+
+#[test]
+fn limit_fires_only_the_first_rows() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 20);
+    let dcs = Dcs::ok();
+    let run = live(&csv, &directory.path().join("out"), &dcs.url, &["--limit", "5"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut orders: Vec<String> = dcs.hits().iter().map(|hit| hit.get("order_id").unwrap().to_owned()).collect();
+    orders.sort();
+    assert_eq!(orders, ["o-2", "o-3", "o-4", "o-5", "o-6"]);
+    assert!(run.stdout.contains("15 over --limit"), "{}", run.stdout);
+}
+
+#[test]
+fn rate_is_respected() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 41);
+    let dcs = Dcs::ok();
+    let run = live(&csv, &directory.path().join("out"), &dcs.url, &["--rate", "20", "--concurrency", "8"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let hits = dcs.hits();
+    assert_eq!(hits.len(), 41);
+    // 41 requests at 20 a second: 40 intervals of 50 ms at least.
+    let span = hits.last().unwrap().at - hits[0].at;
+    assert!(span >= Duration::from_millis(1950), "41 requests in {span:?}");
+    // Any window of 21 consecutive requests spans at least a second.
+    for window in hits.windows(21) {
+        assert!(window[20].at - window[0].at >= Duration::from_millis(950));
+    }
+}
+
+#[test]
+fn every_tag_has_exactly_the_parameters_of_its_payload() {
+    let directory = tempfile::tempdir().unwrap();
+    let folder = directory.path();
+    std::fs::write(
+        folder.join("mapping.json"),
+        r#"{"account_token": "t3st-t0k3n-0001", "events": ["sale"], "custom": {"note": "Note"}}"#,
+    )
+    .unwrap();
+    let csv = folder.join("tricky.csv");
+    std::fs::write(
+        &csv,
+        "event_name,event_time,customer_id,utm_source,Note\n\
+         sale,2024-06-01 10:00,c&1=2,a+b%20c&rid=evil,\"x\"\"y&z=1\"\n\
+         sale,2024-06-01 11:00,c#2?,ünïcødé €,\"{\"\"k\"\":1}\"\n",
+    )
+    .unwrap();
+    let dcs = Dcs::ok();
+    let output = folder.join("out");
+    let run = live(&csv, &output, &dcs.url, &["--dump-data"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let validated: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dump_path(&output, "requests-validated").unwrap()).unwrap()).unwrap();
+    let hits = dcs.hits();
+    assert_eq!(hits.len(), 2);
+    for entry in validated.as_array().unwrap() {
+        let payload = entry["payload"].as_object().unwrap();
+        let hit = hits.iter().find(|hit| hit.rid() == payload["rid"].as_str().unwrap()).expect("the row arrived");
+        let expected: Vec<(String, String)> = payload
+            .iter()
+            .map(|(key, value)| (key.clone(), value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string())))
+            .collect();
+        assert_eq!(hit.query, expected);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_stops_finishes_in_flight_and_loses_nothing() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 400);
+    let dcs = Dcs::start(|_, _| Reply::Slow(Duration::from_millis(100), 200));
+    let output = directory.path().join("out");
+    let mut child = Command::cargo_bin("replayer")
+        .unwrap()
+        .args(["--name", "sigint", "--fire-tag", "--yes", "--concurrency", "4", "--load-file"])
+        .arg(&csv)
+        .arg("--output-dir")
+        .arg(&output)
+        .args(["--request-url", &dcs.url])
+        .env_remove("REPLAYER_DATABASE_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until firing is well under way, then interrupt.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while dcs.hit_count() < 20 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let received = dcs.hits();
+    assert!(received.len() >= 20 && received.len() < 400, "{} received", received.len());
+    let responses = dump_lines(&output, "responses");
+    let answered: Vec<String> = responses
+        .iter()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["rid"].as_str().unwrap().to_owned())
+        .collect();
+    for hit in &received {
+        assert!(answered.contains(&hit.rid().to_owned()), "a request the server received is missing from responses");
+    }
+    assert_eq!(answered.len(), received.len());
+}
