@@ -122,10 +122,12 @@ impl ReplayerConfig {
         let mut exceptions = Vec::new();
         let mut identifier_notes = Vec::new();
 
+        // One search of the whole row; the cells are searched only when it finds something.
+        let damaged = record.as_slice().contains('\u{FFFD}');
         for field in Field::ALL {
             let column = self.columns.of(field);
             let cell = column.and_then(|index| record.get(index)).unwrap_or("");
-            if cell.contains('\u{FFFD}') {
+            if damaged && cell.contains('\u{FFFD}') {
                 exceptions.push(self.problem(field, column, "holds the replacement character \u{FFFD}: the file was damaged by a wrong conversion before it reached us; fix the cell".to_owned()));
                 continue;
             }
@@ -176,7 +178,7 @@ impl ReplayerConfig {
         let mut custom = Vec::new();
         for (key, index) in &self.columns.custom {
             let cell = record.get(*index).unwrap_or("").trim();
-            if cell.contains('\u{FFFD}') {
+            if damaged && cell.contains('\u{FFFD}') {
                 exceptions.push(Problem {
                     column: Some(self.columns.header(*index).to_owned()),
                     field: format!("custom.{key}"),

@@ -1,7 +1,7 @@
 //! Reading `event_time` (SPEC §4): the mapping's formats in its time zone, Excel serials, DST.
 
 use chrono::format::{parse, Item, Parsed, StrftimeItems};
-use chrono::{DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{Datelike, DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// One strftime pattern, parsed once.
@@ -29,6 +29,10 @@ const DEFAULT_FORMATS: [&str; 15] = [
     "%d.%m.%Y",
     "%d.%m.%Y %H:%M",
 ];
+
+/// The years an event can have. `%Y` also reads "24" (a two-digit year) or "-0001", which would
+/// send year 24, or fail on the way to RFC 3339, whose years have four digits.
+const YEARS: std::ops::RangeInclusive<i32> = 1900..=9999;
 
 /// Excel counts days from 1899-12-30 (its 1900 leap-year bug folded in).
 const EXCEL_SERIALS: std::ops::RangeInclusive<f64> = 20_000.0..=80_000.0;
@@ -114,6 +118,13 @@ pub fn read_event_time(text: &str, formats: &[DateFormat], timezone: Tz, now: Da
             (reading, None)
         }
     };
+    let year = reading.date.year();
+    if year > *YEARS.end() {
+        return Err(format!("{text:?} is in the future; only past events can be replayed"));
+    }
+    if year < *YEARS.start() {
+        return Err(format!("{text:?} is in the year {year}; write the year in full, like 2024"));
+    }
     let naive = NaiveDateTime::new(reading.date, reading.time.unwrap_or(NOON));
     let utc = match reading.offset {
         Some(seconds) => naive - Duration::seconds(i64::from(seconds)),
@@ -273,6 +284,14 @@ mod tests {
         assert!(read("32/01/2024").is_err());
         assert!(read("29/02/2023").is_err());
         assert!(read("29/02/2024").is_ok());
+    }
+
+    #[test]
+    fn years_outside_four_digits_are_exceptions() {
+        assert!(read("24/06/24").unwrap_err().contains("in the year 24; write the year in full"));
+        assert!(read("-0001-06-01").unwrap_err().contains("in the year -1"));
+        assert!(read("1899-12-31").is_err());
+        assert!(read("1900-01-01").is_ok());
     }
 
     #[test]

@@ -4,29 +4,11 @@
 //! and the first bits of its rid. A repeated rid always repeats the order id too, since the order
 //! id is part of the payload, so one table answers both questions.
 
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 
-use hashbrown::hash_map::{Entry, HashMap};
+use hashbrown::HashTable;
 
 use crate::payload::Payload;
-
-/// The keys are already hashes: pass them through.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Duplicate {
@@ -36,13 +18,26 @@ pub enum Duplicate {
     OrderId(u64),
 }
 
-#[derive(Default)]
-pub struct Dedupe {
-    seen: HashMap<u64, (u32, u32), BuildHasherDefault<PassThrough>>,
+/// What the table keeps of a row, worked out where the row is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DedupeKey {
+    /// The order id's hash when the row has one, else the rid's first 64 bits.
+    key: u64,
+    /// The rid's next 32 bits: tells a repeated row from a reused order id.
+    rid: u32,
 }
 
-fn rid_bits(rid: &str) -> u64 {
-    u64::from_str_radix(&rid[..16], 16).unwrap_or(0)
+impl DedupeKey {
+    pub fn of(payload: &Payload) -> DedupeKey {
+        let rid = payload.rid();
+        let rid_high = u64::from_str_radix(&rid[..16], 16).unwrap_or(0);
+        let rid_low = u32::from_str_radix(&rid[16..24], 16).unwrap_or(0);
+        let key = match payload.get("order_id") {
+            Some(order_id) => order_key(payload.get("account_token").unwrap_or(""), order_id),
+            None => rid_high,
+        };
+        DedupeKey { key, rid: rid_low }
+    }
 }
 
 fn order_key(account_token: &str, order_id: &str) -> u64 {
@@ -54,37 +49,42 @@ fn order_key(account_token: &str, order_id: &str) -> u64 {
     hasher.finish()
 }
 
+#[derive(Clone, Copy)]
+struct Entry {
+    key: DedupeKey,
+    row: u32,
+}
+
+/// Every valid row so far: 16 bytes a row in a growing list, and a 4-byte slot a row in the
+/// index over it. A list grows in place (no copy of the whole), so the peak stays near the size.
+#[derive(Default)]
+pub struct Dedupe {
+    entries: Vec<Entry>,
+    index: HashTable<u32>,
+}
+
 impl Dedupe {
     /// Record a valid row, or say which earlier row it repeats.
-    pub fn check(&mut self, row: u64, payload: &Payload) -> Result<(), Duplicate> {
-        let rid = rid_bits(payload.rid());
-        let key = match payload.get("order_id") {
-            Some(order_id) => order_key(payload.get("account_token").unwrap_or(""), order_id),
-            None => rid,
-        };
-        let short_rid = (rid >> 32) as u32;
-        match self.seen.entry(key) {
-            Entry::Occupied(first) => {
-                let (first_row, first_rid) = *first.get();
-                if first_rid == short_rid {
-                    Err(Duplicate::Row(u64::from(first_row)))
-                } else {
-                    Err(Duplicate::OrderId(u64::from(first_row)))
-                }
-            }
-            Entry::Vacant(slot) => {
-                slot.insert((u32::try_from(row).unwrap_or(u32::MAX), short_rid));
-                Ok(())
-            }
+    pub fn check(&mut self, row: u64, key: DedupeKey) -> Result<(), Duplicate> {
+        let entries = &self.entries;
+        if let Some(&ordinal) = self.index.find(key.key, |&ordinal| entries[ordinal as usize].key.key == key.key) {
+            let first = entries[ordinal as usize];
+            let first_row = u64::from(first.row);
+            return Err(if first.key.rid == key.rid { Duplicate::Row(first_row) } else { Duplicate::OrderId(first_row) });
         }
+        let ordinal = u32::try_from(self.entries.len()).expect("fewer than 4 billion rows");
+        self.entries.push(Entry { key, row: u32::try_from(row).unwrap_or(u32::MAX) });
+        let entries = &self.entries;
+        self.index.insert_unique(key.key, ordinal, |&ordinal| entries[ordinal as usize].key.key);
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
-        self.seen.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+        self.entries.is_empty()
     }
 }
 
@@ -100,15 +100,19 @@ mod tests {
         Payload::new(fields, Vec::new())
     }
 
+    fn check(dedupe: &mut Dedupe, row: u64, payload: &Payload) -> Result<(), Duplicate> {
+        dedupe.check(row, DedupeKey::of(payload))
+    }
+
     #[test]
     fn finds_repeated_rows_and_order_ids() {
         let mut dedupe = Dedupe::default();
-        assert_eq!(dedupe.check(2, &payload(Some("o-1"), "v1")), Ok(()));
-        assert_eq!(dedupe.check(3, &payload(None, "v1")), Ok(()));
-        assert_eq!(dedupe.check(4, &payload(Some("o-1"), "v1")), Err(Duplicate::Row(2)));
-        assert_eq!(dedupe.check(5, &payload(Some("o-1"), "v2")), Err(Duplicate::OrderId(2)));
-        assert_eq!(dedupe.check(6, &payload(None, "v1")), Err(Duplicate::Row(3)));
-        assert_eq!(dedupe.check(7, &payload(Some("o-2"), "v1")), Ok(()));
+        assert_eq!(check(&mut dedupe, 2, &payload(Some("o-1"), "v1")), Ok(()));
+        assert_eq!(check(&mut dedupe, 3, &payload(None, "v1")), Ok(()));
+        assert_eq!(check(&mut dedupe, 4, &payload(Some("o-1"), "v1")), Err(Duplicate::Row(2)));
+        assert_eq!(check(&mut dedupe, 5, &payload(Some("o-1"), "v2")), Err(Duplicate::OrderId(2)));
+        assert_eq!(check(&mut dedupe, 6, &payload(None, "v1")), Err(Duplicate::Row(3)));
+        assert_eq!(check(&mut dedupe, 7, &payload(Some("o-2"), "v1")), Ok(()));
         assert_eq!(dedupe.len(), 3);
     }
 }

@@ -204,7 +204,8 @@ fn first_invalid_utf8(file: &mut File) -> io::Result<Option<u64>> {
 
 /// The one of `,` `;` tab `|` that splits the header line into the most fields (`,` on a tie).
 pub fn sniff_delimiter(start: &[u8]) -> u8 {
-    let line = start.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    // A lone CR ends a line too (old Mac exports): without it the whole file would be one line.
+    let line = start.split(|&b| b == b'\n' || b == b'\r').next().unwrap_or(&[]);
     let mut best = (b',', 0usize);
     for candidate in [b',', b';', b'\t', b'|'] {
         let mut in_quotes = false;
@@ -344,6 +345,7 @@ mod tests {
         assert_eq!(sniff_delimiter(b"a|b"), b'|');
         assert_eq!(sniff_delimiter(b"\"a;x\",b,c"), b',');
         assert_eq!(sniff_delimiter(b"single"), b',');
+        assert_eq!(sniff_delimiter(b"a;b\r1,2,3,4,5\r"), b';');
     }
 
     fn headers(list: &[&str]) -> Vec<String> {

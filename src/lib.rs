@@ -18,6 +18,7 @@ pub mod mapping;
 pub mod money;
 pub mod payload;
 pub mod replayer;
+pub mod rows;
 pub mod settings;
 pub mod summary;
 

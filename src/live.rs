@@ -115,8 +115,7 @@ pub fn run_live_with<H: Hooks>(settings: Settings, now: DateTime<Utc>, hooks: H)
     let mut over_limit = 0;
     replayer.load_file(|valid| {
         if spool.rows < limit {
-            let account = valid.formatted.payload.get("account_token").unwrap_or_default();
-            spool.push(valid.row, account, valid.formatted.payload.rid(), &valid.tag_url)
+            spool.push(valid.row, valid.account, valid.rid, valid.tag_url)
         } else {
             over_limit += 1;
             Ok(())

@@ -2,34 +2,34 @@
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Local, Utc};
-use csv::{ByteRecord, StringRecord};
 
-use crate::config::{Formatted, ReplayerConfig};
+use crate::config::ReplayerConfig;
 use crate::dedupe::{Dedupe, Duplicate};
 use crate::dump::Dumps;
+use crate::field::Field;
 use crate::input::CsvInput;
+use crate::rows::{check_rows, Checked, Prepared, RowContext};
 use crate::settings::Settings;
 use crate::summary::Summary;
 
-/// Longest tag URL the DCS takes.
-pub const MAX_URL_BYTES: usize = 8000;
 /// Problems of each kind shown on the terminal; the dump files have them all.
 const SHOWN: usize = 10;
 
 pub struct Replayer {
     pub settings: Settings,
-    pub config: ReplayerConfig,
-    input: CsvInput,
+    context: Option<RowContext>,
+    input: Option<CsvInput>,
     dumps: Option<Dumps>,
     dedupe: Dedupe,
     pub summary: Summary,
 }
 
 /// A row that passed every check: what firing needs.
-pub struct ValidRow {
+pub struct ValidRow<'a> {
     pub row: u64,
-    pub tag_url: String,
-    pub formatted: Formatted,
+    pub tag_url: &'a str,
+    pub account: &'a str,
+    pub rid: &'a str,
 }
 
 impl Replayer {
@@ -47,7 +47,15 @@ impl Replayer {
         };
         let mut summary = Summary { timezone: settings.mapping.timezone.name().to_owned(), ..Summary::default() };
         let file_warnings: Vec<String> = input.file_warnings.iter().cloned().chain(unmapped).collect();
-        let mut replayer = Replayer { settings, config, input, dumps, dedupe: Dedupe::default(), summary: Summary::default() };
+        let context = RowContext { config, request_url: settings.request_url.clone(), pretty: settings.dump_data };
+        let mut replayer = Replayer {
+            settings,
+            context: Some(context),
+            input: Some(input),
+            dumps,
+            dedupe: Dedupe::default(),
+            summary: Summary::default(),
+        };
         for warning in file_warnings {
             summary.warnings += 1;
             replayer.show_warning(&mut summary, &warning)?;
@@ -78,83 +86,38 @@ impl Replayer {
     }
 
     /// Read every row: valid rows go to `on_valid` and the request dumps, problems to the
-    /// warnings and exceptions dumps.
+    /// warnings and exceptions dumps. Rows are checked on every core and handled here in order.
     pub fn load_file(&mut self, mut on_valid: impl FnMut(&ValidRow) -> Result<()>) -> Result<()> {
-        let mut record = ByteRecord::new();
-        let width = self.config.columns().width;
-        while let Some(row) = self.input.next_row(&mut record)? {
-            if record.iter().all(|cell| cell.trim_ascii().is_empty()) {
+        let context = self.context.take().expect("load_file runs once");
+        let mut input = self.input.take().expect("load_file runs once");
+        let outcome = check_rows(&mut input, &context, |row, checked| match checked {
+            Checked::Blank => {
                 self.summary.rows_blank += 1;
-                continue;
+                Ok(())
             }
-            self.summary.rows_read += 1;
-            if record.len() < width {
-                self.exception(format!(
-                    "row {row}: {} cells but the header has {width}; a delimiter is missing, or a cell holds an unquoted line break; row not fired",
-                    record.len()
-                ))?;
-                continue;
+            Checked::Exception(line) => {
+                self.summary.rows_read += 1;
+                self.exception(line)
             }
-            if let Some(extra) = record.iter().skip(width).position(|cell| !cell.trim_ascii().is_empty()) {
-                self.exception(format!(
-                    "row {row}: cell {} is past the header's last column and not empty ({} cells for {width} headers); \
-                     a cell probably holds an unquoted delimiter: quote it; row not fired",
-                    width + extra + 1,
-                    record.len()
-                ))?;
-                continue;
+            Checked::Valid(prepared) => {
+                self.summary.rows_read += 1;
+                self.valid_row(row, &context, *prepared, &mut on_valid)
             }
-            let text = match StringRecord::from_byte_record(std::mem::take(&mut record)) {
-                Ok(decoded) => decoded,
-                Err(error) => {
-                    let column = error.utf8_error().field();
-                    let header = self.config.columns().headers.get(column).cloned().unwrap_or_default();
-                    record = error.into_byte_record();
-                    self.exception(format!(
-                        "row {row}, column {header:?}: not valid UTF-8; save the file as \"CSV UTF-8\" or pass --encoding windows-1252; row not fired"
-                    ))?;
-                    continue;
-                }
-            };
-            let outcome = self.handle_row(row, &text, &mut on_valid);
-            record = text.into_byte_record();
-            outcome?;
-        }
-        Ok(())
+        });
+        self.context = Some(context);
+        outcome
     }
 
-    fn handle_row(&mut self, row: u64, text: &StringRecord, on_valid: &mut impl FnMut(&ValidRow) -> Result<()>) -> Result<()> {
-        let formatted = match self.config.format_data(text) {
-            Ok(formatted) => formatted,
-            Err(problems) => {
-                let parts: Vec<String> = problems
-                    .iter()
-                    .map(|problem| match &problem.column {
-                        Some(column) => format!("column {column:?} ({}): {}", problem.field, problem.text),
-                        None => format!("({}): {}", problem.field, problem.text),
-                    })
-                    .collect();
-                let joiner = if parts[0].starts_with('(') { " " } else { ", " };
-                let line = format!("row {row}{joiner}{}; row not fired", parts.join("; "));
-                return self.exception(line);
-            }
-        };
-        let tag_url = formatted.payload.tag_url(&self.settings.request_url);
-        if tag_url.len() > MAX_URL_BYTES {
-            return self.exception(format!(
-                "row {row}: its tag URL would be {} bytes, over the DCS's {MAX_URL_BYTES}; shorten the longest cells (user_agent, page_url, custom); row not fired",
-                tag_url.len()
-            ));
-        }
-        match self.dedupe.check(row, &formatted.payload) {
+    fn valid_row(&mut self, row: u64, context: &RowContext, prepared: Prepared, on_valid: &mut impl FnMut(&ValidRow) -> Result<()>) -> Result<()> {
+        match self.dedupe.check(row, prepared.dedupe_key) {
             Ok(()) => {}
             Err(Duplicate::Row(first)) => {
                 return self.exception(format!("row {row}: duplicate of row {first} (the same payload); row not fired"));
             }
             Err(Duplicate::OrderId(first)) => {
-                let header = self.config.columns().of(crate::field::Field::OrderId).map(|i| self.config.columns().header(i).to_owned());
-                let order_id = formatted.payload.get("order_id").unwrap_or_default();
-                let column = header.map(|h| format!(", column {h:?}")).unwrap_or_default();
+                let columns = context.config.columns();
+                let column = columns.of(Field::OrderId).map(|index| format!(", column {:?}", columns.header(index))).unwrap_or_default();
+                let order_id = prepared.payload.get("order_id").unwrap_or_default();
                 return self.exception(format!(
                     "row {row}{column} (order_id): order id {order_id:?} was already used in row {first}; row not fired"
                 ));
@@ -162,26 +125,23 @@ impl Replayer {
         }
 
         let mut summary = std::mem::take(&mut self.summary);
-        if !formatted.warnings.is_empty() {
+        if !prepared.warnings.is_empty() {
             summary.rows_with_warnings += 1;
         }
-        for warning in &formatted.warnings {
+        for warning in &prepared.warnings {
             summary.warnings += 1;
-            self.show_warning(&mut summary, &warning.line(row))?;
+            self.show_warning(&mut summary, warning)?;
         }
-        summary.valid_row(
-            formatted.local_date,
-            formatted.payload.get("account_token").unwrap_or_default(),
-            formatted.payload.get("event_name").unwrap_or_default(),
-        );
+        let payload = &prepared.payload;
+        summary.valid_row(prepared.local_date, payload.get("account_token").unwrap_or_default(), payload.get("event_name").unwrap_or_default());
         self.summary = summary;
         if let Some(dumps) = &mut self.dumps {
             if self.settings.dump_data {
-                dumps.request(&tag_url)?;
-                dumps.validated(row, &formatted.payload)?;
+                dumps.request(&prepared.tag_url)?;
+                dumps.validated(row, &prepared.pretty)?;
             }
         }
-        on_valid(&ValidRow { row, tag_url, formatted })
+        on_valid(&ValidRow { row, tag_url: &prepared.tag_url, account: payload.get("account_token").unwrap_or_default(), rid: payload.rid() })
     }
 
     /// The summary so far and the dump files, still open, for a live run to go on writing.
