@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser};
+use clap::{Args, Parser, Subcommand};
 
+use crate::accounts::AccountsCommand;
 use crate::input::Encoding;
 
 #[derive(Parser, Debug)]
@@ -15,22 +16,44 @@ use crate::input::Encoding;
         First check the file: `replayer --name c-a-norton-uk --load-file clients/norton/norton.csv --dump-data`,\n\
         read the dump files in output/, then fire: the same command with --fire-tag.",
     after_help = "Exit codes: 0 all rows valid (and accepted), 1 some rows had exceptions or were refused or failed, \
-        2 could not start (nothing sent), 3 stopped early (DCS down or account refused), 130 interrupted."
+        2 could not start (nothing sent), 3 stopped early (DCS down or account refused), 130 interrupted.",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Manage the accounts the DCS accepts tags for (the attrib_account table)
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+
+        /// The attrib database (sqlite:, mysql: or postgres: URL) [default: replayer.sqlite in the output directory]
+        #[arg(long, env = "REPLAYER_DATABASE_URL", hide_env_values = true, global = true, value_name = "URL")]
+        database_url: Option<String>,
+
+        /// Where the default SQLite database lives
+        #[arg(long, default_value = "output", global = true, value_name = "DIR")]
+        output_dir: PathBuf,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// Run name, used in the dump file names (letters, digits, '.', '_', '-'; e.g. c-a-norton-uk)
-    #[arg(long)]
-    pub name: String,
+    #[arg(long, required = true)]
+    pub name: Option<String>,
 
     /// The client's CSV file
-    #[arg(long, value_name = "CSV")]
-    pub load_file: PathBuf,
+    #[arg(long, required = true, value_name = "CSV")]
+    pub load_file: Option<PathBuf>,
 
     /// The client's mapping [default: mapping.json in the CSV's folder]
     #[arg(long, value_name = "JSON")]

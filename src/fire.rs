@@ -290,19 +290,6 @@ pub trait Hooks: Clone + Send + 'static {
     fn complete(&mut self, results: &[Fired]) -> impl Future<Output = Result<()>> + Send;
 }
 
-/// No journal: every job is sent.
-#[derive(Clone)]
-pub struct NoHooks;
-
-impl Hooks for NoHooks {
-    async fn prepare(&mut self, _: &mut Vec<Job>) -> Result<()> {
-        Ok(())
-    }
-    async fn complete(&mut self, _: &[Fired]) -> Result<()> {
-        Ok(())
-    }
-}
-
 /// Jobs taken from the queue at once: the journal's batch.
 pub const BATCH: usize = 256;
 

@@ -13,6 +13,7 @@ pub mod field;
 pub mod handlers;
 pub mod fire;
 pub mod input;
+pub mod journal;
 pub mod live;
 pub mod mapping;
 pub mod money;
@@ -22,27 +23,59 @@ pub mod rows;
 pub mod settings;
 pub mod summary;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::Utc;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command};
+use crate::db::{default_sqlite_url, Database};
+use crate::rows::KnownAccounts;
 use crate::fire::StopReason;
 use crate::replayer::Replayer;
 use crate::settings::Settings;
 use crate::summary::ExitCode;
 
-/// The main job: check one client's file, dump it, and fire it.
+/// The main job: check one client's file, dump it, and fire it; or manage the accounts.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(Command::Accounts { command, database_url, output_dir }) = cli.command {
+        runtime()?.block_on(accounts::run_accounts(command, database_url.as_deref(), &output_dir))?;
+        return Ok(ExitCode::Success);
+    }
     let settings = Settings::from_args(cli.run)?;
-    let now = Utc::now();
-    let mut summary = if settings.fire_tag {
+    if settings.fire_tag {
         live::check_confirmation_possible(&settings)?;
-        live::run_live(settings, now)?
-    } else {
-        let mut replayer = Replayer::new(settings, now)?;
-        replayer.load_file(|_| Ok(()))?;
-        replayer.finish()?
+    }
+    let now = Utc::now();
+    let runtime = runtime()?;
+    // A dry run without --database-url touches no database; a live run keeps its journal in the
+    // embedded SQLite file unless a database is given.
+    let database = match (&settings.database_url, settings.fire_tag) {
+        (Some(url), _) => Some(runtime.block_on(Database::connect(url))?),
+        (None, true) => {
+            std::fs::create_dir_all(&settings.output_dir).with_context(|| {
+                format!("cannot create the output directory {}; choose another with --output-dir", settings.output_dir.display())
+            })?;
+            Some(runtime.block_on(Database::connect(&default_sqlite_url(&settings.output_dir)))?)
+        }
+        (None, false) => None,
     };
+    let accounts = match (&database, &settings.database_url) {
+        (Some(database), Some(_)) => Some(runtime.block_on(async {
+            database.ensure_accounts_table().await?;
+            anyhow::Ok(KnownAccounts::new(database.accounts().await?))
+        })?),
+        _ => None,
+    };
+    let outcome = match database.clone() {
+        Some(database) if settings.fire_tag => live::run_live(settings, now, &runtime, database, accounts),
+        _ => Replayer::new(settings, now, accounts).and_then(|mut replayer| {
+            replayer.load_file(|_| Ok(()))?;
+            replayer.finish()
+        }),
+    };
+    if let Some(database) = database {
+        runtime.block_on(database.close());
+    }
+    let mut summary = outcome?;
     print_problems("exceptions (rows not fired)", &summary.shown_exceptions, summary.rows_with_exceptions);
     print_problems("warnings", &summary.shown_warnings, summary.warnings);
     print!("{}", summary.render());
@@ -50,6 +83,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         eprintln!("{}", stop_message(reason));
     }
     Ok(summary.exit_code())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("cannot start the async runtime")
 }
 
 fn stop_message(reason: StopReason) -> String {

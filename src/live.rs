@@ -1,6 +1,7 @@
 //! A live run (`--fire-tag`): validate the whole file first, show what is about to happen and
 //! ask, then fire the valid rows and record every answer.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Seek, SeekFrom, Write};
 use std::sync::Arc;
@@ -9,11 +10,15 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
+use crate::db::{Database, RunInfo, HEARTBEAT_EVERY};
 use crate::dump::Dumps;
-use crate::fire::{fire_all, FireSettings, Fired, Firer, Hooks, Job, NoHooks, Stop, StopReason, Verdict};
+use crate::fire::{fire_all, FireSettings, Fired, Firer, Hooks, Job, Stop, StopReason, Verdict};
+use crate::journal::Journal;
 use crate::replayer::Replayer;
+use crate::rows::KnownAccounts;
 use crate::settings::Settings;
 use crate::summary::{FireStats, Summary};
 
@@ -38,10 +43,16 @@ impl Spool {
         Ok(())
     }
 
-    fn into_reader(self) -> Result<BufReader<File>> {
-        let mut file = self.file.into_inner().map_err(|error| error.into_error())?;
+    /// A reader from the start of everything pushed so far.
+    fn reader(&mut self) -> Result<BufReader<File>> {
+        self.file.flush()?;
+        let mut file = self.file.get_ref().try_clone()?;
         file.seek(SeekFrom::Start(0))?;
         Ok(BufReader::with_capacity(256 * 1024, file))
+    }
+
+    fn into_reader(mut self) -> Result<BufReader<File>> {
+        self.reader()
     }
 }
 
@@ -66,9 +77,19 @@ pub fn check_confirmation_possible(settings: &Settings) -> Result<()> {
     Ok(())
 }
 
-fn preflight(summary: &Summary, settings: &Settings, to_fire: u64, over_limit: u64) -> String {
+fn preflight(summary: &Summary, settings: &Settings, to_fire: u64, over_limit: u64, already: &BTreeMap<String, u64>) -> String {
     let mut text = String::new();
-    text.push_str(&format!("About to fire {to_fire} tag{} to {}\n", if to_fire == 1 { "" } else { "s" }, settings.request_url));
+    let skipped: u64 = already.values().sum();
+    text.push_str(&format!(
+        "About to fire {} tag{} to {}\n",
+        to_fire - skipped,
+        if to_fire - skipped == 1 { "" } else { "s" },
+        settings.request_url
+    ));
+    if skipped > 0 {
+        let runs: Vec<String> = already.iter().map(|(run, count)| format!("{count} by run {run}")).collect();
+        text.push_str(&format!("  already fired, skipped: {skipped} ({}; --refire sends them again)\n", runs.join(", ")));
+    }
     if over_limit > 0 {
         text.push_str(&format!("  (--limit: {over_limit} more valid rows will not be sent)\n"));
     }
@@ -103,18 +124,24 @@ fn progress_bar(settings: &Settings, total: u64) -> ProgressBar {
     bar
 }
 
-/// The whole live run. `hooks` wraps the sending (the journal); `NoHooks` sends everything.
-pub fn run_live(settings: Settings, now: DateTime<Utc>) -> Result<Summary> {
-    run_live_with(settings, now, NoHooks)
-}
-
-pub fn run_live_with<H: Hooks>(settings: Settings, now: DateTime<Utc>, hooks: H) -> Result<Summary> {
-    let mut replayer = Replayer::new(settings.clone(), now)?;
+/// The whole live run, journaled in `database`: rows an earlier run got accepted are skipped.
+pub fn run_live(
+    settings: Settings,
+    now: DateTime<Utc>,
+    runtime: &Runtime,
+    database: Database,
+    accounts: Option<KnownAccounts>,
+) -> Result<Summary> {
+    let mut replayer = Replayer::new(settings.clone(), now, accounts)?;
     let mut spool = Spool::create(&settings.output_dir)?;
     let limit = settings.limit.unwrap_or(u64::MAX);
     let mut over_limit = 0;
+    let mut tokens = BTreeSet::new();
     replayer.load_file(|valid| {
         if spool.rows < limit {
+            if !tokens.contains(valid.account) {
+                tokens.insert(valid.account.to_owned());
+            }
             spool.push(valid.row, valid.account, valid.rid, valid.tag_url)
         } else {
             over_limit += 1;
@@ -125,24 +152,78 @@ pub fn run_live_with<H: Hooks>(settings: Settings, now: DateTime<Utc>, hooks: H)
     let mut dumps = dumps.context("a live run writes its dumps")?;
     let to_fire = spool.rows;
 
-    eprint!("{}", preflight(&summary, &settings, to_fire, over_limit));
-    if !settings.yes && !confirm()? {
-        summary.files_written = dumps.finish()?;
-        bail!("not confirmed; nothing was sent");
+    let run = RunInfo { name: settings.name.clone(), token: dumps.token().to_owned(), started_at_ms: Utc::now().timestamp_millis() };
+    let journal = Journal::new(database.clone(), run.clone(), settings.refire);
+    let tokens: Vec<String> = tokens.into_iter().collect();
+    let (lock, already) = runtime.block_on(async {
+        database.ensure_journal().await?;
+        let lock = database.acquire_lock(&tokens, &run).await?;
+        let already = if settings.refire { BTreeMap::new() } else { count_already_fired(&journal, &mut spool).await? };
+        anyhow::Ok((lock, already))
+    })?;
+    if let Some(note) = lock.took_over() {
+        eprintln!("note: {note}");
     }
 
+    eprint!("{}", preflight(&summary, &settings, to_fire, over_limit, &already));
+    let confirmed = settings.yes || confirm()?;
     let mut stats = FireStats { request_url: settings.request_url.clone(), over_limit, ..FireStats::default() };
-    if to_fire > 0 {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-        runtime.block_on(fire_spool(&settings, spool, &mut dumps, &mut stats, hooks))?;
-    }
+    let fired = if confirmed && to_fire > 0 {
+        runtime.block_on(async {
+            let heartbeat = lock.clone();
+            let beating = tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(HEARTBEAT_EVERY).await;
+                    if let Err(error) = heartbeat.heartbeat().await {
+                        eprintln!("warning: could not refresh the run lock: {error:#}");
+                    }
+                }
+            });
+            let fired = fire_spool(&settings, spool, &mut dumps, &mut stats, journal.clone()).await;
+            beating.abort();
+            fired
+        })
+    } else {
+        Ok(())
+    };
+    stats.already_fired = journal.already_fired.lock().expect("not poisoned").clone();
+    stats.not_sent = to_fire.saturating_sub(stats.fired + stats.already_fired_total());
+    let released = runtime.block_on(lock.release());
     summary.files_written = dumps.finish()?;
+    if !confirmed {
+        bail!("not confirmed; nothing was sent");
+    }
+    fired?;
+    released?;
     summary.fire = Some(stats);
     Ok(summary)
 }
 
+/// Rows of the spool an earlier run got accepted, per run, for the pre-flight summary.
+async fn count_already_fired(journal: &Journal, spool: &mut Spool) -> Result<BTreeMap<String, u64>> {
+    let mut runs = BTreeMap::new();
+    let mut batch = Vec::with_capacity(1000);
+    let mut reader = spool.reader()?;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = reader.read_line(&mut line)?;
+        if read > 0 {
+            batch.push(parse_job(line.trim_end()).context("the spool file is damaged")?);
+        }
+        if batch.len() == 1000 || (read == 0 && !batch.is_empty()) {
+            for (run, count) in journal.count_accepted(&batch).await? {
+                *runs.entry(run).or_insert(0) += count;
+            }
+            batch.clear();
+        }
+        if read == 0 {
+            return Ok(runs);
+        }
+    }
+}
+
 async fn fire_spool<H: Hooks>(settings: &Settings, spool: Spool, dumps: &mut Dumps, stats: &mut FireStats, hooks: H) -> Result<()> {
-    let to_fire = spool.rows;
     let stop = Arc::new(Stop::default());
     let interrupt = stop.clone();
     let listener = tokio::spawn(async move {
@@ -161,6 +242,7 @@ async fn fire_spool<H: Hooks>(settings: &Settings, spool: Spool, dumps: &mut Dum
     )?);
 
     let (sender, receiver) = mpsc::channel::<Job>(crate::fire::BATCH * 8);
+    let spool_rows = spool.rows;
     let reader = spool.into_reader()?;
     let producer = std::thread::spawn(move || -> Result<()> {
         for line in reader.lines() {
@@ -173,7 +255,7 @@ async fn fire_spool<H: Hooks>(settings: &Settings, spool: Spool, dumps: &mut Dum
         Ok(())
     });
 
-    let bar = progress_bar(settings, to_fire);
+    let bar = progress_bar(settings, spool_rows);
     let started = Instant::now();
     let outcome = fire_all(firer, receiver, hooks, |fired: &Fired| {
         stats.fired += 1;
@@ -199,10 +281,7 @@ async fn fire_spool<H: Hooks>(settings: &Settings, spool: Spool, dumps: &mut Dum
     listener.abort();
     stats.stop = stop.reason();
     producer.join().map_err(|_| anyhow::anyhow!("the spool reader panicked"))??;
-    outcome?;
-    let handled = stats.fired + stats.already_fired_total();
-    stats.not_sent = to_fire.saturating_sub(handled);
-    Ok(())
+    outcome
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::dedupe::{Dedupe, Duplicate};
 use crate::dump::Dumps;
 use crate::field::Field;
 use crate::input::CsvInput;
-use crate::rows::{check_rows, Checked, Prepared, RowContext};
+use crate::rows::{check_rows, Checked, KnownAccounts, Prepared, RowContext};
 use crate::settings::Settings;
 use crate::summary::Summary;
 
@@ -35,7 +35,7 @@ pub struct ValidRow<'a> {
 impl Replayer {
     /// Open the file and check its header against the mapping: every setup failure happens here,
     /// before the first row.
-    pub fn new(settings: Settings, now: DateTime<Utc>) -> Result<Replayer> {
+    pub fn new(settings: Settings, now: DateTime<Utc>, accounts: Option<KnownAccounts>) -> Result<Replayer> {
         let input = CsvInput::open(&settings.load_file, settings.encoding, settings.delimiter)?;
         let (columns, unmapped) = input.columns(&settings.mapping)?;
         let config = ReplayerConfig::new(settings.mapping.clone(), columns, now)
@@ -45,9 +45,10 @@ impl Replayer {
         } else {
             None
         };
-        let mut summary = Summary { timezone: settings.mapping.timezone.name().to_owned(), ..Summary::default() };
+        let tokens_checked = accounts.is_some();
+        let mut summary = Summary { timezone: settings.mapping.timezone.name().to_owned(), tokens_checked, ..Summary::default() };
         let file_warnings: Vec<String> = input.file_warnings.iter().cloned().chain(unmapped).collect();
-        let context = RowContext { config, request_url: settings.request_url.clone(), pretty: settings.dump_data };
+        let context = RowContext { config, request_url: settings.request_url.clone(), pretty: settings.dump_data, accounts };
         let mut replayer = Replayer {
             settings,
             context: Some(context),

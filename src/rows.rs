@@ -2,6 +2,7 @@
 //! ready to dump and fire. Only what needs the whole file (duplicates, counts, the dump files)
 //! stays in order on the main thread.
 
+use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::Mutex;
 
@@ -10,6 +11,8 @@ use chrono::NaiveDate;
 use csv::{ByteRecord, StringRecord};
 
 use crate::config::ReplayerConfig;
+use crate::db::Account;
+use crate::field::{closest, Field};
 use crate::dedupe::DedupeKey;
 use crate::input::CsvInput;
 use crate::payload::Payload;
@@ -28,6 +31,34 @@ pub struct RowContext {
     pub request_url: String,
     /// Render the `requests-validated` entry too.
     pub pretty: bool,
+    /// The attrib_account table, when a database is configured.
+    pub accounts: Option<KnownAccounts>,
+}
+
+/// The accounts the DCS accepts tags for: token → connection.
+pub struct KnownAccounts {
+    connections: HashMap<String, String>,
+}
+
+impl KnownAccounts {
+    pub fn new(accounts: Vec<Account>) -> KnownAccounts {
+        KnownAccounts { connections: accounts.into_iter().map(|account| (account.token, account.connection)).collect() }
+    }
+
+    /// Why the DCS would refuse this token's tags, if it would.
+    fn problem(&self, token: &str) -> Option<String> {
+        let add = format!("replayer accounts add --token {token} --connection <CONNECTION>");
+        match self.connections.get(token) {
+            Some(connection) if !connection.trim().is_empty() => None,
+            Some(_) => Some(format!("{token:?} is in attrib_account without a connection, so the DCS would refuse its tags; set one with: {add}")),
+            None => {
+                let hint = closest(token, self.connections.keys().map(String::as_str))
+                    .map(|found| format!(" (did you mean {found:?}?)"))
+                    .unwrap_or_default();
+                Some(format!("{token:?} is not in attrib_account{hint}; fix the token, or add the account with: {add}"))
+            }
+        }
+    }
 }
 
 /// A valid row before the duplicate check.
@@ -94,6 +125,13 @@ pub fn check_row(context: &RowContext, row: u64, record: ByteRecord) -> Checked 
         }
     };
     let payload = formatted.payload;
+    if let Some(accounts) = &context.accounts {
+        let token = payload.get("account_token").unwrap_or_default();
+        if let Some(problem) = accounts.problem(token) {
+            let column = columns.of(Field::AccountToken).map(|index| format!(", column {:?}", columns.header(index))).unwrap_or_default();
+            return Checked::Exception(format!("row {row}{column} (account_token): {problem}; row not fired"));
+        }
+    }
     let tag_url = payload.tag_url(&context.request_url);
     if tag_url.len() > MAX_URL_BYTES {
         return Checked::Exception(format!(

@@ -35,19 +35,22 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_args(args: RunArgs) -> Result<Settings> {
-        check_name(&args.name).map_err(anyhow::Error::msg)?;
+        let (Some(name), Some(load_file)) = (args.name, args.load_file) else {
+            bail!("--name and --load-file are required; see replayer --help");
+        };
+        check_name(&name).map_err(anyhow::Error::msg)?;
         let request_url = check_request_url(&args.request_url)?;
         let mapping_path = match args.mapping {
             Some(path) => path,
-            None => args.load_file.parent().map(|folder| folder.join("mapping.json")).unwrap_or_else(|| "mapping.json".into()),
+            None => load_file.parent().map(|folder| folder.join("mapping.json")).unwrap_or_else(|| "mapping.json".into()),
         };
-        if !args.load_file.is_file() {
-            bail!("--load-file {}: no such file; check the path", args.load_file.display());
+        if !load_file.is_file() {
+            bail!("--load-file {}: no such file; check the path", load_file.display());
         }
         let mapping = Mapping::load(&mapping_path)?;
         Ok(Settings {
-            name: args.name,
-            load_file: args.load_file,
+            name,
+            load_file,
             mapping_path,
             mapping,
             request_url,
