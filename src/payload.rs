@@ -2,12 +2,20 @@
 
 use std::io::{self, Write};
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest, Sha256};
 
-/// Everything but the unreserved characters of RFC 3986 is percent-encoded, so no cell can add
-/// or change a query parameter.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+/// The unreserved characters of RFC 3986: the only bytes a query value keeps as they are, so no
+/// cell can add or change a query parameter.
+const UNRESERVED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let c = byte as u8;
+        table[byte] = c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_' || c == b'~';
+        byte += 1;
+    }
+    table
+};
 
 /// One row's payload, in the order of §4: fields, `custom`, `replay`, `rid`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,12 +23,19 @@ pub struct Payload {
     fields: Vec<(&'static str, String)>,
     custom: Vec<(String, String)>,
     rid: String,
+    /// Bit i set: field i needs no JSON escaping (checked once, written three times).
+    plain_fields: u64,
 }
 
 impl Payload {
     pub fn new(fields: Vec<(&'static str, String)>, custom: Vec<(String, String)>) -> Payload {
-        let mut payload = Payload { fields, custom, rid: String::new() };
-        let mut json = Vec::with_capacity(512);
+        let plain_fields = fields
+            .iter()
+            .enumerate()
+            .filter(|(index, (_, value))| *index < 64 && is_plain_json(value))
+            .fold(0u64, |mask, (index, _)| mask | 1 << index);
+        let mut payload = Payload { fields, custom, rid: String::new(), plain_fields };
+        let mut json = Vec::with_capacity(1024);
         payload.write_json_without_rid(&mut json).expect("writing to a Vec cannot fail");
         let digest = Sha256::digest(&json);
         payload.rid = hex(&digest[..16]);
@@ -45,13 +60,24 @@ impl Payload {
         String::from_utf8(json).expect("JSON is UTF-8")
     }
 
+    fn write_field(&self, out: &mut impl Write, index: usize, value: &str) -> io::Result<()> {
+        if index < 64 && self.plain_fields & (1 << index) != 0 {
+            out.write_all(b"\"")?;
+            out.write_all(value.as_bytes())?;
+            out.write_all(b"\"")
+        } else {
+            write_string(out, value)
+        }
+    }
+
     /// The compact JSON the rid is computed over: the payload without `rid`.
     pub fn write_json_without_rid(&self, out: &mut impl Write) -> io::Result<()> {
         out.write_all(b"{")?;
-        for (name, value) in &self.fields {
-            write_string(out, name)?;
-            out.write_all(b":")?;
-            write_string(out, value)?;
+        for (index, (name, value)) in self.fields.iter().enumerate() {
+            out.write_all(b"\"")?;
+            out.write_all(name.as_bytes())?;
+            out.write_all(b"\":")?;
+            self.write_field(out, index, value)?;
             out.write_all(b",")?;
         }
         if !self.custom.is_empty() {
@@ -63,7 +89,7 @@ impl Payload {
     }
 
     /// The query string of the tag URL: every value percent-encoded, `custom` as a JSON string.
-    pub fn write_query(&self, out: &mut String) {
+    pub fn write_query(&self, out: &mut Vec<u8>) {
         for (name, value) in &self.fields {
             push_param(out, name, value);
         }
@@ -76,22 +102,23 @@ impl Payload {
 
     /// The tag URL: `{request_url}?{query}`.
     pub fn tag_url(&self, request_url: &str) -> String {
-        let mut url = String::with_capacity(request_url.len() + 512);
-        url.push_str(request_url);
-        url.push(if request_url.contains('?') { '&' } else { '?' });
+        let mut url = Vec::with_capacity(request_url.len() + 1024);
+        url.extend_from_slice(request_url.as_bytes());
+        url.push(if request_url.contains('?') { b'&' } else { b'?' });
         self.write_query(&mut url);
-        url
+        String::from_utf8(url).expect("a request URL and percent-encoded values are UTF-8")
     }
 
     /// The payload as pretty JSON, each line after the first indented by `indent` spaces.
     pub fn write_pretty(&self, out: &mut impl Write, indent: usize) -> io::Result<()> {
         let pad = " ".repeat(indent + 2);
         out.write_all(b"{\n")?;
-        for (name, value) in &self.fields {
+        for (index, (name, value)) in self.fields.iter().enumerate() {
             out.write_all(pad.as_bytes())?;
-            write_string(out, name)?;
-            out.write_all(b": ")?;
-            write_string(out, value)?;
+            out.write_all(b"\"")?;
+            out.write_all(name.as_bytes())?;
+            out.write_all(b"\": ")?;
+            self.write_field(out, index, value)?;
             out.write_all(b",\n")?;
         }
         if !self.custom.is_empty() {
@@ -112,23 +139,40 @@ impl Payload {
     }
 }
 
-fn push_param(out: &mut String, name: &str, value: &str) {
-    if !out.is_empty() && !out.ends_with(['?', '&']) {
-        out.push('&');
+fn push_param(out: &mut Vec<u8>, name: &str, value: &str) {
+    if !matches!(out.last(), None | Some(b'?' | b'&')) {
+        out.push(b'&');
     }
-    out.push_str(name);
-    out.push('=');
-    out.extend(utf8_percent_encode(value, QUERY_VALUE));
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'=');
+    percent_encode_into(out, value);
+}
+
+/// Percent-encode every byte but the unreserved ones, copying runs of unreserved bytes at once.
+fn percent_encode_into(out: &mut Vec<u8>, value: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let bytes = value.as_bytes();
+    let mut start = 0;
+    for (index, &byte) in bytes.iter().enumerate() {
+        if !UNRESERVED[usize::from(byte)] {
+            out.extend_from_slice(&bytes[start..index]);
+            out.extend_from_slice(&[b'%', HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]);
+            start = index + 1;
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+fn is_plain_json(text: &str) -> bool {
+    // Without an early exit the check compiles to vector instructions.
+    !text.bytes().fold(false, |found, byte| found | (byte < 0x20) | (byte == b'"') | (byte == b'\\'))
 }
 
 /// A JSON string, escaped as serde_json does: `"`, `\\` and control characters.
 fn write_string(out: &mut impl Write, text: &str) -> io::Result<()> {
-    let bytes = text.as_bytes();
-    // Without an early exit the check compiles to vector instructions: most cells need no escape.
-    let needs_escape = bytes.iter().fold(false, |found, &byte| found | (byte < 0x20) | (byte == b'"') | (byte == b'\\'));
-    if !needs_escape {
+    if is_plain_json(text) {
         out.write_all(b"\"")?;
-        out.write_all(bytes)?;
+        out.write_all(text.as_bytes())?;
         return out.write_all(b"\"");
     }
     serde_json::to_writer(out, text).map_err(io::Error::from)

@@ -1,0 +1,292 @@
+//! The journal and accounts on a real database (SPEC §8), through the real binary: every test
+//! runs on SQLite and on MariaDB (REPLAYER_TEST_MYSQL_URL, which `.ci/run` sets).
+
+mod dcs;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use dcs::{dump_lines, Dcs, Reply};
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Mysql,
+}
+
+/// The database URL for a backend, or `None` when MariaDB is not available here (an error in CI).
+fn database_url(backend: Backend, directory: &Path) -> Option<String> {
+    match backend {
+        Backend::Sqlite => Some(format!("sqlite://{}?mode=rwc", directory.join("attrib.sqlite").display())),
+        Backend::Mysql => match std::env::var("REPLAYER_TEST_MYSQL_URL") {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ => {
+                assert!(std::env::var_os("CI").is_none(), "CI must set REPLAYER_TEST_MYSQL_URL (bash scripts/start-mariadb.sh)");
+                eprintln!("SKIPPED on MySQL: set REPLAYER_TEST_MYSQL_URL (bash scripts/start-mariadb.sh prints it)");
+                None
+            }
+        },
+    }
+}
+
+/// A token no other test (or earlier run of this one) uses: the MySQL database is shared.
+fn unique_token(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{prefix}-{}-{:x}", std::process::id(), nanos % 0xffff_ffff)
+}
+
+fn client(directory: &Path, token: &str, rows: usize) -> PathBuf {
+    std::fs::write(
+        directory.join("mapping.json"),
+        format!(r#"{{"account_token": "{token}", "events": ["sale"], "defaults": {{"event_name": "sale"}}}}"#),
+    )
+    .unwrap();
+    let mut csv = String::from("event_time,customer_id,order_id,revenue\n");
+    for index in 0..rows {
+        csv.push_str(&format!("2024-06-01 10:{:02},c-{index},o-{},{}.00\n", index % 60, index + 2, index % 700));
+    }
+    let path = directory.join("sales.csv");
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+fn command(csv: &Path, output: &Path, url: &str, database: &str, extra: &[&str]) -> Command {
+    named("journal-test", csv, output, url, database, extra)
+}
+
+fn named(name: &str, csv: &Path, output: &Path, url: &str, database: &str, extra: &[&str]) -> Command {
+    let mut command = Command::cargo_bin("replayer").unwrap();
+    command
+        .args(["--name", name, "--load-file"])
+        .arg(csv)
+        .arg("--output-dir")
+        .arg(output)
+        .args(["--request-url", url, "--database-url", database])
+        .args(extra)
+        .env_remove("REPLAYER_DATABASE_URL")
+        .stdin(Stdio::null());
+    command
+}
+
+fn accounts_add(database: &str, token: &str, connection: &str) {
+    let output = Command::cargo_bin("replayer")
+        .unwrap()
+        .args(["accounts", "add", "--token", token, "--connection", connection, "--database-url", database])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// `accounts add` refuses an empty connection, but the table can hold one (added by hand).
+fn insert_account_without_connection(database: &str, token: &str) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(database).await.unwrap();
+        sqlx::query("INSERT INTO attrib_account (account_token, connection, label) VALUES (?, '', 'added by hand')")
+            .bind(token)
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+fn both(test: fn(Backend)) {
+    test(Backend::Sqlite);
+    test(Backend::Mysql);
+}
+
+#[test]
+fn kill_9_mid_run_then_rerun_completes_without_double_counting() {
+    both(kill_9_then_rerun);
+}
+
+fn kill_9_then_rerun(backend: Backend) {
+    let directory = tempfile::tempdir().unwrap();
+    let Some(database) = database_url(backend, directory.path()) else { return };
+    let token = unique_token("kill");
+    accounts_add(&database, &token, "dcs-test");
+    let rows = 600;
+    let csv = client(directory.path(), &token, rows);
+    let output = directory.path().join("out");
+    let dcs = Dcs::start(|_, _| Reply::Slow(Duration::from_millis(15), 200));
+
+    let mut child = command(&csv, &output, &dcs.url, &database, &["--fire-tag", "--yes", "--concurrency", "4"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dcs.hit_count() < 150 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let status = child.wait().unwrap();
+    let at_kill = dcs.hit_count();
+    assert_eq!(status.code(), None, "{backend:?}: the run finished before the kill landed");
+    assert!((150..rows).contains(&at_kill), "{backend:?}: killed after {at_kill} requests, not mid-run");
+
+    let rerun = command(&csv, &output, &dcs.url, &database, &["--fire-tag", "--yes", "--concurrency", "4"]).output().unwrap();
+    assert_eq!(rerun.status.code(), Some(0), "{backend:?}: {}", text(&rerun));
+
+    let hits = dcs.hits();
+    let mut per_rid: HashMap<&str, Vec<&str>> = HashMap::new();
+    for hit in &hits {
+        per_rid.entry(hit.rid()).or_default().push(hit.raw_query.as_str());
+    }
+    assert_eq!(per_rid.len(), rows, "{backend:?}: every valid row arrived");
+    for queries in per_rid.values() {
+        assert!(queries.iter().all(|query| *query == queries[0]), "a repeat carries exactly the same tag and rid");
+    }
+    let repeats = hits.len() - rows;
+    // Only rows journaled `sent` but not yet `accepted` at the kill can go twice: those in flight
+    // and those whose answers were not yet written, at most a journal batch and the concurrency.
+    assert!(repeats <= 256 + 4, "{backend:?}: {repeats} rows sent twice");
+    assert!(text(&rerun).contains("already fired"), "{}", text(&rerun));
+
+    // A third run over the finished file sends nothing.
+    let before = dcs.hit_count();
+    let third = command(&csv, &output, &dcs.url, &database, &["--fire-tag", "--yes"]).output().unwrap();
+    assert_eq!(third.status.code(), Some(0), "{}", text(&third));
+    assert_eq!(dcs.hit_count(), before, "{backend:?}: the finished file was sent again");
+    assert!(text(&third).contains(&format!("already fired:        {rows}")), "{}", text(&third));
+}
+
+#[test]
+fn refire_sends_accepted_rows_again() {
+    both(refire);
+}
+
+fn refire(backend: Backend) {
+    let directory = tempfile::tempdir().unwrap();
+    let Some(database) = database_url(backend, directory.path()) else { return };
+    let token = unique_token("refire");
+    accounts_add(&database, &token, "dcs-test");
+    let csv = client(directory.path(), &token, 5);
+    let output = directory.path().join("out");
+    let dcs = Dcs::ok();
+    for _ in 0..2 {
+        let run = command(&csv, &output, &dcs.url, &database, &["--fire-tag", "--yes"]).output().unwrap();
+        assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    }
+    assert_eq!(dcs.hit_count(), 5, "{backend:?}: the second run skips accepted rows");
+    let run = command(&csv, &output, &dcs.url, &database, &["--fire-tag", "--yes", "--refire"]).output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert_eq!(dcs.hit_count(), 10, "{backend:?}: --refire sends them again");
+}
+
+#[test]
+fn unknown_tokens_are_exceptions_with_a_suggestion() {
+    both(unknown_token);
+}
+
+fn unknown_token(backend: Backend) {
+    let directory = tempfile::tempdir().unwrap();
+    let Some(database) = database_url(backend, directory.path()) else { return };
+    let known = unique_token("known");
+    accounts_add(&database, &known, "dcs-test");
+    let no_connection = unique_token("noconn");
+    insert_account_without_connection(&database, &no_connection);
+    std::fs::write(directory.path().join("mapping.json"), r#"{"events": ["sale"]}"#).unwrap();
+    // The second token is the known one with its last character changed: a typo.
+    let mut typo = known.clone();
+    typo.pop();
+    typo.push(if known.ends_with('0') { '1' } else { '0' });
+    let csv = directory.path().join("tokens.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "account_token,event_name,event_time,customer_id\n{known},sale,2024-06-01 10:00,c1\n{typo},sale,2024-06-01 10:00,c2\n{no_connection},sale,2024-06-01 10:00,c3\n"
+        ),
+    )
+    .unwrap();
+    let output = directory.path().join("out");
+    let run = command(&csv, &output, "http://127.0.0.1:9/tag", &database, &["--dump-data"]).output().unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    let exceptions = dump_lines(&output, "exceptions");
+    assert_eq!(exceptions.len(), 2, "{exceptions:?}");
+    assert!(exceptions[0].starts_with("row 3, column \"account_token\" (account_token):"), "{}", exceptions[0]);
+    assert!(exceptions[0].contains(&format!("did you mean \"{known}\"")), "{}", exceptions[0]);
+    assert!(exceptions[0].contains("replayer accounts add --token"), "{}", exceptions[0]);
+    assert!(exceptions[1].starts_with("row 4") && exceptions[1].contains("without a connection"), "{}", exceptions[1]);
+    assert!(!text(&run).contains("NOT checked"));
+}
+
+#[test]
+fn without_a_database_the_summary_says_tokens_were_not_checked() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), "t0k3n-n0-db-0001", 2);
+    let output = directory.path().join("out");
+    let run = Command::cargo_bin("replayer")
+        .unwrap()
+        .args(["--name", "nodb", "--dump-data", "--load-file"])
+        .arg(&csv)
+        .arg("--output-dir")
+        .arg(&output)
+        .env_remove("REPLAYER_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert!(text(&run).contains("NOT checked against attrib_account"), "{}", text(&run));
+    // A dry run without a database touches none: no SQLite file appears.
+    assert!(!output.join("replayer.sqlite").exists());
+}
+
+#[test]
+fn an_unreachable_database_stops_before_sending_and_hides_its_password() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), "t0k3n-unreach-01", 2);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let dcs = Dcs::ok();
+    let url = format!("mysql://replayer:s3cr3t-pw@127.0.0.1:{port}/attrib");
+    let started = Instant::now();
+    let run = command(&csv, &directory.path().join("out"), &dcs.url, &url, &["--fire-tag", "--yes"]).output().unwrap();
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run));
+    assert!(!text(&run).contains("s3cr3t-pw"), "the password was printed: {}", text(&run));
+    assert!(text(&run).contains("127.0.0.1"), "{}", text(&run));
+    assert_eq!(dcs.hit_count(), 0);
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn a_second_live_run_for_the_same_account_refuses_to_start() {
+    both(overlapping_runs);
+}
+
+fn overlapping_runs(backend: Backend) {
+    let directory = tempfile::tempdir().unwrap();
+    let Some(database) = database_url(backend, directory.path()) else { return };
+    let token = unique_token("lock");
+    accounts_add(&database, &token, "dcs-test");
+    let csv = client(directory.path(), &token, 200);
+    let dcs = Dcs::start(|_, _| Reply::Slow(Duration::from_millis(20), 200));
+    let first_output = directory.path().join("first");
+    let mut first = command(&csv, &first_output, &dcs.url, &database, &["--fire-tag", "--yes", "--concurrency", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dcs.hit_count() < 10 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let hits_before = dcs.hit_count();
+    let second = named("second-run", &csv, &directory.path().join("second"), &dcs.url, &database, &["--fire-tag", "--yes"]).output().unwrap();
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_eq!(second.status.code(), Some(2), "{backend:?}: {}", text(&second));
+    assert!(text(&second).contains("journal-test"), "names the first run: {}", text(&second));
+    assert!(!text(&second).contains("error: the argument"), "{}", text(&second));
+    assert!(hits_before < 200, "the first run was still going");
+    assert_eq!(dcs.hit_count(), 200, "{backend:?}: only the first run sent");
+}
