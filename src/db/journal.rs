@@ -85,7 +85,8 @@ fn lock_ddl(backend: Backend) -> String {
   run_name      VARCHAR(255) NOT NULL,
   run_token     VARCHAR(64)  NOT NULL,
   started_at    BIGINT       NOT NULL,
-  heartbeat_at  BIGINT       NOT NULL
+  heartbeat_at  BIGINT       NOT NULL,
+  holder        VARCHAR(255) NOT NULL DEFAULT ''
 ){engine}"
     )
 }

@@ -45,9 +45,36 @@ struct Holder {
     run_token: String,
     started_at_ms: i64,
     heartbeat_at_ms: i64,
+    /// `host:pid` of the process that holds it.
+    holder: String,
+}
+
+/// `host:pid` of this process: lets a later run on the same machine see that a holder died
+/// (kill -9, power cut) without waiting for its lock to go stale.
+fn this_process() -> String {
+    format!("{}:{}", host_name(), std::process::id())
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|name| name.trim().to_owned()).unwrap_or_default()
 }
 
 impl Holder {
+    /// True when the holder ran on this machine and its process no longer exists.
+    fn died_here(&self) -> bool {
+        let Some((host, pid)) = self.holder.rsplit_once(':') else { return false };
+        let Ok(pid) = pid.parse::<u32>() else { return false };
+        if host.is_empty() || host != host_name() || pid == std::process::id() {
+            return false;
+        }
+        // A live replayer keeps its lock; a gone process, or a reused pid now running
+        // something else, does not.
+        match std::fs::read(format!("/proc/{pid}/cmdline")) {
+            Ok(cmdline) => !String::from_utf8_lossy(&cmdline).contains("replayer"),
+            Err(_) => std::path::Path::new("/proc/self").exists(),
+        }
+    }
+
     fn describe(&self, now_ms: i64) -> String {
         format!(
             "run \"{}\" (run token {}, started {}, last heartbeat {} ago)",
@@ -84,9 +111,9 @@ impl Database {
     /// Takes one account's lock; `Some(note)` when it was taken over from a stale run.
     async fn lock_account(&self, account: &str, run: &RunInfo) -> Result<Option<String>> {
         let insert =
-            self.sql("INSERT INTO replayer_lock (account_token, run_name, run_token, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?)");
+            self.sql("INSERT INTO replayer_lock (account_token, run_name, run_token, started_at, heartbeat_at, holder) VALUES (?, ?, ?, ?, ?, ?)");
         let take_over = self.sql(
-            "UPDATE replayer_lock SET run_name = ?, run_token = ?, started_at = ?, heartbeat_at = ? \
+            "UPDATE replayer_lock SET run_name = ?, run_token = ?, started_at = ?, heartbeat_at = ?, holder = ? \
              WHERE account_token = ? AND run_token = ? AND started_at = ? AND heartbeat_at = ?",
         );
         for _ in 0..ATTEMPTS {
@@ -97,6 +124,7 @@ impl Database {
                 .bind(run.token.as_str())
                 .bind(run.started_at_ms)
                 .bind(now)
+                .bind(this_process())
                 .execute(pool)
                 .await
                 .map(|_| ()));
@@ -111,7 +139,8 @@ impl Database {
                 return Ok(None);
             }
             let age_ms = now - holder.heartbeat_at_ms;
-            if age_ms < STALE_AFTER.as_millis() as i64 {
+            let died = holder.died_here();
+            if age_ms < STALE_AFTER.as_millis() as i64 && !died {
                 bail!(
                     "account {account} is locked by another live run: {}. Wait for that run to finish; if it died, its lock goes stale \
                      {} minutes after its last heartbeat (at {}) and rerunning this command then takes it over.",
@@ -125,6 +154,7 @@ impl Database {
                 .bind(run.token.as_str())
                 .bind(run.started_at_ms)
                 .bind(now)
+                .bind(this_process())
                 .bind(account)
                 .bind(holder.run_token.as_str())
                 .bind(holder.started_at_ms)
@@ -133,7 +163,10 @@ impl Database {
                 .await
                 .map(|done| done.rows_affected()));
             match taken {
-                Ok(1) => return Ok(Some(format!("{} on account {account}", holder.describe(now)))),
+                Ok(1) => {
+                    let how = if died { ", whose process on this machine is gone," } else { "" };
+                    return Ok(Some(format!("took over the lock left by {}{how} on account {account}", holder.describe(now))));
+                }
                 // Another run took it over, or its owner woke up: look again.
                 Ok(_) => {}
                 Err(e) => return Err(self.fail(&format!("taking over the stale run lock on account {account}"), e)),
@@ -146,7 +179,7 @@ impl Database {
     }
 
     async fn lock_holder(&self, account: &str) -> Result<Option<Holder>> {
-        let sql = self.sql("SELECT run_name, run_token, started_at, heartbeat_at FROM replayer_lock WHERE account_token = ?");
+        let sql = self.sql("SELECT run_name, run_token, started_at, heartbeat_at, holder FROM replayer_lock WHERE account_token = ?");
         let holder: Result<Option<Holder>, sqlx::Error> = with_pool!(self, pool => {
             match sqlx::query(&sql).bind(account).fetch_optional(pool).await {
                 Ok(Some(row)) => (|| {
@@ -155,6 +188,7 @@ impl Database {
                         run_token: row.try_get(1)?,
                         started_at_ms: row.try_get(2)?,
                         heartbeat_at_ms: row.try_get(3)?,
+                        holder: row.try_get(4)?,
                     }))
                 })(),
                 Ok(None) => Ok(None),
