@@ -120,15 +120,14 @@ impl Dumps {
         self.write_line(DumpType::Requests, tag_url)
     }
 
-    /// One entry of `requests-validated`: `pretty` is the payload from `Payload::write_pretty(_, 4)`.
-    pub fn validated(&mut self, row: u64, pretty: &[u8]) -> Result<()> {
+    /// One entry of `requests-validated`, written by the caller as
+    /// `  {\n    "row": N,\n    "payload": {…}\n  }` (see `entry`).
+    pub fn validated(&mut self, entry: &[u8]) -> Result<()> {
         let first = self.validated_rows == 0;
         self.validated_rows += 1;
         let writer = self.open(DumpType::RequestsValidated)?;
-        writer.write_all(if first { b"\n  {\n" } else { b",\n  {\n" })?;
-        write!(writer, "    \"row\": {row},\n    \"payload\": ")?;
-        writer.write_all(pretty)?;
-        writer.write_all(b"\n  }")?;
+        writer.write_all(if first { b"\n" } else { b",\n" })?;
+        writer.write_all(entry)?;
         Ok(())
     }
 
@@ -171,10 +170,12 @@ mod tests {
         assert_eq!(token.len(), 8);
         assert!(token.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
         let payload = Payload::new(vec![("visitor_id", "v1".into())], Vec::new());
-        let mut pretty = Vec::new();
-        payload.write_pretty(&mut pretty, 4).unwrap();
-        dumps.validated(2, &pretty).unwrap();
-        dumps.validated(3, &pretty).unwrap();
+        for row in [2, 3] {
+            let mut entry = format!("  {{\n    \"row\": {row},\n    \"payload\": ").into_bytes();
+            payload.write_pretty(&mut entry, 4).unwrap();
+            entry.extend_from_slice(b"\n  }");
+            dumps.validated(&entry).unwrap();
+        }
         dumps.warning("row 2: w").unwrap();
         let written = dumps.finish().unwrap();
         assert_eq!(written.len(), 3);

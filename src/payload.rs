@@ -90,23 +90,30 @@ impl Payload {
 
     /// The query string of the tag URL: every value percent-encoded, `custom` as a JSON string.
     pub fn write_query(&self, out: &mut Vec<u8>) {
-        for (name, value) in &self.fields {
-            push_param(out, name, value);
+        for (index, (name, value)) in self.fields.iter().enumerate() {
+            push_param(out, index == 0, name, value);
         }
         if !self.custom.is_empty() {
-            push_param(out, "custom", &self.custom_json());
+            push_param(out, self.fields.is_empty(), "custom", &self.custom_json());
         }
-        push_param(out, "replay", "1");
-        push_param(out, "rid", &self.rid);
+        push_param(out, self.fields.is_empty() && self.custom.is_empty(), "replay", "1");
+        push_param(out, false, "rid", &self.rid);
     }
 
     /// The tag URL: `{request_url}?{query}`.
     pub fn tag_url(&self, request_url: &str) -> String {
         let mut url = Vec::with_capacity(request_url.len() + 1024);
-        url.extend_from_slice(request_url.as_bytes());
-        url.push(if request_url.contains('?') { b'&' } else { b'?' });
-        self.write_query(&mut url);
+        self.write_tag_url(&mut url, request_url);
         String::from_utf8(url).expect("a request URL and percent-encoded values are UTF-8")
+    }
+
+    /// Append the tag URL to `out`; returns its length in bytes.
+    pub fn write_tag_url(&self, out: &mut Vec<u8>, request_url: &str) -> usize {
+        let start = out.len();
+        out.extend_from_slice(request_url.as_bytes());
+        out.push(if request_url.contains('?') { b'&' } else { b'?' });
+        self.write_query(out);
+        out.len() - start
     }
 
     /// The payload as pretty JSON, each line after the first indented by `indent` spaces.
@@ -139,8 +146,8 @@ impl Payload {
     }
 }
 
-fn push_param(out: &mut Vec<u8>, name: &str, value: &str) {
-    if !matches!(out.last(), None | Some(b'?' | b'&')) {
+fn push_param(out: &mut Vec<u8>, first: bool, name: &str, value: &str) {
+    if !first {
         out.push(b'&');
     }
     out.extend_from_slice(name.as_bytes());

@@ -8,7 +8,7 @@ use crate::dedupe::{Dedupe, Duplicate};
 use crate::dump::Dumps;
 use crate::field::Field;
 use crate::input::CsvInput;
-use crate::rows::{check_rows, Checked, KnownAccounts, Prepared, RowContext};
+use crate::rows::{check_rows, CheckedBatch, Checked, KnownAccounts, RowContext, ValidInfo};
 use crate::settings::Settings;
 use crate::summary::Summary;
 
@@ -91,26 +91,35 @@ impl Replayer {
     pub fn load_file(&mut self, mut on_valid: impl FnMut(&ValidRow) -> Result<()>) -> Result<()> {
         let context = self.context.take().expect("load_file runs once");
         let mut input = self.input.take().expect("load_file runs once");
-        let outcome = check_rows(&mut input, &context, |row, checked| match checked {
-            Checked::Blank => {
-                self.summary.rows_blank += 1;
-                Ok(())
+        let outcome = check_rows(&mut input, &context, |mut batch| {
+            for (row, checked) in std::mem::take(&mut batch.rows) {
+                match checked {
+                    Checked::Blank => self.summary.rows_blank += 1,
+                    Checked::Exception(line) => {
+                        self.summary.rows_read += 1;
+                        self.exception(line)?;
+                    }
+                    Checked::Valid(info) => {
+                        self.summary.rows_read += 1;
+                        self.valid_row(row, &context, &batch, info, &mut on_valid)?;
+                    }
+                }
             }
-            Checked::Exception(line) => {
-                self.summary.rows_read += 1;
-                self.exception(line)
-            }
-            Checked::Valid(prepared) => {
-                self.summary.rows_read += 1;
-                self.valid_row(row, &context, *prepared, &mut on_valid)
-            }
+            Ok(())
         });
         self.context = Some(context);
         outcome
     }
 
-    fn valid_row(&mut self, row: u64, context: &RowContext, prepared: Prepared, on_valid: &mut impl FnMut(&ValidRow) -> Result<()>) -> Result<()> {
-        match self.dedupe.check(row, prepared.dedupe_key) {
+    fn valid_row(
+        &mut self,
+        row: u64,
+        context: &RowContext,
+        batch: &CheckedBatch,
+        info: ValidInfo,
+        on_valid: &mut impl FnMut(&ValidRow) -> Result<()>,
+    ) -> Result<()> {
+        match self.dedupe.check(row, info.dedupe_key) {
             Ok(()) => {}
             Err(Duplicate::Row(first)) => {
                 return self.exception(format!("row {row}: duplicate of row {first} (the same payload); row not fired"));
@@ -118,7 +127,7 @@ impl Replayer {
             Err(Duplicate::OrderId(first)) => {
                 let columns = context.config.columns();
                 let column = columns.of(Field::OrderId).map(|index| format!(", column {:?}", columns.header(index))).unwrap_or_default();
-                let order_id = prepared.payload.get("order_id").unwrap_or_default();
+                let order_id = batch.order_id(&info);
                 return self.exception(format!(
                     "row {row}{column} (order_id): order id {order_id:?} was already used in row {first}; row not fired"
                 ));
@@ -126,23 +135,23 @@ impl Replayer {
         }
 
         let mut summary = std::mem::take(&mut self.summary);
-        if !prepared.warnings.is_empty() {
+        if !info.warnings.is_empty() {
             summary.rows_with_warnings += 1;
         }
-        for warning in &prepared.warnings {
+        for warning in &info.warnings {
             summary.warnings += 1;
             self.show_warning(&mut summary, warning)?;
         }
-        let payload = &prepared.payload;
-        summary.valid_row(prepared.local_date, payload.get("account_token").unwrap_or_default(), payload.get("event_name").unwrap_or_default());
+        summary.valid_row(info.local_date, batch.account(&info), batch.event(&info));
         self.summary = summary;
+        let tag_url = batch.request(&info);
         if let Some(dumps) = &mut self.dumps {
             if self.settings.dump_data {
-                dumps.request(&prepared.tag_url)?;
-                dumps.validated(row, &prepared.pretty)?;
+                dumps.request(tag_url)?;
+                dumps.validated(&batch.validated[info.validated.clone()])?;
             }
         }
-        on_valid(&ValidRow { row, tag_url: &prepared.tag_url, account: payload.get("account_token").unwrap_or_default(), rid: payload.rid() })
+        on_valid(&ValidRow { row, tag_url, account: batch.account(&info), rid: batch.rid(&info) })
     }
 
     /// The summary so far and the dump files, still open, for a live run to go on writing.

@@ -3,6 +3,7 @@
 //! stays in order on the main thread.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::mpsc;
 use std::sync::Mutex;
 
@@ -15,7 +16,6 @@ use crate::db::Account;
 use crate::field::{closest, Field};
 use crate::dedupe::DedupeKey;
 use crate::input::CsvInput;
-use crate::payload::Payload;
 
 /// Longest tag URL the DCS takes.
 pub const MAX_URL_BYTES: usize = 8000;
@@ -61,15 +61,19 @@ impl KnownAccounts {
     }
 }
 
-/// A valid row before the duplicate check.
-pub struct Prepared {
-    pub payload: Payload,
-    pub tag_url: String,
-    /// The payload as pretty JSON, when dumping.
-    pub pretty: Vec<u8>,
+/// A valid row before the duplicate check; its text lives in its batch's buffers.
+pub struct ValidInfo {
     pub dedupe_key: DedupeKey,
-    pub warnings: Vec<String>,
     pub local_date: NaiveDate,
+    /// Index into `CheckedBatch::names`: (account token, event name).
+    pub names: u32,
+    pub warnings: Vec<String>,
+    /// The tag URL in `CheckedBatch::requests`.
+    pub request: Range<usize>,
+    /// The `requests-validated` entry in `CheckedBatch::validated`.
+    pub validated: Range<usize>,
+    /// The order id in `CheckedBatch::order_ids` (empty when none).
+    pub order_id: Range<usize>,
 }
 
 pub enum Checked {
@@ -77,11 +81,55 @@ pub enum Checked {
     Blank,
     /// The line for the exceptions dump.
     Exception(String),
-    Valid(Box<Prepared>),
+    Valid(ValidInfo),
+}
+
+/// The rows of one batch, checked: per row what the main thread needs, and the text of all the
+/// valid rows in a few buffers, so handing them over costs a few allocations a batch, not a row.
+#[derive(Default)]
+pub struct CheckedBatch {
+    pub rows: Vec<(u64, Checked)>,
+    pub requests: String,
+    pub validated: Vec<u8>,
+    pub order_ids: String,
+    pub names: Vec<(String, String)>,
+}
+
+impl CheckedBatch {
+    pub fn request(&self, info: &ValidInfo) -> &str {
+        &self.requests[info.request.clone()]
+    }
+
+    /// The rid: the tag URL ends with it.
+    pub fn rid<'a>(&'a self, info: &ValidInfo) -> &'a str {
+        let request = self.request(info);
+        &request[request.len() - 32..]
+    }
+
+    pub fn account(&self, info: &ValidInfo) -> &str {
+        &self.names[info.names as usize].0
+    }
+
+    pub fn event(&self, info: &ValidInfo) -> &str {
+        &self.names[info.names as usize].1
+    }
+
+    pub fn order_id(&self, info: &ValidInfo) -> &str {
+        &self.order_ids[info.order_id.clone()]
+    }
+
+    fn names_index(&mut self, account: &str, event: &str) -> u32 {
+        let found = self.names.iter().position(|(a, e)| a == account && e == event);
+        let index = found.unwrap_or_else(|| {
+            self.names.push((account.to_owned(), event.to_owned()));
+            self.names.len() - 1
+        });
+        index as u32
+    }
 }
 
 /// Check one record: shape, encoding, every handler, the URL's length.
-pub fn check_row(context: &RowContext, row: u64, record: ByteRecord) -> Checked {
+pub fn check_row(context: &RowContext, row: u64, record: ByteRecord, batch: &mut CheckedBatch) -> Checked {
     if record.iter().all(|cell| cell.trim_ascii().is_empty()) {
         return Checked::Blank;
     }
@@ -125,62 +173,113 @@ pub fn check_row(context: &RowContext, row: u64, record: ByteRecord) -> Checked 
         }
     };
     let payload = formatted.payload;
+    let account = payload.get("account_token").unwrap_or_default();
     if let Some(accounts) = &context.accounts {
-        let token = payload.get("account_token").unwrap_or_default();
-        if let Some(problem) = accounts.problem(token) {
+        if let Some(problem) = accounts.problem(account) {
             let column = columns.of(Field::AccountToken).map(|index| format!(", column {:?}", columns.header(index))).unwrap_or_default();
             return Checked::Exception(format!("row {row}{column} (account_token): {problem}; row not fired"));
         }
     }
-    let tag_url = payload.tag_url(&context.request_url);
-    if tag_url.len() > MAX_URL_BYTES {
+
+    // The tag URL is ASCII: append it to the bytes of the batch's String.
+    let mut requests = std::mem::take(&mut batch.requests).into_bytes();
+    let request_start = requests.len();
+    let length = payload.write_tag_url(&mut requests, &context.request_url);
+    if length > MAX_URL_BYTES {
+        requests.truncate(request_start);
+        batch.requests = String::from_utf8(requests).expect("tag URLs are ASCII");
         return Checked::Exception(format!(
-            "row {row}: its tag URL would be {} bytes, over the DCS's {MAX_URL_BYTES}; shorten the longest cells (user_agent, page_url, custom); row not fired",
-            tag_url.len()
+            "row {row}: its tag URL would be {length} bytes, over the DCS's {MAX_URL_BYTES}; shorten the longest cells (user_agent, page_url, custom); row not fired"
         ));
     }
-    let mut pretty = Vec::new();
+    batch.requests = String::from_utf8(requests).expect("tag URLs are ASCII");
+    let request = request_start..batch.requests.len();
+
+    let validated_start = batch.validated.len();
     if context.pretty {
-        pretty.reserve(1024);
-        payload.write_pretty(&mut pretty, 4).expect("writing to a Vec cannot fail");
+        let out = &mut batch.validated;
+        out.extend_from_slice(b"  {\n    \"row\": ");
+        out.extend_from_slice(row.to_string().as_bytes());
+        out.extend_from_slice(b",\n    \"payload\": ");
+        payload.write_pretty(out, 4).expect("writing to a Vec cannot fail");
+        out.extend_from_slice(b"\n  }");
     }
-    Checked::Valid(Box::new(Prepared {
+    let validated = validated_start..batch.validated.len();
+
+    let order_start = batch.order_ids.len();
+    if let Some(order_id) = payload.get("order_id") {
+        batch.order_ids.push_str(order_id);
+    }
+    let order_id = order_start..batch.order_ids.len();
+
+    Checked::Valid(ValidInfo {
         dedupe_key: DedupeKey::of(&payload),
-        payload,
-        warnings: formatted.warnings.iter().map(|warning| warning.line(row)).collect(),
         local_date: formatted.local_date,
-        tag_url,
-        pretty,
-    }))
+        names: batch.names_index(account, payload.get("event_name").unwrap_or_default()),
+        warnings: formatted.warnings.iter().map(|warning| warning.line(row)).collect(),
+        request,
+        validated,
+        order_id,
+    })
 }
 
-type Batch = Vec<(u64, ByteRecord)>;
-type Results = Vec<(u64, Checked)>;
+/// Check a batch of records into one `CheckedBatch`; the records are handed back emptied, for reuse.
+fn check_batch(context: &RowContext, records: &mut Vec<(u64, ByteRecord)>) -> CheckedBatch {
+    let mut batch = CheckedBatch {
+        rows: Vec::with_capacity(records.len()),
+        requests: String::with_capacity(records.len() * 600),
+        validated: Vec::with_capacity(if context.pretty { records.len() * 1200 } else { 0 }),
+        ..CheckedBatch::default()
+    };
+    for (row, record) in records.iter_mut() {
+        let checked = check_row(context, *row, std::mem::take(record), &mut batch);
+        batch.rows.push((*row, checked));
+    }
+    batch
+}
 
-/// Read every record of `input`, check them on all cores, and give the results to `sink` in row
+type Records = Vec<(u64, ByteRecord)>;
+
+/// Read up to a batch of records into `records`; false at the end of the file.
+fn read_batch(input: &mut CsvInput, records: &mut Records) -> Result<bool> {
+    records.clear();
+    let mut spare = ByteRecord::with_capacity(RECORD_BYTES, RECORD_FIELDS);
+    while records.len() < BATCH_ROWS {
+        match input.next_row(&mut spare)? {
+            Some(row) => records.push((row, std::mem::replace(&mut spare, ByteRecord::with_capacity(RECORD_BYTES, RECORD_FIELDS)))),
+            None => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
+/// Read every record of `input`, check them on all cores, and give the batches to `sink` in row
 /// order. Memory stays bounded: a few batches are in flight at once.
-pub fn check_rows(input: &mut CsvInput, context: &RowContext, mut sink: impl FnMut(u64, Checked) -> Result<()>) -> Result<()> {
+pub fn check_rows(input: &mut CsvInput, context: &RowContext, mut sink: impl FnMut(CheckedBatch) -> Result<()>) -> Result<()> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     if workers == 1 {
-        let mut record = ByteRecord::new();
-        while let Some(row) = input.next_row(&mut record)? {
-            sink(row, check_row(context, row, std::mem::take(&mut record)))?;
+        let mut records = Records::with_capacity(BATCH_ROWS);
+        loop {
+            let more = read_batch(input, &mut records)?;
+            sink(check_batch(context, &mut records))?;
+            if !more {
+                return Ok(());
+            }
         }
-        return Ok(());
     }
 
-    let (work_sender, work_receiver) = mpsc::channel::<(u64, Batch)>();
+    let (work_sender, work_receiver) = mpsc::channel::<(u64, Records)>();
     let work_receiver = Mutex::new(work_receiver);
-    let (done_sender, done_receiver) = mpsc::channel::<(u64, Results)>();
+    let (done_sender, done_receiver) = mpsc::channel::<(u64, CheckedBatch)>();
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let done_sender = done_sender.clone();
             let work_receiver = &work_receiver;
             scope.spawn(move || loop {
                 let next = work_receiver.lock().expect("a worker panicked").recv();
-                let Ok((sequence, batch)) = next else { break };
-                let results = batch.into_iter().map(|(row, record)| (row, check_row(context, row, record))).collect();
-                if done_sender.send((sequence, results)).is_err() {
+                let Ok((sequence, mut records)) = next else { break };
+                let checked = check_batch(context, &mut records);
+                if done_sender.send((sequence, checked)).is_err() {
                     break;
                 }
             });
@@ -190,38 +289,23 @@ pub fn check_rows(input: &mut CsvInput, context: &RowContext, mut sink: impl FnM
         let max_in_flight = workers as u64 * 2;
         let mut sent = 0u64;
         let mut next_to_sink = 0u64;
-        let mut waiting: std::collections::BTreeMap<u64, Results> = std::collections::BTreeMap::new();
-        let mut deliver = |results: (u64, Results), next_to_sink: &mut u64| -> Result<()> {
-            waiting.insert(results.0, results.1);
-            while let Some(ready) = waiting.remove(next_to_sink) {
-                for (row, checked) in ready {
-                    sink(row, checked)?;
-                }
-                *next_to_sink += 1;
-            }
-            Ok(())
-        };
+        let mut waiting: std::collections::BTreeMap<u64, CheckedBatch> = std::collections::BTreeMap::new();
         let outcome = (|| -> Result<()> {
-            let mut done = false;
-            while !done {
-                let mut batch = Vec::with_capacity(BATCH_ROWS);
-                let mut record = ByteRecord::with_capacity(RECORD_BYTES, RECORD_FIELDS);
-                while batch.len() < BATCH_ROWS {
-                    match input.next_row(&mut record)? {
-                        Some(row) => batch.push((row, std::mem::replace(&mut record, ByteRecord::with_capacity(RECORD_BYTES, RECORD_FIELDS)))),
-                        None => {
-                            done = true;
-                            break;
-                        }
-                    }
-                }
-                if !batch.is_empty() {
-                    work_sender.send((sent, batch)).expect("workers run until the work queue closes");
+            let mut more = true;
+            while more {
+                let mut records = Records::with_capacity(BATCH_ROWS);
+                more = read_batch(input, &mut records)?;
+                if !records.is_empty() {
+                    work_sender.send((sent, records)).expect("workers run until the work queue closes");
                     sent += 1;
                 }
-                while sent - next_to_sink >= max_in_flight || (done && next_to_sink < sent) {
-                    let results = done_receiver.recv().expect("workers answer every batch");
-                    deliver(results, &mut next_to_sink)?;
+                while sent - next_to_sink >= max_in_flight || (!more && next_to_sink < sent) {
+                    let (sequence, checked) = done_receiver.recv().expect("workers answer every batch");
+                    waiting.insert(sequence, checked);
+                    while let Some(ready) = waiting.remove(&next_to_sink) {
+                        sink(ready)?;
+                        next_to_sink += 1;
+                    }
                 }
             }
             Ok(())
