@@ -13,6 +13,3 @@ fn main() -> ExitCode {
     }
 }
 
-// Rows are checked on every core with many short-lived strings: mimalloc frees across threads cheaply.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

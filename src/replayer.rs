@@ -91,8 +91,9 @@ impl Replayer {
     pub fn load_file(&mut self, mut on_valid: impl FnMut(&ValidRow) -> Result<()>) -> Result<()> {
         let context = self.context.take().expect("load_file runs once");
         let mut input = self.input.take().expect("load_file runs once");
-        let outcome = check_rows(&mut input, &context, |mut batch| {
-            for (row, checked) in std::mem::take(&mut batch.rows) {
+        let outcome = check_rows(&mut input, &context, |batch| {
+            let mut rows = std::mem::take(&mut batch.rows);
+            for (row, checked) in rows.drain(..) {
                 match checked {
                     Checked::Blank => self.summary.rows_blank += 1,
                     Checked::Exception(line) => {
@@ -101,10 +102,11 @@ impl Replayer {
                     }
                     Checked::Valid(info) => {
                         self.summary.rows_read += 1;
-                        self.valid_row(row, &context, &batch, info, &mut on_valid)?;
+                        self.valid_row(row, &context, batch, info, &mut on_valid)?;
                     }
                 }
             }
+            batch.rows = rows;
             Ok(())
         });
         self.context = Some(context);

@@ -89,7 +89,8 @@ pub enum Checked {
 #[derive(Default)]
 pub struct CheckedBatch {
     pub rows: Vec<(u64, Checked)>,
-    pub requests: String,
+    /// Tag URLs: ASCII.
+    pub requests: Vec<u8>,
     pub validated: Vec<u8>,
     pub order_ids: String,
     pub names: Vec<(String, String)>,
@@ -97,7 +98,7 @@ pub struct CheckedBatch {
 
 impl CheckedBatch {
     pub fn request(&self, info: &ValidInfo) -> &str {
-        &self.requests[info.request.clone()]
+        std::str::from_utf8(&self.requests[info.request.clone()]).expect("tag URLs are ASCII")
     }
 
     /// The rid: the tag URL ends with it.
@@ -118,6 +119,14 @@ impl CheckedBatch {
         &self.order_ids[info.order_id.clone()]
     }
 
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.requests.clear();
+        self.validated.clear();
+        self.order_ids.clear();
+        self.names.clear();
+    }
+
     fn names_index(&mut self, account: &str, event: &str) -> u32 {
         let found = self.names.iter().position(|(a, e)| a == account && e == event);
         let index = found.unwrap_or_else(|| {
@@ -129,7 +138,7 @@ impl CheckedBatch {
 }
 
 /// Check one record: shape, encoding, every handler, the URL's length.
-pub fn check_row(context: &RowContext, row: u64, record: ByteRecord, batch: &mut CheckedBatch) -> Checked {
+pub fn check_row(context: &RowContext, row: u64, record: &mut ByteRecord, batch: &mut CheckedBatch) -> Checked {
     if record.iter().all(|cell| cell.trim_ascii().is_empty()) {
         return Checked::Blank;
     }
@@ -149,16 +158,26 @@ pub fn check_row(context: &RowContext, row: u64, record: ByteRecord, batch: &mut
             record.len()
         ));
     }
-    let text = match StringRecord::from_byte_record(record) {
+    // The conversion checks UTF-8 in place; the record goes back to the batch for reuse.
+    let text = match StringRecord::from_byte_record(std::mem::take(record)) {
         Ok(text) => text,
         Err(error) => {
             let header = columns.headers.get(error.utf8_error().field()).cloned().unwrap_or_default();
+            *record = error.into_byte_record();
             return Checked::Exception(format!(
                 "row {row}, column {header:?}: not valid UTF-8; save the file as \"CSV UTF-8\" or pass --encoding windows-1252; row not fired"
             ));
         }
     };
-    let formatted = match context.config.format_data(&text) {
+    let checked = check_text(context, row, &text, batch);
+    *record = text.into_byte_record();
+    checked
+}
+
+/// Every handler over a row of text, then the account and the URL's length.
+fn check_text(context: &RowContext, row: u64, text: &StringRecord, batch: &mut CheckedBatch) -> Checked {
+    let columns = context.config.columns();
+    let formatted = match context.config.format_data(text) {
         Ok(formatted) => formatted,
         Err(problems) => {
             let parts: Vec<String> = problems
@@ -181,18 +200,14 @@ pub fn check_row(context: &RowContext, row: u64, record: ByteRecord, batch: &mut
         }
     }
 
-    // The tag URL is ASCII: append it to the bytes of the batch's String.
-    let mut requests = std::mem::take(&mut batch.requests).into_bytes();
-    let request_start = requests.len();
-    let length = payload.write_tag_url(&mut requests, &context.request_url);
+    let request_start = batch.requests.len();
+    let length = payload.write_tag_url(&mut batch.requests, &context.request_url);
     if length > MAX_URL_BYTES {
-        requests.truncate(request_start);
-        batch.requests = String::from_utf8(requests).expect("tag URLs are ASCII");
+        batch.requests.truncate(request_start);
         return Checked::Exception(format!(
             "row {row}: its tag URL would be {length} bytes, over the DCS's {MAX_URL_BYTES}; shorten the longest cells (user_agent, page_url, custom); row not fired"
         ));
     }
-    batch.requests = String::from_utf8(requests).expect("tag URLs are ASCII");
     let request = request_start..batch.requests.len();
 
     let validated_start = batch.validated.len();
@@ -223,63 +238,92 @@ pub fn check_row(context: &RowContext, row: u64, record: ByteRecord, batch: &mut
     })
 }
 
-/// Check a batch of records into one `CheckedBatch`; the records are handed back emptied, for reuse.
-fn check_batch(context: &RowContext, records: &mut Vec<(u64, ByteRecord)>) -> CheckedBatch {
-    let mut batch = CheckedBatch {
-        rows: Vec::with_capacity(records.len()),
-        requests: String::with_capacity(records.len() * 600),
-        validated: Vec::with_capacity(if context.pretty { records.len() * 1200 } else { 0 }),
-        ..CheckedBatch::default()
-    };
+/// Check a batch of records into `batch`, which is cleared first; both keep their allocations.
+fn check_batch(context: &RowContext, records: &mut Records, batch: &mut CheckedBatch) {
+    batch.clear();
     for (row, record) in records.iter_mut() {
-        let checked = check_row(context, *row, std::mem::take(record), &mut batch);
+        let checked = check_row(context, *row, record, batch);
         batch.rows.push((*row, checked));
     }
-    batch
 }
 
 type Records = Vec<(u64, ByteRecord)>;
 
-/// Read up to a batch of records into `records`; false at the end of the file.
+/// Read up to a batch of records into `records`, reusing the ones it holds; false at the end.
 fn read_batch(input: &mut CsvInput, records: &mut Records) -> Result<bool> {
-    records.clear();
-    let mut spare = ByteRecord::with_capacity(RECORD_BYTES, RECORD_FIELDS);
-    while records.len() < BATCH_ROWS {
-        match input.next_row(&mut spare)? {
-            Some(row) => records.push((row, std::mem::replace(&mut spare, ByteRecord::with_capacity(RECORD_BYTES, RECORD_FIELDS)))),
-            None => return Ok(false),
+    let mut filled = 0;
+    while filled < BATCH_ROWS {
+        if filled == records.len() {
+            records.push((0, ByteRecord::with_capacity(RECORD_BYTES, RECORD_FIELDS)));
         }
+        let (row, record) = &mut records[filled];
+        match input.next_row(record)? {
+            Some(number) => *row = number,
+            None => {
+                records.truncate(filled);
+                return Ok(false);
+            }
+        }
+        filled += 1;
     }
+    records.truncate(filled);
     Ok(true)
 }
 
+/// Buffers handed back after use, so the steady state allocates nothing a batch.
+#[derive(Default)]
+struct Spare {
+    records: Mutex<Vec<Records>>,
+    batches: Mutex<Vec<CheckedBatch>>,
+}
+
+impl Spare {
+    fn records(&self) -> Records {
+        self.records.lock().expect("not poisoned").pop().unwrap_or_else(|| Records::with_capacity(BATCH_ROWS))
+    }
+    fn batch(&self) -> CheckedBatch {
+        self.batches.lock().expect("not poisoned").pop().unwrap_or_default()
+    }
+    fn give_records(&self, records: Records) {
+        self.records.lock().expect("not poisoned").push(records);
+    }
+    fn give_batch(&self, batch: CheckedBatch) {
+        self.batches.lock().expect("not poisoned").push(batch);
+    }
+}
+
 /// Read every record of `input`, check them on all cores, and give the batches to `sink` in row
-/// order. Memory stays bounded: a few batches are in flight at once.
-pub fn check_rows(input: &mut CsvInput, context: &RowContext, mut sink: impl FnMut(CheckedBatch) -> Result<()>) -> Result<()> {
+/// order. Memory stays bounded: a few batches are in flight at once, and their buffers are reused.
+pub fn check_rows(input: &mut CsvInput, context: &RowContext, mut sink: impl FnMut(&mut CheckedBatch) -> Result<()>) -> Result<()> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     if workers == 1 {
         let mut records = Records::with_capacity(BATCH_ROWS);
+        let mut batch = CheckedBatch::default();
         loop {
             let more = read_batch(input, &mut records)?;
-            sink(check_batch(context, &mut records))?;
+            check_batch(context, &mut records, &mut batch);
+            sink(&mut batch)?;
             if !more {
                 return Ok(());
             }
         }
     }
 
+    let spare = Spare::default();
     let (work_sender, work_receiver) = mpsc::channel::<(u64, Records)>();
     let work_receiver = Mutex::new(work_receiver);
     let (done_sender, done_receiver) = mpsc::channel::<(u64, CheckedBatch)>();
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let done_sender = done_sender.clone();
-            let work_receiver = &work_receiver;
+            let (work_receiver, spare) = (&work_receiver, &spare);
             scope.spawn(move || loop {
                 let next = work_receiver.lock().expect("a worker panicked").recv();
                 let Ok((sequence, mut records)) = next else { break };
-                let checked = check_batch(context, &mut records);
-                if done_sender.send((sequence, checked)).is_err() {
+                let mut batch = spare.batch();
+                check_batch(context, &mut records, &mut batch);
+                spare.give_records(records);
+                if done_sender.send((sequence, batch)).is_err() {
                     break;
                 }
             });
@@ -293,17 +337,20 @@ pub fn check_rows(input: &mut CsvInput, context: &RowContext, mut sink: impl FnM
         let outcome = (|| -> Result<()> {
             let mut more = true;
             while more {
-                let mut records = Records::with_capacity(BATCH_ROWS);
+                let mut records = spare.records();
                 more = read_batch(input, &mut records)?;
-                if !records.is_empty() {
+                if records.is_empty() {
+                    spare.give_records(records);
+                } else {
                     work_sender.send((sent, records)).expect("workers run until the work queue closes");
                     sent += 1;
                 }
                 while sent - next_to_sink >= max_in_flight || (!more && next_to_sink < sent) {
                     let (sequence, checked) = done_receiver.recv().expect("workers answer every batch");
                     waiting.insert(sequence, checked);
-                    while let Some(ready) = waiting.remove(&next_to_sink) {
-                        sink(ready)?;
+                    while let Some(mut ready) = waiting.remove(&next_to_sink) {
+                        sink(&mut ready)?;
+                        spare.give_batch(ready);
                         next_to_sink += 1;
                     }
                 }
