@@ -116,18 +116,22 @@ impl Dumps {
         Ok(())
     }
 
-    pub fn request(&mut self, tag_url: &str) -> Result<()> {
-        self.write_line(DumpType::Requests, tag_url)
+    /// Tag URLs for `requests`, each line ending with a newline.
+    pub fn requests(&mut self, lines: &[u8]) -> Result<()> {
+        self.open(DumpType::Requests)?.write_all(lines)?;
+        Ok(())
     }
 
-    /// One entry of `requests-validated`, written by the caller as
-    /// `  {\n    "row": N,\n    "payload": {…}\n  }` (see `entry`).
-    pub fn validated(&mut self, entry: &[u8]) -> Result<()> {
+    /// Entries for `requests-validated`, each `,\n  {\n    "row": N,\n    "payload": {…}\n  }`:
+    /// the comma of the file's first entry is dropped.
+    pub fn validated(&mut self, entries: &[u8]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
         let first = self.validated_rows == 0;
         self.validated_rows += 1;
         let writer = self.open(DumpType::RequestsValidated)?;
-        writer.write_all(if first { b"\n" } else { b",\n" })?;
-        writer.write_all(entry)?;
+        writer.write_all(if first { &entries[1..] } else { entries })?;
         Ok(())
     }
 
@@ -171,7 +175,7 @@ mod tests {
         assert!(token.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
         let payload = Payload::new(vec![("visitor_id", "v1".into())], Vec::new());
         for row in [2, 3] {
-            let mut entry = format!("  {{\n    \"row\": {row},\n    \"payload\": ").into_bytes();
+            let mut entry = format!(",\n  {{\n    \"row\": {row},\n    \"payload\": ").into_bytes();
             payload.write_pretty(&mut entry, 4).unwrap();
             entry.extend_from_slice(b"\n  }");
             dumps.validated(&entry).unwrap();

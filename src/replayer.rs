@@ -32,6 +32,35 @@ pub struct ValidRow<'a> {
     pub rid: &'a str,
 }
 
+/// Consecutive kept rows of a batch: their lines are contiguous in the batch's buffers.
+#[derive(Default)]
+struct Run {
+    requests: Option<std::ops::Range<usize>>,
+    validated: std::ops::Range<usize>,
+}
+
+impl Run {
+    fn start(info: &ValidInfo) -> Run {
+        Run { requests: Some(info.request.start..info.request.end + 1), validated: info.validated.clone() }
+    }
+
+    /// Add the row when it follows the run directly; false when it does not (or the run is empty).
+    fn extend(&mut self, info: &ValidInfo) -> bool {
+        match &mut self.requests {
+            Some(requests) if requests.end == info.request.start && self.validated.end == info.validated.start => {
+                requests.end = info.request.end + 1;
+                self.validated.end = info.validated.end;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn ranges(&self) -> Option<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+        self.requests.clone().map(|requests| (requests, self.validated.clone()))
+    }
+}
+
 impl Replayer {
     /// Open the file and check its header against the mapping: every setup failure happens here,
     /// before the first row.
@@ -93,6 +122,8 @@ impl Replayer {
         let mut input = self.input.take().expect("load_file runs once");
         let outcome = check_rows(&mut input, &context, |batch| {
             let mut rows = std::mem::take(&mut batch.rows);
+            let mut names = vec![0u64; batch.names.len()];
+            let mut run = Run::default();
             for (row, checked) in rows.drain(..) {
                 match checked {
                     Checked::Blank => self.summary.rows_blank += 1,
@@ -102,9 +133,19 @@ impl Replayer {
                     }
                     Checked::Valid(info) => {
                         self.summary.rows_read += 1;
-                        self.valid_row(row, &context, batch, info, &mut on_valid)?;
+                        if self.valid_row(row, &context, batch, &info, &mut on_valid)? {
+                            names[info.names as usize] += 1;
+                            if !run.extend(&info) {
+                                self.write_run(batch, &run)?;
+                                run = Run::start(&info);
+                            }
+                        }
                     }
                 }
+            }
+            self.write_run(batch, &run)?;
+            for ((account, event), count) in batch.names.iter().zip(names) {
+                self.summary.count_names(account, event, count);
             }
             batch.rows = rows;
             Ok(())
@@ -113,26 +154,40 @@ impl Replayer {
         outcome
     }
 
+    /// Write a run of rows that follow each other in the batch's buffers: one write for many rows.
+    fn write_run(&mut self, batch: &CheckedBatch, run: &Run) -> Result<()> {
+        if let (Some(dumps), Some((requests, validated))) = (&mut self.dumps, run.ranges()) {
+            if self.settings.dump_data {
+                dumps.requests(&batch.requests[requests])?;
+                dumps.validated(&batch.validated[validated])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Check a valid row against the rows before it; true when it is kept.
     fn valid_row(
         &mut self,
         row: u64,
         context: &RowContext,
         batch: &CheckedBatch,
-        info: ValidInfo,
+        info: &ValidInfo,
         on_valid: &mut impl FnMut(&ValidRow) -> Result<()>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         match self.dedupe.check(row, info.dedupe_key) {
             Ok(()) => {}
             Err(Duplicate::Row(first)) => {
-                return self.exception(format!("row {row}: duplicate of row {first} (the same payload); row not fired"));
+                self.exception(format!("row {row}: duplicate of row {first} (the same payload); row not fired"))?;
+                return Ok(false);
             }
             Err(Duplicate::OrderId(first)) => {
                 let columns = context.config.columns();
                 let column = columns.of(Field::OrderId).map(|index| format!(", column {:?}", columns.header(index))).unwrap_or_default();
-                let order_id = batch.order_id(&info);
-                return self.exception(format!(
+                let order_id = batch.order_id(info);
+                self.exception(format!(
                     "row {row}{column} (order_id): order id {order_id:?} was already used in row {first}; row not fired"
-                ));
+                ))?;
+                return Ok(false);
             }
         }
 
@@ -144,16 +199,10 @@ impl Replayer {
             summary.warnings += 1;
             self.show_warning(&mut summary, warning)?;
         }
-        summary.valid_row(info.local_date, batch.account(&info), batch.event(&info));
+        summary.valid_date(info.local_date);
         self.summary = summary;
-        let tag_url = batch.request(&info);
-        if let Some(dumps) = &mut self.dumps {
-            if self.settings.dump_data {
-                dumps.request(tag_url)?;
-                dumps.validated(&batch.validated[info.validated.clone()])?;
-            }
-        }
-        on_valid(&ValidRow { row, tag_url, account: batch.account(&info), rid: batch.rid(&info) })
+        on_valid(&ValidRow { row, tag_url: batch.request(info), account: batch.account(info), rid: batch.rid(info) })?;
+        Ok(true)
     }
 
     /// The summary so far and the dump files, still open, for a live run to go on writing.

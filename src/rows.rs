@@ -68,9 +68,9 @@ pub struct ValidInfo {
     /// Index into `CheckedBatch::names`: (account token, event name).
     pub names: u32,
     pub warnings: Vec<String>,
-    /// The tag URL in `CheckedBatch::requests`.
+    /// The tag URL in `CheckedBatch::requests`, where a newline follows it.
     pub request: Range<usize>,
-    /// The `requests-validated` entry in `CheckedBatch::validated`.
+    /// The `requests-validated` entry in `CheckedBatch::validated`, starting with ",\n".
     pub validated: Range<usize>,
     /// The order id in `CheckedBatch::order_ids` (empty when none).
     pub order_id: Range<usize>,
@@ -89,7 +89,7 @@ pub enum Checked {
 #[derive(Default)]
 pub struct CheckedBatch {
     pub rows: Vec<(u64, Checked)>,
-    /// Tag URLs: ASCII.
+    /// Tag URLs, a line each: ASCII.
     pub requests: Vec<u8>,
     pub validated: Vec<u8>,
     pub order_ids: String,
@@ -209,11 +209,12 @@ fn check_text(context: &RowContext, row: u64, text: &StringRecord, batch: &mut C
         ));
     }
     let request = request_start..batch.requests.len();
+    batch.requests.push(b'\n');
 
     let validated_start = batch.validated.len();
     if context.pretty {
         let out = &mut batch.validated;
-        out.extend_from_slice(b"  {\n    \"row\": ");
+        out.extend_from_slice(b",\n  {\n    \"row\": ");
         out.extend_from_slice(row.to_string().as_bytes());
         out.extend_from_slice(b",\n    \"payload\": ");
         payload.write_pretty(out, 4).expect("writing to a Vec cannot fail");

@@ -120,21 +120,32 @@ impl FireStats {
     }
 }
 
-fn count(map: &mut BTreeMap<String, u64>, key: &str) {
+fn count(map: &mut BTreeMap<String, u64>, key: &str, rows: u64) {
     if let Some(count) = map.get_mut(key) {
-        *count += 1;
+        *count += rows;
     } else if map.len() < MAX_DISTINCT {
-        map.insert(key.to_owned(), 1);
+        map.insert(key.to_owned(), rows);
     }
 }
 
 impl Summary {
     pub fn valid_row(&mut self, date: NaiveDate, account: &str, event: &str) {
+        self.valid_date(date);
+        self.count_names(account, event, 1);
+    }
+
+    /// A valid row's date; its account and event are counted with `count_names`.
+    pub fn valid_date(&mut self, date: NaiveDate) {
         self.rows_valid += 1;
         self.first_date = Some(self.first_date.map_or(date, |first| first.min(date)));
         self.last_date = Some(self.last_date.map_or(date, |last| last.max(date)));
-        count(&mut self.accounts, account);
-        count(&mut self.events, event);
+    }
+
+    pub fn count_names(&mut self, account: &str, event: &str, rows: u64) {
+        if rows > 0 {
+            count(&mut self.accounts, account, rows);
+            count(&mut self.events, event, rows);
+        }
     }
 
     pub fn exit_code(&self) -> ExitCode {
