@@ -1,6 +1,8 @@
 //! `ReplayerConfig`: the mapping and the file's columns, and `format_data`, which runs every
 //! `handle_<field>` over a row and gives its payload (SPEC §4).
 
+use std::borrow::Cow;
+
 use anyhow::{bail, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -11,14 +13,14 @@ use crate::field::Field;
 use crate::handlers::{handler, Outcome};
 use crate::input::Columns;
 use crate::mapping::Mapping;
-use crate::payload::Payload;
+use crate::payload::{Payload, Value};
 
 pub struct ReplayerConfig {
     mapping: Mapping,
     columns: Columns,
     now: DateTime<Utc>,
     /// What each field's default gives, handled once.
-    defaults: [Option<Outcome>; Field::COUNT],
+    defaults: [Option<Outcome<'static>>; Field::COUNT],
 }
 
 /// A problem with one cell (or with the row when `column` is `None`).
@@ -42,8 +44,8 @@ impl Problem {
 
 /// A valid row: its payload and what was corrected on the way.
 #[derive(Debug)]
-pub struct Formatted {
-    pub payload: Payload,
+pub struct Formatted<'a> {
+    pub payload: Payload<'a>,
     pub warnings: Vec<Problem>,
     pub event_time: DateTime<Utc>,
     pub local_date: NaiveDate,
@@ -52,7 +54,7 @@ pub struct Formatted {
 impl ReplayerConfig {
     pub fn new(mapping: Mapping, columns: Columns, now: DateTime<Utc>) -> Result<ReplayerConfig> {
         let mut config = ReplayerConfig { mapping, columns, now, defaults: Default::default() };
-        let mut defaults: [Option<Outcome>; Field::COUNT] = Default::default();
+        let mut defaults: [Option<Outcome<'static>>; Field::COUNT] = Default::default();
         let mut given: Vec<(Field, String)> = config.mapping.defaults.clone();
         if let Some(token) = &config.mapping.account_token {
             if config.mapping.default_for(Field::AccountToken).is_none() {
@@ -70,7 +72,7 @@ impl ReplayerConfig {
                 let shown = if field.is_personal() { "(personal data)".to_owned() } else { format!("{value:?}") };
                 bail!("the mapping's default for {field}, {shown}, cannot be used: {text}");
             }
-            defaults[field.index()] = Some(outcome);
+            defaults[field.index()] = Some(outcome.into_owned());
         }
         config.defaults = defaults;
         Ok(config)
@@ -116,8 +118,8 @@ impl ReplayerConfig {
     }
 
     /// Run every handler over one row. `Err` lists why the row is not fired.
-    pub fn format_data(&self, record: &StringRecord) -> Result<Formatted, Vec<Problem>> {
-        let mut fields: Vec<(&'static str, String)> = Vec::with_capacity(12);
+    pub fn format_data<'a>(&'a self, record: &'a StringRecord) -> Result<Formatted<'a>, Vec<Problem>> {
+        let mut fields: Vec<(&'static str, Value<'a>)> = Vec::with_capacity(Field::COUNT);
         let mut warnings = Vec::new();
         let mut exceptions = Vec::new();
         let mut identifier_notes = Vec::new();
@@ -133,7 +135,7 @@ impl ReplayerConfig {
             }
             let outcome = match handler(field)(self, cell) {
                 Outcome::Empty => match &self.defaults[field.index()] {
-                    Some(default) => default.clone(),
+                    Some(default) => default.reborrow(),
                     None => Outcome::Empty,
                 },
                 outcome => outcome,
@@ -185,7 +187,7 @@ impl ReplayerConfig {
                     text: "holds the replacement character \u{FFFD}: the file was damaged by a wrong conversion; fix the cell".to_owned(),
                 });
             } else if !cell.is_empty() {
-                custom.push((key.clone(), cell.to_owned()));
+                custom.push((Cow::Borrowed(key.as_str()), Cow::Borrowed(cell)));
             }
         }
 

@@ -92,10 +92,11 @@ impl Dedupe {
 mod tests {
     use super::*;
 
-    fn payload(order_id: Option<&str>, visitor: &str) -> Payload {
-        let mut fields = vec![("account_token", "ex4mpl3-t0k3n-0001".to_owned()), ("visitor_id", visitor.to_owned())];
+    fn payload(order_id: Option<&str>, visitor: &str) -> Payload<'static> {
+        let mut fields: Vec<(&'static str, crate::payload::Value<'static>)> =
+            vec![("account_token", "ex4mpl3-t0k3n-0001".into()), ("visitor_id", visitor.to_owned().into())];
         if let Some(order_id) = order_id {
-            fields.push(("order_id", order_id.to_owned()));
+            fields.push(("order_id", order_id.to_owned().into()));
         }
         Payload::new(fields, Vec::new())
     }

@@ -1,6 +1,7 @@
 //! One `handle_<field>` per field of SPEC §4, all of one shape: the raw cell in, an [`Outcome`] out.
 //! A handler never echoes the raw value of a personal field (e-mail, phone).
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use sha2::{Digest, Sha256};
@@ -9,20 +10,43 @@ use crate::config::ReplayerConfig;
 use crate::dates::read_event_time;
 use crate::field::{closest, Field};
 
-/// What a handler made of one cell.
+/// What a handler made of one cell. A value is borrowed from the cell (or the mapping) when it
+/// is sent as it stands, so most cells cost no copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Outcome<'a> {
     /// Send this value.
-    Value(String),
+    Value(Cow<'a, str>),
     /// Nothing to send (an empty cell).
     Empty,
     /// The row still fires: with `sent` in place of the cell, or without the field when `None`.
-    Warning { problem: String, sent: Option<String> },
+    Warning { problem: String, sent: Option<Cow<'a, str>> },
     /// The row is not fired.
     Exception(String),
 }
 
-pub type Handler = fn(&ReplayerConfig, &str) -> Outcome;
+impl Outcome<'_> {
+    /// The same outcome, owning its value: for the mapping's defaults, handled once.
+    pub fn into_owned(self) -> Outcome<'static> {
+        match self {
+            Outcome::Value(value) => Outcome::Value(Cow::Owned(value.into_owned())),
+            Outcome::Empty => Outcome::Empty,
+            Outcome::Warning { problem, sent } => Outcome::Warning { problem, sent: sent.map(|v| Cow::Owned(v.into_owned())) },
+            Outcome::Exception(text) => Outcome::Exception(text),
+        }
+    }
+
+    /// The same outcome, borrowing its value from this one.
+    pub fn reborrow(&self) -> Outcome<'_> {
+        match self {
+            Outcome::Value(value) => Outcome::Value(Cow::Borrowed(value)),
+            Outcome::Empty => Outcome::Empty,
+            Outcome::Warning { problem, sent } => Outcome::Warning { problem: problem.clone(), sent: sent.as_deref().map(Cow::Borrowed) },
+            Outcome::Exception(text) => Outcome::Exception(text.clone()),
+        }
+    }
+}
+
+pub type Handler = for<'a> fn(&'a ReplayerConfig, &'a str) -> Outcome<'a>;
 
 /// The handler table: a new field is one function and one line here.
 pub fn handler(field: Field) -> Handler {
@@ -48,7 +72,7 @@ fn non_empty(cell: &str) -> Option<&str> {
     (!trimmed.is_empty()).then_some(trimmed)
 }
 
-fn dropped(problem: String) -> Outcome {
+fn dropped(problem: String) -> Outcome<'static> {
     Outcome::Warning { problem, sent: None }
 }
 
@@ -56,7 +80,7 @@ pub fn is_token(token: &str) -> bool {
     (8..=64).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-pub fn handle_account_token(config: &ReplayerConfig, cell: &str) -> Outcome {
+pub fn handle_account_token<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(token) = non_empty(cell) else { return Outcome::Empty };
     if !is_token(token) {
         return Outcome::Exception(format!(
@@ -70,18 +94,18 @@ pub fn handle_account_token(config: &ReplayerConfig, cell: &str) -> Outcome {
                 "{token:?} is not this client's account token {expected:?}{hint}; fix the cell, or empty it to use the mapping's token"
             ))
         }
-        _ => Outcome::Value(token.to_owned()),
+        _ => Outcome::Value(token.into()),
     }
 }
 
-pub fn handle_event_name(config: &ReplayerConfig, cell: &str) -> Outcome {
+pub fn handle_event_name<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(name) = non_empty(cell) else { return Outcome::Empty };
     let events = config.events();
     if events.is_empty() {
-        return Outcome::Value(name.to_owned());
+        return Outcome::Value(name.into());
     }
     if let Some(listed) = events.iter().find(|listed| listed.eq_ignore_ascii_case(name)) {
-        return Outcome::Value(listed.clone());
+        return Outcome::Value(listed.as_str().into());
     }
     let hint = match closest(name, events.iter().map(String::as_str)) {
         Some(found) => format!("did you mean {found:?}? "),
@@ -93,23 +117,23 @@ pub fn handle_event_name(config: &ReplayerConfig, cell: &str) -> Outcome {
     ))
 }
 
-pub fn handle_event_time(config: &ReplayerConfig, cell: &str) -> Outcome {
+pub fn handle_event_time<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(text) = non_empty(cell) else { return Outcome::Empty };
     match read_event_time(text, config.date_formats(), config.timezone(), config.now()) {
         Ok(time) => {
             let value = time.utc.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             match time.warning {
-                Some(problem) => Outcome::Warning { problem, sent: Some(value) },
-                None => Outcome::Value(value),
+                Some(problem) => Outcome::Warning { problem, sent: Some(value.into()) },
+                None => Outcome::Value(value.into()),
             }
         }
         Err(problem) => Outcome::Exception(problem),
     }
 }
 
-pub fn handle_text(_: &ReplayerConfig, cell: &str) -> Outcome {
+pub fn handle_text<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     match non_empty(cell) {
-        Some(text) => Outcome::Value(text.to_owned()),
+        Some(text) => Outcome::Value(text.into()),
         None => Outcome::Empty,
     }
 }
@@ -147,23 +171,23 @@ fn email_problem(address: &str) -> Option<&'static str> {
     None
 }
 
-pub fn handle_email(_: &ReplayerConfig, cell: &str) -> Outcome {
+pub fn handle_email<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(address) = non_empty(cell) else { return Outcome::Empty };
     let address = address.to_lowercase();
     if is_sha256_hex(&address) {
         // Already hashed by the client: send the hash as it is.
-        return Outcome::Value(address);
+        return Outcome::Value(address.into());
     }
     match email_problem(&address) {
         Some(problem) => dropped(format!("the e-mail address {problem} (value not shown: personal data)")),
-        None => Outcome::Value(sha256_hex(&address)),
+        None => Outcome::Value(sha256_hex(&address).into()),
     }
 }
 
-pub fn handle_phone(_: &ReplayerConfig, cell: &str) -> Outcome {
+pub fn handle_phone<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(text) = non_empty(cell) else { return Outcome::Empty };
     if is_sha256_hex(text) {
-        return Outcome::Value(text.to_ascii_lowercase());
+        return Outcome::Value(text.to_ascii_lowercase().into());
     }
     if text.contains(['e', 'E']) && text.contains('+') && text.contains('.') {
         return dropped("the phone number is in Excel's scientific notation, so its last digits are lost; format the column as text in Excel (value not shown: personal data)".to_owned());
@@ -177,26 +201,26 @@ pub fn handle_phone(_: &ReplayerConfig, cell: &str) -> Outcome {
     if digits < 7 {
         return dropped(format!("the phone number has {digits} digits, fewer than 7 (value not shown: personal data)"));
     }
-    Outcome::Value(sha256_hex(&number))
+    Outcome::Value(sha256_hex(&number).into())
 }
 
-pub fn handle_revenue(config: &ReplayerConfig, cell: &str) -> Outcome {
+pub fn handle_revenue<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(text) = non_empty(cell) else { return Outcome::Empty };
     match crate::money::parse_amount(text, config.decimal_separator()) {
         Ok(amount) if amount.cleaned => Outcome::Warning {
             problem: format!("{text:?} had {}", amount.removed),
-            sent: Some(amount.value),
+            sent: Some(amount.value.into()),
         },
-        Ok(amount) => Outcome::Value(amount.value),
+        Ok(amount) => Outcome::Value(amount.value.into()),
         Err(problem) => Outcome::Exception(problem),
     }
 }
 
-pub fn handle_currency(_: &ReplayerConfig, cell: &str) -> Outcome {
+pub fn handle_currency<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(text) = non_empty(cell) else { return Outcome::Empty };
     let code = text.to_ascii_uppercase();
     if code.len() == 3 && iso_currency::Currency::from_code(&code).is_some() {
-        return Outcome::Value(code);
+        return Outcome::Value(code.into());
     }
     let hint = match text {
         "£" => " (did you mean \"GBP\"?)",
@@ -208,7 +232,7 @@ pub fn handle_currency(_: &ReplayerConfig, cell: &str) -> Outcome {
     Outcome::Exception(format!("{text:?} is not an ISO 4217 currency code{hint}; use three letters like \"GBP\""))
 }
 
-pub fn handle_quantity(_: &ReplayerConfig, cell: &str) -> Outcome {
+pub fn handle_quantity<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(text) = non_empty(cell) else { return Outcome::Empty };
     // Excel sometimes writes whole numbers as "2.0".
     let whole = match text.split_once('.') {
@@ -216,23 +240,23 @@ pub fn handle_quantity(_: &ReplayerConfig, cell: &str) -> Outcome {
         _ => text,
     };
     match whole.parse::<u64>() {
-        Ok(quantity) if quantity >= 1 && whole.bytes().all(|b| b.is_ascii_digit()) => Outcome::Value(quantity.to_string()),
+        Ok(quantity) if quantity >= 1 && whole.bytes().all(|b| b.is_ascii_digit()) => Outcome::Value(quantity.to_string().into()),
         _ => dropped(format!("{text:?} is not a whole number of 1 or more")),
     }
 }
 
-pub fn handle_url(_: &ReplayerConfig, cell: &str) -> Outcome {
+pub fn handle_url<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(text) = non_empty(cell) else { return Outcome::Empty };
     match url::Url::parse(text) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => Outcome::Value(text.to_owned()),
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => Outcome::Value(text.into()),
         _ => dropped(format!("{text:?} is not an absolute http(s) URL")),
     }
 }
 
-pub fn handle_ip(_: &ReplayerConfig, cell: &str) -> Outcome {
+pub fn handle_ip<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(text) = non_empty(cell) else { return Outcome::Empty };
     match text.parse::<IpAddr>() {
-        Ok(ip) => Outcome::Value(ip.to_string()),
+        Ok(ip) => Outcome::Value(ip.to_string().into()),
         Err(_) => dropped(format!("{text:?} is not an IPv4 or IPv6 address")),
     }
 }
@@ -253,7 +277,7 @@ mod tests {
 
     fn value(outcome: Outcome) -> String {
         match outcome {
-            Outcome::Value(value) => value,
+            Outcome::Value(value) => value.into_owned(),
             other => panic!("expected a value, got {other:?}"),
         }
     }
@@ -267,7 +291,7 @@ mod tests {
 
     fn warning(outcome: Outcome) -> (String, Option<String>) {
         match outcome {
-            Outcome::Warning { problem, sent } => (problem, sent),
+            Outcome::Warning { problem, sent } => (problem, sent.map(Cow::into_owned)),
             other => panic!("expected a warning, got {other:?}"),
         }
     }

@@ -1,5 +1,6 @@
 //! The payload of one row (SPEC §4): its JSON, its replay id and its tag URL query.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use sha2::{Digest, Sha256};
@@ -17,40 +18,45 @@ const UNRESERVED: [bool; 256] = {
     table
 };
 
+/// A field's value, borrowed from the row when it is sent as it stands.
+pub type Value<'a> = Cow<'a, str>;
+
 /// One row's payload, in the order of §4: fields, `custom`, `replay`, `rid`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Payload {
-    fields: Vec<(&'static str, String)>,
-    custom: Vec<(String, String)>,
-    rid: String,
+pub struct Payload<'a> {
+    fields: Vec<(&'static str, Value<'a>)>,
+    custom: Vec<(Value<'a>, Value<'a>)>,
+    /// 32 lowercase hex digits.
+    rid: [u8; 32],
     /// Bit i set: field i needs no JSON escaping (checked once, written three times).
     plain_fields: u64,
 }
 
-impl Payload {
-    pub fn new(fields: Vec<(&'static str, String)>, custom: Vec<(String, String)>) -> Payload {
+impl<'a> Payload<'a> {
+    pub fn new(fields: Vec<(&'static str, Value<'a>)>, custom: Vec<(Value<'a>, Value<'a>)>) -> Payload<'a> {
         let plain_fields = fields
             .iter()
             .enumerate()
             .filter(|(index, (_, value))| *index < 64 && is_plain_json(value))
             .fold(0u64, |mask, (index, _)| mask | 1 << index);
-        let mut payload = Payload { fields, custom, rid: String::new(), plain_fields };
-        let mut json = Vec::with_capacity(1024);
-        payload.write_json_without_rid(&mut json).expect("writing to a Vec cannot fail");
-        let digest = Sha256::digest(&json);
-        payload.rid = hex(&digest[..16]);
+        let mut payload = Payload { fields, custom, rid: [b'0'; 32], plain_fields };
+        // Hash the JSON as it is written: no buffer.
+        let mut hasher = Sha256::new();
+        payload.write_json_without_rid(&mut hasher).expect("hashing cannot fail");
+        let digest = hasher.finalize();
+        payload.rid.copy_from_slice(hex(&digest[..16]).as_bytes());
         payload
     }
 
     pub fn rid(&self) -> &str {
-        &self.rid
+        std::str::from_utf8(&self.rid).expect("hex digits")
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.fields.iter().find(|(name, _)| *name == key).map(|(_, value)| value.as_str())
+        self.fields.iter().find(|(name, _)| *name == key).map(|(_, value)| value.as_ref())
     }
 
-    pub fn custom(&self) -> &[(String, String)] {
+    pub fn custom(&self) -> &[(Value<'a>, Value<'a>)] {
         &self.custom
     }
 
@@ -97,7 +103,7 @@ impl Payload {
             push_param(out, self.fields.is_empty(), "custom", &self.custom_json());
         }
         push_param(out, self.fields.is_empty() && self.custom.is_empty(), "replay", "1");
-        push_param(out, false, "rid", &self.rid);
+        push_param(out, false, "rid", self.rid());
     }
 
     /// The tag URL: `{request_url}?{query}`.
@@ -142,7 +148,7 @@ impl Payload {
             out.write_all(pad.as_bytes())?;
             out.write_all(b"},\n")?;
         }
-        write!(out, "{pad}\"replay\": \"1\",\n{pad}\"rid\": \"{}\"\n{}}}", self.rid, " ".repeat(indent))
+        write!(out, "{pad}\"replay\": \"1\",\n{pad}\"rid\": \"{}\"\n{}}}", self.rid(), " ".repeat(indent))
     }
 }
 
@@ -185,7 +191,7 @@ fn write_string(out: &mut impl Write, text: &str) -> io::Result<()> {
     serde_json::to_writer(out, text).map_err(io::Error::from)
 }
 
-fn write_custom(out: &mut impl Write, custom: &[(String, String)]) -> io::Result<()> {
+fn write_custom(out: &mut impl Write, custom: &[(Value<'_>, Value<'_>)]) -> io::Result<()> {
     out.write_all(b"{")?;
     for (index, (key, value)) in custom.iter().enumerate() {
         if index > 0 {
@@ -212,7 +218,7 @@ pub fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn sample() -> Payload {
+    fn sample() -> Payload<'static> {
         Payload::new(
             vec![("account_token", "ex4mpl3-t0k3n-0001".into()), ("order_id", "A&b=c #1".into())],
             vec![("store_id".into(), "12".into())],

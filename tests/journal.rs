@@ -271,7 +271,7 @@ fn overlapping_runs(backend: Backend) {
     let csv = client(directory.path(), &token, 200);
     let dcs = Dcs::start(|_, _| Reply::Slow(Duration::from_millis(20), 200));
     let first_output = directory.path().join("first");
-    let mut first = command(&csv, &first_output, &dcs.url, &database, &["--fire-tag", "--yes", "--concurrency", "2"])
+    let first = command(&csv, &first_output, &dcs.url, &database, &["--fire-tag", "--yes", "--concurrency", "2"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
