@@ -9,15 +9,17 @@
 //! 2. starts nginx with `bench/nginx.conf` on a free loopback port, in a temporary prefix
 //!    directory, as a child of this process (stopped at the end, on failure too);
 //! 3. generates a synthetic client of N rows and times its dry run (`--dump-data`, no firing);
-//! 4. runs `wrk -t1 -c32 -d10s` on the first tag URL of that dry run (a real tag, ~650 bytes);
+//! 4. runs `wrk -t1 -c32 -d10s` on the first tag URL of that dry run (a real tag, ~620 bytes),
+//!    before the replayer's runs and again after them (the ratios use the mean of the two);
 //! 5. fires the N rows with `replayer --fire-tag --yes --quiet --concurrency 32`:
 //!    (a) journal on SQLite in the output directory, as a user runs it;
 //!    (b) the same with the output directory, so the journal, on tmpfs (/dev/shm): no fsync cost;
 //!    (c) in this process, the library's firing engine (`fire::fire_all`) with no journal at all,
 //!        on the same tags, writing the same `responses` lines: what the journal costs.
 //!
-//! Each row prints requests a second over the firing phase (the replayer's own "request rate"
-//! line for a and b) and its ratio to wrk's. Target: (a) at least 50% of wrk.
+//! Each run prints requests a second over its firing phase (the replayer's own "request rate"
+//! line for a and b), its CPU seconds, and at the end its ratio to wrk's. Target: (a) at least
+//! 50% of wrk. The whole-run time of (a) minus the dry run's is what firing adds to a run.
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) it only says how to run it.
 
@@ -171,13 +173,7 @@ impl Nginx {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
-            // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-            unsafe {
-                command.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                    Ok(())
-                });
-            }
+            die_with_parent(&mut command);
             let child = command.spawn().map_err(|e| format!("cannot start {}: {e}", nginx.display()))?;
             let mut server = Nginx { child, port, prefix: prefix.to_owned() };
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -245,6 +241,30 @@ impl Drop for Nginx {
     }
 }
 
+/// The child gets SIGTERM if this process dies, even by SIGKILL: no nginx, wrk or replayer is left
+/// running after an interrupted benchmark.
+fn die_with_parent(command: &mut Command) -> &mut Command {
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        })
+    }
+}
+
+/// Prefix directories of nginx servers whose benchmark process is gone (killed before cleaning up).
+fn remove_stale_prefixes(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("nginx-")) else { continue };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 fn free_port() -> Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("cannot find a free loopback port: {e}"))?;
     listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
@@ -282,7 +302,7 @@ struct Measure {
 fn run_timed(command: &mut Command, what: &str) -> Result<(String, f64, f64)> {
     let cpu_before = children_cpu();
     let started = Instant::now();
-    let output = command.stdin(Stdio::null()).output().map_err(|e| format!("cannot run {what}: {e}"))?;
+    let output = die_with_parent(command).stdin(Stdio::null()).output().map_err(|e| format!("cannot run {what}: {e}"))?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = children_cpu() - cpu_before;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -459,11 +479,17 @@ fn bench(rows: u64) -> Result<()> {
 
     let folder = root.join(format!("client-{rows}"));
     let csv = generate(&folder, rows).map_err(|e| format!("cannot generate the synthetic client: {e}"))?;
-    let _ = fs::read(&csv); // warm the page cache
+    // Warm the page cache, streamed: the figures are the tool's, not the disk's.
+    let _ = fs::File::open(&csv).and_then(|mut file| std::io::copy(&mut file, &mut std::io::sink()));
 
+    remove_stale_prefixes(&root);
     let nginx = Nginx::start(&nginx_path, &template, &root.join(format!("nginx-{}", std::process::id())))?;
     let url = nginx.url();
-    println!("local DCS: nginx on {url} (1 worker); {rows} rows; concurrency {CONCURRENCY}; {} cores", num_cores());
+    println!(
+        "local DCS: nginx on {url} (1 worker); {rows} rows; concurrency {CONCURRENCY}; {} cores, load average {}",
+        num_cores(),
+        load_average()
+    );
 
     // The dry run: the work before firing, and the tag URLs for wrk and for (c).
     let dry_output = folder.join("output-dry");
@@ -493,10 +519,11 @@ fn bench(rows: u64) -> Result<()> {
         first_tag.split_once('?').map_or(0, |(_, q)| q.len())
     );
 
+    // wrk before and after the replayer's runs: on a shared machine the two can differ a lot, so
+    // the ratios are taken against their mean and both are shown.
+    let wrk_before = wrk(&wrk_path, &first_tag)?;
+    print_row(&wrk_before, None);
     let mut results = Vec::new();
-    results.push(wrk(&wrk_path, &first_tag)?);
-    print_row(results.last().unwrap(), None);
-    let wrk_rate = results[0].per_second;
 
     let runs: Vec<(String, PathBuf)> = {
         let mut runs = vec![("(a) replayer, journal on SQLite (disk)".to_owned(), folder.join("output-live"))];
@@ -509,21 +536,31 @@ fn bench(rows: u64) -> Result<()> {
         let measured = fire_binary(binary, &csv, &output, &url, rows, &label);
         let _ = fs::remove_dir_all(&output);
         results.push(measured?);
-        print_row(results.last().unwrap(), Some(wrk_rate));
+        print_row(results.last().unwrap(), None);
     }
     results.push(fire_in_process(&requests_dump, &folder.join("output-inprocess"), rows)?);
-    print_row(results.last().unwrap(), Some(wrk_rate));
+    print_row(results.last().unwrap(), None);
+    let wrk_after = wrk(&wrk_path, &first_tag)?;
+    print_row(&wrk_after, None);
     let _ = fs::remove_dir_all(&dry_output);
     drop(nginx);
 
-    let journaled = &results[1];
-    let ratio = journaled.per_second / wrk_rate;
+    let wrk_rate = (wrk_before.per_second + wrk_after.per_second) / 2.0;
     println!(
-        "\nwrk {:.0} req/s; replayer (journal on SQLite) {:.0} req/s = {:.0}% of wrk: {} (target ≥ {:.0}%)",
-        wrk_rate,
-        journaled.per_second,
+        "\nwrk: {:.0} req/s before, {:.0} after, mean {wrk_rate:.0} (load average now {})",
+        wrk_before.per_second,
+        wrk_after.per_second,
+        load_average()
+    );
+    for measure in &results {
+        println!("{:<42} {:>9.0} req/s = {:>3.0}% of wrk's mean", measure.label, measure.per_second, measure.per_second / wrk_rate * 100.0);
+    }
+    let ratio = results[0].per_second / wrk_rate;
+    println!(
+        "RESULT: replayer with its journal on SQLite {:.0} req/s, wrk {wrk_rate:.0} req/s: {:.0}% of wrk, {} (target: at least {:.0}% at --concurrency {CONCURRENCY})",
+        results[0].per_second,
         ratio * 100.0,
-        if ratio >= TARGET_RATIO { "MET" } else { "BELOW TARGET" },
+        if ratio >= TARGET_RATIO { "target met" } else { "BELOW TARGET" },
         TARGET_RATIO * 100.0
     );
     println!("(a shared machine makes these figures noisy: compare runs made one after the other)");
@@ -537,6 +574,11 @@ fn print_row(measure: &Measure, wrk_rate: Option<f64>) {
         "{:<42} {:>9.0} req/s {:>12} {:>9} req in {:>5.1} s  {:>6.1} CPU s ({:.0} µs/req)  {}",
         measure.label, measure.per_second, ratio, measure.requests, measure.seconds, measure.cpu, cpu_per_k, measure.note
     );
+}
+
+/// The 1-minute load average: how busy the machine was with other work.
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg").ok().and_then(|text| text.split_whitespace().next().map(str::to_owned)).unwrap_or_else(|| "?".into())
 }
 
 fn num_cores() -> usize {

@@ -245,8 +245,31 @@ pub fn handle_quantity<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> 
     }
 }
 
+/// True for the common shape `http(s)://host.name/path…` in plain ASCII, which the URL parser
+/// would accept too; anything else goes to the parser. Saves a full parse for most cells.
+fn is_simple_http_url(text: &str) -> bool {
+    let lower = |prefix: &str| text.len() > prefix.len() && text[..prefix.len()].eq_ignore_ascii_case(prefix);
+    let rest = if lower("https://") {
+        &text[8..]
+    } else if lower("http://") {
+        &text[7..]
+    } else {
+        return false;
+    };
+    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host = &rest[..host_end];
+    !host.is_empty()
+        && !host.starts_with('.')
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && host.bytes().any(|b| b.is_ascii_alphabetic())
+        && rest[host_end..].bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'\\' | b'"' | b'<' | b'>' | b'`' | b'{' | b'}' | b'|' | b'^'))
+}
+
 pub fn handle_url<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(text) = non_empty(cell) else { return Outcome::Empty };
+    if is_simple_http_url(text) {
+        return Outcome::Value(text.into());
+    }
     match url::Url::parse(text) {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => Outcome::Value(text.into()),
         _ => dropped(format!("{text:?} is not an absolute http(s) URL")),
@@ -378,6 +401,17 @@ mod tests {
         assert_eq!(value(handle_quantity(&c, "2.0")), "2");
         for bad in ["0", "-1", "1.5", "two", "+3", "2."] {
             assert_eq!(warning(handle_quantity(&c, bad)).1, None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_simple_url_check_accepts_only_what_the_parser_accepts() {
+        for text in ["https://shop.example.com/p?a=1&b=2", "HTTP://Example.COM", "http://a-b.example/x#frag", "https://x.io/%20"] {
+            assert!(is_simple_http_url(text), "{text}");
+            assert!(url::Url::parse(text).is_ok(), "{text}");
+        }
+        for text in ["http://", "https:///x", "http://a b/", "http://[::1]/", "http://h:99999/", "http://.x/", "ftp://x.io/", "http://x.io/a b", "http://123/"] {
+            assert!(!is_simple_http_url(text), "{text}");
         }
     }
 
