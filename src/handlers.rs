@@ -248,7 +248,8 @@ pub fn handle_quantity<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> 
 /// True for the common shape `http(s)://host.name/path…` in plain ASCII, which the URL parser
 /// would accept too; anything else goes to the parser. Saves a full parse for most cells.
 fn is_simple_http_url(text: &str) -> bool {
-    let lower = |prefix: &str| text.len() > prefix.len() && text[..prefix.len()].eq_ignore_ascii_case(prefix);
+    // Bytes, not str slices: the cell may start with a character of several bytes.
+    let lower = |prefix: &str| text.len() > prefix.len() && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes());
     let rest = if lower("https://") {
         &text[8..]
     } else if lower("http://") {
@@ -410,7 +411,7 @@ mod tests {
             assert!(is_simple_http_url(text), "{text}");
             assert!(url::Url::parse(text).is_ok(), "{text}");
         }
-        for text in ["http://", "https:///x", "http://a b/", "http://[::1]/", "http://h:99999/", "http://.x/", "ftp://x.io/", "http://x.io/a b", "http://123/"] {
+        for text in ["http://", "https:///x", "é://x.io/", "httpé://x.io/", "http://a b/", "http://[::1]/", "http://h:99999/", "http://.x/", "ftp://x.io/", "http://x.io/a b", "http://123/"] {
             assert!(!is_simple_http_url(text), "{text}");
         }
     }
