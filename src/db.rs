@@ -299,11 +299,18 @@ async fn open_sqlite(url: &str, redacted_url: &str, secrets: &[String]) -> Resul
         .journal_mode(SqliteJournalMode::Wal)
         // FULL: a commit is on disk before mark_sent returns, even across a power cut.
         .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(5));
+        .busy_timeout(Duration::from_secs(5))
+        // The journal's batches are large: keep their pages and temporary tables in memory, and
+        // checkpoint the WAL less often.
+        .pragma("cache_size", "-16384")
+        .pragma("temp_store", "memory")
+        .pragma("wal_autocheckpoint", "4000");
     if !url.contains("mode=memory") {
         create_private(options.get_filename());
     }
-    let connecting = SqlitePoolOptions::new().max_connections(4).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options);
+    // One connection: SQLite has one writer anyway, and separate connections would fight over the
+    // write lock and throw away each other's page cache.
+    let connecting = SqlitePoolOptions::new().max_connections(1).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options);
     match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
         Ok(Ok(pool)) => Ok(pool),
         Ok(Err(e)) => bail!(

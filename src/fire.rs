@@ -309,12 +309,15 @@ pub async fn fire_all<H: Hooks>(
     let dispatcher_firer = firer.clone();
     let mut prepare = hooks.clone();
     let mut complete = hooks;
-    let dispatcher = tokio::spawn(async move {
-        let firer = dispatcher_firer;
+    // The journal works one batch ahead of the sending: while a batch is being sent, the next
+    // one is marked `sent` (durably), so the sending never waits for a commit.
+    let (ready_tx, mut ready_rx) = mpsc::channel::<Vec<Job>>(1);
+    let journal_stop = firer.stop.clone();
+    let journal = tokio::spawn(async move {
         loop {
             let first = tokio::select! {
                 biased;
-                _ = firer.stop.wait() => None,
+                _ = journal_stop.wait() => None,
                 job = jobs.recv() => job,
             };
             let Some(first) = first else { break };
@@ -327,6 +330,22 @@ pub async fn fire_all<H: Hooks>(
                 }
             }
             prepare.prepare(&mut batch).await?;
+            if ready_tx.send(batch).await.is_err() {
+                break;
+            }
+        }
+        anyhow::Ok(())
+    });
+
+    let dispatcher = tokio::spawn(async move {
+        let firer = dispatcher_firer;
+        loop {
+            let batch = tokio::select! {
+                biased;
+                _ = firer.stop.wait() => None,
+                batch = ready_rx.recv() => batch,
+            };
+            let Some(batch) = batch else { break };
             for job in batch {
                 let permit = tokio::select! {
                     biased;
@@ -350,7 +369,6 @@ pub async fn fire_all<H: Hooks>(
             }
         }
         drop(done_tx);
-        anyhow::Ok(())
     });
 
     let mut pending: Vec<Fired> = Vec::with_capacity(BATCH);
@@ -377,7 +395,8 @@ pub async fn fire_all<H: Hooks>(
         }
     }
     complete.complete(&pending).await?;
-    dispatcher.await.context("the dispatcher stopped unexpectedly")??;
+    dispatcher.await.context("the dispatcher stopped unexpectedly")?;
+    journal.await.context("the journal stage stopped unexpectedly")??;
     Ok(())
 }
 

@@ -1,39 +1,33 @@
 //! The journal around firing (SPEC §8): a row is `sent` durably before its request leaves,
 //! `accepted` or `failed` after; rows an earlier run got accepted are skipped unless `--refire`.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
 
 use anyhow::Result;
 
 use crate::db::{Database, JournalState, RunInfo};
 use crate::fire::{Fired, Hooks, Job, Verdict};
 
-/// Rows an earlier run got accepted, per run ("name (token …)").
-pub type AlreadyFired = Arc<Mutex<BTreeMap<String, u64>>>;
-
 #[derive(Clone)]
 pub struct Journal {
     database: Database,
     run: RunInfo,
-    refire: bool,
-    pub already_fired: AlreadyFired,
 }
 
 impl Journal {
-    pub fn new(database: Database, run: RunInfo, refire: bool) -> Journal {
-        Journal { database, run, refire, already_fired: AlreadyFired::default() }
+    pub fn new(database: Database, run: RunInfo) -> Journal {
+        Journal { database, run }
     }
 
-    /// Which of `jobs` an earlier run got accepted, counted per run: for the pre-flight summary.
-    pub async fn count_accepted(&self, jobs: &[Job]) -> Result<BTreeMap<String, u64>> {
+    /// Which of `jobs` an earlier run got accepted: (account token, rid) → "name (token …)".
+    pub async fn accepted(&self, jobs: &[Job]) -> Result<HashMap<(String, String), String>> {
         let keys: Vec<(String, String)> = jobs.iter().map(|job| (job.account.clone(), job.rid.clone())).collect();
         let found = self.database.journal_lookup(&keys).await?;
-        let mut runs = BTreeMap::new();
-        for entry in found.values().filter(|entry| entry.state == JournalState::Accepted) {
-            *runs.entry(run_label(&entry.run_name, &entry.run_token)).or_insert(0) += 1;
-        }
-        Ok(runs)
+        Ok(found
+            .into_iter()
+            .filter(|(_, entry)| entry.state == JournalState::Accepted)
+            .map(|(key, entry)| (key, run_label(&entry.run_name, &entry.run_token)))
+            .collect())
     }
 }
 
@@ -42,19 +36,9 @@ pub fn run_label(name: &str, token: &str) -> String {
 }
 
 impl Hooks for Journal {
+    /// Rows already accepted were taken out before firing (the run holds the accounts' lock, so
+    /// no other run changes them meanwhile): what is left is marked `sent`, in one transaction.
     async fn prepare(&mut self, batch: &mut Vec<Job>) -> Result<()> {
-        if !self.refire {
-            let keys: Vec<(String, String)> = batch.iter().map(|job| (job.account.clone(), job.rid.clone())).collect();
-            let found = self.database.journal_lookup(&keys).await?;
-            let mut already = self.already_fired.lock().expect("not poisoned");
-            batch.retain(|job| match found.get(&(job.account.clone(), job.rid.clone())) {
-                Some(entry) if entry.state == JournalState::Accepted => {
-                    *already.entry(run_label(&entry.run_name, &entry.run_token)).or_insert(0) += 1;
-                    false
-                }
-                _ => true,
-            });
-        }
         if batch.is_empty() {
             return Ok(());
         }

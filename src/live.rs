@@ -153,13 +153,14 @@ pub fn run_live(
     let to_fire = spool.rows;
 
     let run = RunInfo { name: settings.name.clone(), token: dumps.token().to_owned(), started_at_ms: Utc::now().timestamp_millis() };
-    let journal = Journal::new(database.clone(), run.clone(), settings.refire);
+    let journal = Journal::new(database.clone(), run.clone());
     let tokens: Vec<String> = tokens.into_iter().collect();
-    let (lock, already) = runtime.block_on(async {
+    let (lock, spool, already) = runtime.block_on(async {
         database.ensure_journal().await?;
         let lock = database.acquire_lock(&tokens, &run).await?;
-        let already = if settings.refire { BTreeMap::new() } else { count_already_fired(&journal, &mut spool).await? };
-        anyhow::Ok((lock, already))
+        let (spool, already) =
+            if settings.refire { (spool, BTreeMap::new()) } else { skip_already_fired(&journal, spool, &settings.output_dir).await? };
+        anyhow::Ok((lock, spool, already))
     })?;
     if let Some(note) = lock.took_over() {
         eprintln!("note: {note}");
@@ -168,7 +169,7 @@ pub fn run_live(
     eprint!("{}", preflight(&summary, &settings, to_fire, over_limit, &already));
     let confirmed = settings.yes || confirm()?;
     let mut stats = FireStats { request_url: settings.request_url.clone(), over_limit, ..FireStats::default() };
-    let fired = if confirmed && to_fire > 0 {
+    let fired = if confirmed && spool.rows > 0 {
         runtime.block_on(async {
             let heartbeat = lock.clone();
             let beating = tokio::spawn(async move {
@@ -186,7 +187,7 @@ pub fn run_live(
     } else {
         Ok(())
     };
-    stats.already_fired = journal.already_fired.lock().expect("not poisoned").clone();
+    stats.already_fired = already;
     stats.not_sent = to_fire.saturating_sub(stats.fired + stats.already_fired_total());
     let released = runtime.block_on(lock.release());
     summary.files_written = dumps.finish()?;
@@ -199,9 +200,11 @@ pub fn run_live(
     Ok(summary)
 }
 
-/// Rows of the spool an earlier run got accepted, per run, for the pre-flight summary.
-async fn count_already_fired(journal: &Journal, spool: &mut Spool) -> Result<BTreeMap<String, u64>> {
+/// Take out of the spool the rows an earlier run got accepted, counted per run: before the
+/// pre-flight summary, so it says what will really be sent.
+async fn skip_already_fired(journal: &Journal, mut spool: Spool, directory: &std::path::Path) -> Result<(Spool, BTreeMap<String, u64>)> {
     let mut runs = BTreeMap::new();
+    let mut kept = Spool::create(directory)?;
     let mut batch = Vec::with_capacity(1000);
     let mut reader = spool.reader()?;
     let mut line = String::new();
@@ -212,13 +215,16 @@ async fn count_already_fired(journal: &Journal, spool: &mut Spool) -> Result<BTr
             batch.push(parse_job(line.trim_end()).context("the spool file is damaged")?);
         }
         if batch.len() == 1000 || (read == 0 && !batch.is_empty()) {
-            for (run, count) in journal.count_accepted(&batch).await? {
-                *runs.entry(run).or_insert(0) += count;
+            let accepted = journal.accepted(&batch).await?;
+            for job in batch.drain(..) {
+                match accepted.get(&(job.account.clone(), job.rid.clone())) {
+                    Some(run) => *runs.entry(run.clone()).or_insert(0) += 1,
+                    None => kept.push(job.row, &job.account, &job.rid, &job.url)?,
+                }
             }
-            batch.clear();
         }
         if read == 0 {
-            return Ok(runs);
+            return Ok((kept, runs));
         }
     }
 }
