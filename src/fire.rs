@@ -65,17 +65,20 @@ pub struct Fired {
 impl Fired {
     /// The line of the `responses` dump.
     pub fn response_line(&self) -> String {
-        let mut line = serde_json::Map::new();
-        line.insert("row".into(), self.job.row.into());
-        line.insert("rid".into(), self.job.rid.clone().into());
-        match (self.status, &self.error) {
-            (Some(status), _) => line.insert("status".into(), status.into()),
-            (None, error) => line.insert("error".into(), error.clone().unwrap_or_default().into()),
+        // Written directly (one of these a request): only the strings need JSON escaping.
+        let json = |text: &str| serde_json::to_string(text).expect("a string serializes");
+        let answer = match (self.status, &self.error) {
+            (Some(status), _) => format!("\"status\":{status}"),
+            (None, error) => format!("\"error\":{}", json(error.as_deref().unwrap_or_default())),
         };
-        line.insert("attempts".into(), self.attempts.into());
-        line.insert("elapsed_ms".into(), (self.elapsed.as_millis() as u64).into());
-        line.insert("body".into(), self.body.clone().into());
-        serde_json::Value::Object(line).to_string()
+        format!(
+            "{{\"row\":{},\"rid\":{},{answer},\"attempts\":{},\"elapsed_ms\":{},\"body\":{}}}",
+            self.job.row,
+            json(&self.job.rid),
+            self.attempts,
+            self.elapsed.as_millis(),
+            json(&self.body)
+        )
     }
 
     /// The line of the `exceptions` dump for a row that was not accepted.

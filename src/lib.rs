@@ -85,8 +85,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     Ok(summary.exit_code())
 }
 
+/// One thread drives every request and the journal: on two cores, handing tasks between
+/// threads costs more than it gives.
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("cannot start the async runtime")
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
 }
 
 fn stop_message(reason: StopReason) -> String {
