@@ -13,8 +13,9 @@ use crate::input::Encoding;
     version,
     about = "Turn a client's CSV of offline sales and visits into the DCS tags the platform would have seen, and fire them.",
     long_about = "Turn a client's CSV of offline sales and visits into the DCS tags the platform would have seen, and fire them.\n\n\
-        First check the file: `replayer --name c-a-norton-uk --load-file clients/norton/norton.csv --dump-data`,\n\
-        read the dump files in output/, then fire: the same command with --fire-tag.",
+        1. Check the file and write the dump files to output/:\n   \
+        replayer --name c-a-norton-uk --load-file clients/norton/norton.csv --dump-data\n\
+        2. Read the dump files, then fire: the same command with --fire-tag.",
     after_help = "Exit codes: 0 all rows valid (and accepted), 1 some rows had exceptions or were refused or failed, \
         2 could not start (nothing sent), 3 stopped early (DCS down or account refused), 130 interrupted.",
     args_conflicts_with_subcommands = true,
