@@ -117,8 +117,11 @@ fn progress_bar(settings: &Settings, total: u64) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(5));
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} ETA {eta} {msg}")
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {rate} ETA {eta} {msg}")
             .expect("valid template")
+            .with_key("rate", |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = write!(out, "{:.0}/s", state.per_sec());
+            })
             .progress_chars("=> "),
     );
     bar
