@@ -294,7 +294,7 @@ pub trait Hooks: Clone + Send + 'static {
 }
 
 /// Jobs taken from the queue at once: the journal's batch.
-pub const BATCH: usize = 256;
+pub const BATCH: usize = 1024;
 
 /// Feed `jobs` to the firer; every result goes to `on_fired`, in completion order. Returns when
 /// the queue is empty or the run stops, after the requests in flight have finished.

@@ -149,7 +149,7 @@ fn kill_9_then_rerun(backend: Backend) {
     let repeats = hits.len() - rows;
     // Only rows journaled `sent` but not yet `accepted` at the kill can go twice: those in flight
     // and those whose answers were not yet written, at most a journal batch and the concurrency.
-    assert!(repeats <= 256 + 4, "{backend:?}: {repeats} rows sent twice");
+    assert!(repeats <= replayer::fire::BATCH + 4, "{backend:?}: {repeats} rows sent twice");
     assert!(text(&rerun).contains("already fired"), "{}", text(&rerun));
 
     // A third run over the finished file sends nothing.
