@@ -112,6 +112,8 @@ pub enum StopReason {
     DcsDown = 1,
     AccountRefused = 2,
     Interrupted = 3,
+    /// The run could not keep its lock on the accounts: another run may be firing them.
+    LockLost = 4,
 }
 
 /// Set once by whoever stops the run first; everyone else checks it.
@@ -133,6 +135,7 @@ impl Stop {
             1 => Some(StopReason::DcsDown),
             2 => Some(StopReason::AccountRefused),
             3 => Some(StopReason::Interrupted),
+            4 => Some(StopReason::LockLost),
             _ => None,
         }
     }

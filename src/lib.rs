@@ -102,6 +102,11 @@ fn stop_message(reason: StopReason) -> String {
             "stopped: the DCS refused the account (401/403): check the account token and its connection in attrib_account. {resume}"
         ),
         StopReason::Interrupted => format!("interrupted: requests in flight were finished and recorded. {resume}"),
+        StopReason::LockLost => format!(
+            "stopped: this run could not keep its lock on the accounts (see the error above), so another run may be firing them. \
+             Check with `replayer accounts list` and the other run's output; once no other run is going, {}",
+            resume.to_lowercase()
+        ),
     }
 }
 

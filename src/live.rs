@@ -169,27 +169,35 @@ pub fn run_live(
         eprintln!("note: {note}");
     }
 
+    // The lock's heartbeat runs from now on, the confirmation included; losing the lock stops
+    // the run, since another run may then be firing the same accounts.
+    let stop = Arc::new(Stop::default());
+    let heartbeat = {
+        let (lock, stop) = (lock.clone(), stop.clone());
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(HEARTBEAT_EVERY).await;
+                if let Err(error) = lock.heartbeat().await {
+                    eprintln!("error: {error:#}");
+                    stop.set(StopReason::LockLost);
+                    return;
+                }
+            }
+        })
+    };
+
     eprint!("{}", preflight(&summary, &settings, to_fire, over_limit, &already));
-    let confirmed = settings.yes || confirm()?;
+    let confirmed = settings.yes || runtime.block_on(async { tokio::task::spawn_blocking(confirm).await })??;
     let mut stats = FireStats { request_url: settings.request_url.clone(), over_limit, ..FireStats::default() };
     let fired = if confirmed && spool.rows > 0 {
-        runtime.block_on(async {
-            let heartbeat = lock.clone();
-            let beating = tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(HEARTBEAT_EVERY).await;
-                    if let Err(error) = heartbeat.heartbeat().await {
-                        eprintln!("warning: could not refresh the run lock: {error:#}");
-                    }
-                }
-            });
-            let fired = fire_spool(&settings, spool, &mut dumps, &mut stats, journal.clone()).await;
-            beating.abort();
-            fired
-        })
+        runtime.block_on(fire_spool(&settings, spool, &mut dumps, &mut stats, journal.clone(), stop.clone()))
     } else {
         Ok(())
     };
+    heartbeat.abort();
+    if stats.stop.is_none() {
+        stats.stop = stop.reason();
+    }
     stats.already_fired = already;
     stats.not_sent = to_fire.saturating_sub(stats.fired + stats.already_fired_total());
     let released = runtime.block_on(lock.release());
@@ -232,8 +240,14 @@ async fn skip_already_fired(journal: &Journal, mut spool: Spool, directory: &std
     }
 }
 
-async fn fire_spool<H: Hooks>(settings: &Settings, spool: Spool, dumps: &mut Dumps, stats: &mut FireStats, hooks: H) -> Result<()> {
-    let stop = Arc::new(Stop::default());
+async fn fire_spool<H: Hooks>(
+    settings: &Settings,
+    spool: Spool,
+    dumps: &mut Dumps,
+    stats: &mut FireStats,
+    hooks: H,
+    stop: Arc<Stop>,
+) -> Result<()> {
     let interrupt = stop.clone();
     let listener = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

@@ -152,7 +152,7 @@ impl Summary {
         if let Some(fire) = &self.fire {
             match fire.stop {
                 Some(StopReason::Interrupted) => return ExitCode::Interrupted,
-                Some(StopReason::DcsDown | StopReason::AccountRefused) => return ExitCode::StoppedEarly,
+                Some(StopReason::DcsDown | StopReason::AccountRefused | StopReason::LockLost) => return ExitCode::StoppedEarly,
                 None if fire.refused + fire.failed > 0 => return ExitCode::RowsFailed,
                 None => {}
             }
