@@ -29,9 +29,9 @@ pub struct DedupeKey {
 
 impl DedupeKey {
     pub fn of(payload: &Payload) -> DedupeKey {
-        let rid = payload.rid();
-        let rid_high = u64::from_str_radix(&rid[..16], 16).unwrap_or(0);
-        let rid_low = u32::from_str_radix(&rid[16..24], 16).unwrap_or(0);
+        let rid = payload.rid_bytes();
+        let rid_high = u64::from_be_bytes(rid[..8].try_into().expect("8 bytes"));
+        let rid_low = u32::from_be_bytes(rid[8..12].try_into().expect("4 bytes"));
         let key = match payload.get("order_id") {
             Some(order_id) => order_key(payload.get("account_token").unwrap_or(""), order_id),
             None => rid_high,

@@ -170,36 +170,44 @@ fn read_up_to(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
 fn first_invalid_utf8(file: &mut File) -> io::Result<Option<u64>> {
     let mut buffer = vec![0u8; 1 << 20];
     let mut carried = 0;
-    let mut lines = 1u64;
-    loop {
+    // Bytes of the file before `buffer`.
+    let mut offset = 0u64;
+    let bad = loop {
         let read = file.read(&mut buffer[carried..])?;
         let filled = carried + read;
         if filled == 0 {
             return Ok(None);
         }
-        let chunk = &buffer[..filled];
-        match std::str::from_utf8(chunk) {
+        match std::str::from_utf8(&buffer[..filled]) {
+            Ok(_) if read == 0 => return Ok(None),
             Ok(_) => {
-                lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+                offset += filled as u64;
                 carried = 0;
             }
             Err(error) if error.error_len().is_none() && read > 0 => {
                 // A character cut at the end of the chunk: carry it to the next read.
                 let valid = error.valid_up_to();
-                lines += chunk[..valid].iter().filter(|&&b| b == b'\n').count() as u64;
                 buffer.copy_within(valid..filled, 0);
+                offset += valid as u64;
                 carried = filled - valid;
-                continue;
             }
-            Err(error) => {
-                let valid = error.valid_up_to();
-                return Ok(Some(lines + chunk[..valid].iter().filter(|&&b| b == b'\n').count() as u64));
-            }
+            Err(error) => break offset + error.valid_up_to() as u64,
         }
+    };
+    // Only for the message: the line of the bad byte, counted on a second read of what precedes it.
+    file.seek(SeekFrom::Start(0))?;
+    let mut lines = 1u64;
+    let mut left = bad;
+    while left > 0 {
+        let want = left.min(buffer.len() as u64) as usize;
+        let read = file.read(&mut buffer[..want])?;
         if read == 0 {
-            return Ok(None);
+            break;
         }
+        lines += buffer[..read].iter().filter(|&&b| b == b'\n').count() as u64;
+        left -= read as u64;
     }
+    Ok(Some(lines))
 }
 
 /// The one of `,` `;` tab `|` that splits the header line into the most fields (`,` on a tie).
@@ -325,6 +333,21 @@ mod tests {
             rows.push((row, String::from_utf8_lossy(&record[0]).into_owned()));
         }
         rows
+    }
+
+    #[test]
+    fn finds_the_line_of_the_first_invalid_byte_across_chunks() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("big.csv");
+        // "é" (two bytes) straddles the 1 MiB chunk boundary: still valid UTF-8.
+        let mut content = vec![b'a'; (1 << 20) - 1];
+        content[10] = b'\n';
+        content.extend_from_slice("é\nline three\n".as_bytes());
+        std::fs::write(&path, &content).unwrap();
+        assert_eq!(first_invalid_utf8(&mut File::open(&path).unwrap()).unwrap(), None);
+        content.extend_from_slice(b"caf\xe9\n");
+        std::fs::write(&path, &content).unwrap();
+        assert_eq!(first_invalid_utf8(&mut File::open(&path).unwrap()).unwrap(), Some(4));
     }
 
     #[test]

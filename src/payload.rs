@@ -28,6 +28,8 @@ pub struct Payload<'a> {
     custom: Vec<(Value<'a>, Value<'a>)>,
     /// 32 lowercase hex digits.
     rid: [u8; 32],
+    /// The same 128 bits, as bytes.
+    rid_bytes: [u8; 16],
     /// Bit i set: field i needs no JSON escaping (checked once, written three times).
     plain_fields: u64,
 }
@@ -39,7 +41,7 @@ impl<'a> Payload<'a> {
             .enumerate()
             .filter(|(index, (_, value))| *index < 64 && is_plain_json(value))
             .fold(0u64, |mask, (index, _)| mask | 1 << index);
-        let mut payload = Payload { fields, custom, rid: [b'0'; 32], plain_fields };
+        let mut payload = Payload { fields, custom, rid: [b'0'; 32], rid_bytes: [0; 16], plain_fields };
         // One buffer a thread, hashed at once: cheaper than feeding the hasher piece by piece.
         thread_local! {
             static JSON: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(2048));
@@ -51,11 +53,17 @@ impl<'a> Payload<'a> {
             Sha256::digest(&*json)
         });
         payload.rid.copy_from_slice(hex(&digest[..16]).as_bytes());
+        payload.rid_bytes.copy_from_slice(&digest[..16]);
         payload
     }
 
     pub fn rid(&self) -> &str {
         std::str::from_utf8(&self.rid).expect("hex digits")
+    }
+
+    /// The rid as its 16 bytes.
+    pub fn rid_bytes(&self) -> [u8; 16] {
+        self.rid_bytes
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
