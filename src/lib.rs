@@ -78,7 +78,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let mut summary = outcome?;
     print_problems("exceptions (rows not fired)", &summary.shown_exceptions, summary.rows_with_exceptions);
     print_problems("warnings", &summary.shown_warnings, summary.warnings);
-    print!("{}", summary.render());
+    // Not print!: a closed pipe (`| head`) must not panic after the work is done.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), summary.render().as_bytes());
     if let Some(reason) = summary.fire.as_ref().and_then(|fire| fire.stop) {
         eprintln!("{}", stop_message(reason));
     }
