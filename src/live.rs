@@ -172,11 +172,16 @@ pub fn run_live(
     // The lock's heartbeat runs from now on, the confirmation included; losing the lock stops
     // the run, since another run may then be firing the same accounts.
     let stop = Arc::new(Stop::default());
+    // Hidden, for tests: a shorter heartbeat, so losing the lock can be seen in seconds.
+    let every = std::env::var("REPLAYER_HEARTBEAT_SECONDS")
+        .ok()
+        .and_then(|seconds| seconds.parse().ok())
+        .map_or(HEARTBEAT_EVERY, std::time::Duration::from_secs_f64);
     let heartbeat = {
         let (lock, stop) = (lock.clone(), stop.clone());
         runtime.spawn(async move {
             loop {
-                tokio::time::sleep(HEARTBEAT_EVERY).await;
+                tokio::time::sleep(every).await;
                 if let Err(error) = lock.heartbeat().await {
                     eprintln!("error: {error:#}");
                     stop.set(StopReason::LockLost);

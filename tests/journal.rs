@@ -290,3 +290,53 @@ fn overlapping_runs(backend: Backend) {
     assert!(hits_before < 200, "the first run was still going");
     assert_eq!(dcs.hit_count(), 200, "{backend:?}: only the first run sent");
 }
+
+#[test]
+fn a_run_that_loses_its_lock_stops() {
+    both(lock_lost);
+}
+
+fn lock_lost(backend: Backend) {
+    let directory = tempfile::tempdir().unwrap();
+    let Some(database) = database_url(backend, directory.path()) else { return };
+    let token = unique_token("lost");
+    accounts_add(&database, &token, "dcs-test");
+    let csv = client(directory.path(), &token, 400);
+    let dcs = Dcs::start(|_, _| Reply::Slow(Duration::from_millis(20), 200));
+    let mut child = command(&csv, &directory.path().join("out"), &dcs.url, &database, &["--fire-tag", "--yes", "--concurrency", "2"])
+        .env("REPLAYER_HEARTBEAT_SECONDS", "0.3")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dcs.hit_count() < 10 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Another run takes the lock over, as it would a stale one.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&database).await.unwrap();
+        sqlx::query("UPDATE replayer_lock SET run_name = 'thief', run_token = 'th1ef000' WHERE account_token = ?")
+            .bind(&token)
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    let hits_at_takeover = dcs.hit_count();
+    let output = {
+        let started = Instant::now();
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break child.wait_with_output().unwrap();
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "{backend:?}: the run went on without its lock");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    assert_eq!(output.status.code(), Some(3), "{backend:?}: {}", text(&output));
+    assert!(text(&output).contains("lost its lock"), "{}", text(&output));
+    assert!(dcs.hit_count() < 400 && dcs.hit_count() >= hits_at_takeover, "{backend:?}: it stopped sending");
+}
