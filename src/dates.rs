@@ -9,6 +9,9 @@ use chrono_tz::Tz;
 pub struct DateFormat {
     pattern: String,
     items: Vec<Item<'static>>,
+    /// Punctuation the pattern's literals require: a cell without one of them cannot match, so
+    /// it is skipped without a parse (most files use one format, often the last tried).
+    required: Vec<char>,
 }
 
 /// The default formats: ISO 8601 forms first, then day-first forms.
@@ -39,7 +42,17 @@ const EXCEL_SERIALS: std::ops::RangeInclusive<f64> = 20_000.0..=80_000.0;
 
 impl DateFormat {
     pub fn new(pattern: &str, items: Vec<Item<'static>>) -> DateFormat {
-        DateFormat { pattern: pattern.to_owned(), items }
+        let mut required: Vec<char> = Vec::new();
+        for item in &items {
+            if let Item::Literal(text) = item {
+                for c in text.chars().filter(|c| c.is_ascii_punctuation()) {
+                    if !required.contains(&c) {
+                        required.push(c);
+                    }
+                }
+            }
+        }
+        DateFormat { pattern: pattern.to_owned(), items, required }
     }
 
     pub fn defaults() -> Vec<DateFormat> {
@@ -66,6 +79,9 @@ impl DateFormat {
     }
 
     fn read(&self, text: &str) -> Option<Reading> {
+        if !self.required.iter().all(|&c| text.contains(c)) {
+            return None;
+        }
         let mut parsed = Parsed::new();
         parse(&mut parsed, text, self.items.iter()).ok()?;
         let date = parsed.to_naive_date().ok()?;

@@ -139,13 +139,7 @@ pub fn handle_text<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
 }
 
 fn sha256_hex(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push(char::from_digit(u32::from(byte >> 4), 16).unwrap());
-        hex.push(char::from_digit(u32::from(byte & 0xf), 16).unwrap());
-    }
-    hex
+    crate::payload::hex(&Sha256::digest(text.as_bytes()))
 }
 
 fn is_sha256_hex(text: &str) -> bool {
