@@ -6,47 +6,14 @@
 //!
 //! Targets (SPEC issue 2): at least 500,000 rows/s on 1,000,000 rows, peak memory under 64 MiB.
 
+mod client;
+
 use std::fs;
-use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-const MAPPING: &str = r#"{
-  "client": "Bench Ltd",
-  "account_token": "b3nch-t0k3n-0001",
-  "timezone": "Europe/London",
-  "currency": "GBP",
-  "events": ["offline_sale", "store_visit"],
-  "columns": { "event_time": "Sale Date", "revenue": "Sale Value", "order_id": "Order Ref", "email": "Email" },
-  "custom": { "store_id": "Store" },
-  "defaults": { "event_name": "offline_sale" }
-}"#;
-
-fn generate(folder: &Path, rows: u64) -> std::io::Result<()> {
-    fs::create_dir_all(folder)?;
-    fs::write(folder.join("mapping.json"), MAPPING)?;
-    let mut out = BufWriter::with_capacity(1 << 20, fs::File::create(folder.join("bench.csv"))?);
-    writeln!(out, "account_token,event_name,Sale Date,visitor_id,customer_id,Email,phone,Order Ref,Sale Value,currency,quantity,page_url,utm_source,utm_campaign,ip,user_agent,Store")?;
-    for i in 0..rows {
-        let day = 1 + i % 28;
-        let minute = i % 60;
-        let hour = 8 + i % 12;
-        writeln!(
-            out,
-            "b3nch-t0k3n-0001,{event},{day:02}/06/2024 {hour:02}:{minute:02},v-{i},CUST-{c},user{i}@example.com,+44 20 7946 {p:04},ORD-{i},{pounds}.{pence:02},GBP,{q},https://shop.example.com/p/{i},newsletter,summer-2024,192.0.2.{ip},Mozilla/5.0 (X11; Linux x86_64) Bench/1.0,ST{store:02}",
-            event = if i % 4 == 0 { "store_visit" } else { "offline_sale" },
-            c = i / 3,
-            p = i % 10_000,
-            pounds = 5 + i % 900,
-            pence = i % 100,
-            q = 1 + i % 3,
-            ip = i % 250,
-            store = i % 40,
-        )?;
-    }
-    out.flush()
-}
+use client::generate;
 
 /// Wait for a child and return its exit status and its own peak resident memory, in KiB.
 fn wait_with_peak(child: std::process::Child) -> (i32, i64) {

@@ -23,6 +23,8 @@
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) it only says how to run it.
 
+mod client;
+
 use std::fs;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -33,53 +35,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use replayer::fire::{fire_all, FireSettings, Fired, Firer, Hooks, Job, Stop, Verdict};
+use client::{generate, ACCOUNT};
+
+type Result<T> = std::result::Result<T, String>;
 
 const CONCURRENCY: usize = 32;
 const WRK_SECONDS: u32 = 10;
 const DEFAULT_ROWS: u64 = 200_000;
 const TARGET_RATIO: f64 = 0.5;
-
-const MAPPING: &str = r#"{
-  "client": "Bench Ltd",
-  "account_token": "b3nch-t0k3n-0001",
-  "timezone": "Europe/London",
-  "currency": "GBP",
-  "events": ["offline_sale", "store_visit"],
-  "columns": { "event_time": "Sale Date", "revenue": "Sale Value", "order_id": "Order Ref", "email": "Email" },
-  "custom": { "store_id": "Store" },
-  "defaults": { "event_name": "offline_sale" }
-}"#;
-const ACCOUNT: &str = "b3nch-t0k3n-0001";
-
-type Result<T> = std::result::Result<T, String>;
-
-/// The same synthetic client as the dry-run benchmark: every row valid.
-fn generate(folder: &Path, rows: u64) -> std::io::Result<PathBuf> {
-    fs::create_dir_all(folder)?;
-    fs::write(folder.join("mapping.json"), MAPPING)?;
-    let csv = folder.join("bench.csv");
-    let mut out = BufWriter::with_capacity(1 << 20, fs::File::create(&csv)?);
-    writeln!(out, "account_token,event_name,Sale Date,visitor_id,customer_id,Email,phone,Order Ref,Sale Value,currency,quantity,page_url,utm_source,utm_campaign,ip,user_agent,Store")?;
-    for i in 0..rows {
-        writeln!(
-            out,
-            "{ACCOUNT},{event},{day:02}/06/2024 {hour:02}:{minute:02},v-{i},CUST-{c},user{i}@example.com,+44 20 7946 {p:04},ORD-{i},{pounds}.{pence:02},GBP,{q},https://shop.example.com/p/{i},newsletter,summer-2024,192.0.2.{ip},Mozilla/5.0 (X11; Linux x86_64) Bench/1.0,ST{store:02}",
-            event = if i % 4 == 0 { "store_visit" } else { "offline_sale" },
-            day = 1 + i % 28,
-            hour = 8 + i % 12,
-            minute = i % 60,
-            c = i / 3,
-            p = i % 10_000,
-            pounds = 5 + i % 900,
-            pence = i % 100,
-            q = 1 + i % 3,
-            ip = i % 250,
-            store = i % 40,
-        )?;
-    }
-    out.flush()?;
-    Ok(csv)
-}
 
 // ---------------------------------------------------------------------------------------------
 // Tools
