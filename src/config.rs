@@ -33,12 +33,18 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// `column "Header" (field): text`, or `(field): text` for the row.
+    pub fn describe(&self) -> String {
+        match &self.column {
+            Some(column) => format!("column {column:?} ({}): {}", self.field, self.text),
+            None => format!("({}): {}", self.field, self.text),
+        }
+    }
+
     /// `row N, column "Header" (field): text`
     pub fn line(&self, row: u64) -> String {
-        match &self.column {
-            Some(column) => format!("row {row}, column {column:?} ({}): {}", self.field, self.text),
-            None => format!("row {row} ({}): {}", self.field, self.text),
-        }
+        let joiner = if self.column.is_some() { ", " } else { " " };
+        format!("row {row}{joiner}{}", self.describe())
     }
 }
 

@@ -40,6 +40,11 @@ impl Columns {
     pub fn of(&self, field: Field) -> Option<usize> {
         self.fields[field.index()]
     }
+
+    /// `, column "Header"` for a message about `field`, or nothing when no column holds it.
+    pub fn label(&self, field: Field) -> String {
+        self.of(field).map(|index| format!(", column {:?}", self.header(index))).unwrap_or_default()
+    }
 }
 
 /// The open CSV: its rows come with the numbers a spreadsheet shows.

@@ -74,8 +74,11 @@ impl Replayer {
         } else {
             None
         };
-        let tokens_checked = accounts.is_some();
-        let mut summary = Summary { timezone: settings.mapping.timezone.name().to_owned(), tokens_checked, ..Summary::default() };
+        let summary = Summary {
+            timezone: settings.mapping.timezone.name().to_owned(),
+            tokens_checked: accounts.is_some(),
+            ..Summary::default()
+        };
         let file_warnings: Vec<String> = input.file_warnings.iter().cloned().chain(unmapped).collect();
         let context = RowContext { config, request_url: settings.request_url.clone(), pretty: settings.dump_data, accounts };
         let mut replayer = Replayer {
@@ -84,19 +87,18 @@ impl Replayer {
             input: Some(input),
             dumps,
             dedupe: Dedupe::default(),
-            summary: Summary::default(),
+            summary,
         };
-        for warning in file_warnings {
-            summary.warnings += 1;
-            replayer.show_warning(&mut summary, &warning)?;
+        for warning in &file_warnings {
+            replayer.warning(warning)?;
         }
-        replayer.summary = summary;
         Ok(replayer)
     }
 
-    fn show_warning(&mut self, summary: &mut Summary, line: &str) -> Result<()> {
-        if summary.shown_warnings.len() < SHOWN {
-            summary.shown_warnings.push(line.to_owned());
+    fn warning(&mut self, line: &str) -> Result<()> {
+        self.summary.warnings += 1;
+        if self.summary.shown_warnings.len() < SHOWN {
+            self.summary.shown_warnings.push(line.to_owned());
         }
         if let Some(dumps) = &mut self.dumps {
             dumps.warning(line)?;
@@ -182,7 +184,7 @@ impl Replayer {
             }
             Err(Duplicate::OrderId(first)) => {
                 let columns = context.config.columns();
-                let column = columns.of(Field::OrderId).map(|index| format!(", column {:?}", columns.header(index))).unwrap_or_default();
+                let column = columns.label(Field::OrderId);
                 let order_id = batch.order_id(info);
                 self.exception(format!(
                     "row {row}{column} (order_id): order id {order_id:?} was already used in row {first}; row not fired"
@@ -191,16 +193,13 @@ impl Replayer {
             }
         }
 
-        let mut summary = std::mem::take(&mut self.summary);
         if !info.warnings.is_empty() {
-            summary.rows_with_warnings += 1;
+            self.summary.rows_with_warnings += 1;
         }
         for warning in &info.warnings {
-            summary.warnings += 1;
-            self.show_warning(&mut summary, warning)?;
+            self.warning(warning)?;
         }
-        summary.valid_date(info.local_date);
-        self.summary = summary;
+        self.summary.valid_date(info.local_date);
         on_valid(&ValidRow { row, tag_url: batch.request(info), account: batch.account(info), rid: batch.rid(info) })?;
         Ok(true)
     }

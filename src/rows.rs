@@ -3,6 +3,7 @@
 //! stays in order on the main thread.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::ops::Range;
 use std::sync::mpsc;
 use std::sync::Mutex;
@@ -11,7 +12,7 @@ use anyhow::Result;
 use chrono::NaiveDate;
 use csv::{ByteRecord, StringRecord};
 
-use crate::config::ReplayerConfig;
+use crate::config::{Problem, ReplayerConfig};
 use crate::db::Account;
 use crate::field::{closest, Field};
 use crate::dedupe::DedupeKey;
@@ -180,14 +181,8 @@ fn check_text(context: &RowContext, row: u64, text: &StringRecord, batch: &mut C
     let formatted = match context.config.format_data(text) {
         Ok(formatted) => formatted,
         Err(problems) => {
-            let parts: Vec<String> = problems
-                .iter()
-                .map(|problem| match &problem.column {
-                    Some(column) => format!("column {column:?} ({}): {}", problem.field, problem.text),
-                    None => format!("({}): {}", problem.field, problem.text),
-                })
-                .collect();
-            let joiner = if parts[0].starts_with('(') { " " } else { ", " };
+            let parts: Vec<String> = problems.iter().map(Problem::describe).collect();
+            let joiner = if problems[0].column.is_none() { " " } else { ", " };
             return Checked::Exception(format!("row {row}{joiner}{}; row not fired", parts.join("; ")));
         }
     };
@@ -195,7 +190,7 @@ fn check_text(context: &RowContext, row: u64, text: &StringRecord, batch: &mut C
     let account = payload.get("account_token").unwrap_or_default();
     if let Some(accounts) = &context.accounts {
         if let Some(problem) = accounts.problem(account) {
-            let column = columns.of(Field::AccountToken).map(|index| format!(", column {:?}", columns.header(index))).unwrap_or_default();
+            let column = columns.label(Field::AccountToken);
             return Checked::Exception(format!("row {row}{column} (account_token): {problem}; row not fired"));
         }
     }
@@ -214,9 +209,8 @@ fn check_text(context: &RowContext, row: u64, text: &StringRecord, batch: &mut C
     let validated_start = batch.validated.len();
     if context.pretty {
         let out = &mut batch.validated;
-        out.extend_from_slice(b",\n  {\n    \"row\": ");
-        out.extend_from_slice(row.to_string().as_bytes());
-        out.extend_from_slice(b",\n    \"payload\": ");
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, ",\n  {{\n    \"row\": {row},\n    \"payload\": ");
         payload.write_pretty(out, 4).expect("writing to a Vec cannot fail");
         out.extend_from_slice(b"\n  }");
     }
