@@ -234,10 +234,7 @@ fn sigint_stops_finishes_in_flight_and_loses_nothing() {
         .spawn()
         .unwrap();
     // Wait until firing is well under way, then interrupt.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while dcs.hit_count() < 20 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    dcs.wait_for_hits(20);
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));

@@ -80,19 +80,20 @@ fn accounts_add(database: &str, token: &str, connection: &str) {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
 
-/// `accounts add` refuses an empty connection, but the table can hold one (added by hand).
-fn insert_account_without_connection(database: &str, token: &str) {
+/// Run one statement with one bound value, as a person would by hand in the database.
+fn execute(database: &str, sql: &str, value: &str) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(database).await.unwrap();
-        sqlx::query("INSERT INTO attrib_account (account_token, connection, label) VALUES (?, '', 'added by hand')")
-            .bind(token)
-            .execute(&pool)
-            .await
-            .unwrap();
+        sqlx::query(sql).bind(value).execute(&pool).await.unwrap();
         pool.close().await;
     });
+}
+
+/// `accounts add` refuses an empty connection, but the table can hold one (added by hand).
+fn insert_account_without_connection(database: &str, token: &str) {
+    execute(database, "INSERT INTO attrib_account (account_token, connection, label) VALUES (?, '', 'added by hand')", token);
 }
 
 fn text(output: &Output) -> String {
@@ -124,10 +125,7 @@ fn kill_9_then_rerun(backend: Backend) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while dcs.hit_count() < 150 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    dcs.wait_for_hits(150);
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     let status = child.wait().unwrap();
     let at_kill = dcs.hit_count();
@@ -276,10 +274,7 @@ fn overlapping_runs(backend: Backend) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while dcs.hit_count() < 10 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    dcs.wait_for_hits(10);
     let hits_before = dcs.hit_count();
     let second = named("second-run", &csv, &directory.path().join("second"), &dcs.url, &database, &["--fire-tag", "--yes"]).output().unwrap();
     let first = first.wait_with_output().unwrap();
@@ -309,22 +304,9 @@ fn lock_lost(backend: Backend) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while dcs.hit_count() < 10 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    dcs.wait_for_hits(10);
     // Another run takes the lock over, as it would a stale one.
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&database).await.unwrap();
-        sqlx::query("UPDATE replayer_lock SET run_name = 'thief', run_token = 'th1ef000' WHERE account_token = ?")
-            .bind(&token)
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    });
+    execute(&database, "UPDATE replayer_lock SET run_name = 'thief', run_token = 'th1ef000' WHERE account_token = ?", &token);
     let hits_at_takeover = dcs.hit_count();
     let output = {
         let started = Instant::now();

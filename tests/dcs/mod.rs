@@ -107,6 +107,14 @@ impl Dcs {
     pub fn hit_count(&self) -> usize {
         self.shared.hits.lock().unwrap().len()
     }
+
+    /// Wait (at most a minute) until the server has had `count` hits: a run is under way.
+    pub fn wait_for_hits(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.hit_count() < count && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 /// A URL on 127.0.0.1 where nothing listens.
