@@ -1,7 +1,7 @@
 //! A live run (`--fire-tag`): validate the whole file first, show what is about to happen and
 //! ask, then fire the valid rows and record every answer.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Seek, SeekFrom, Write};
 use std::sync::Arc;
@@ -216,33 +216,51 @@ pub fn run_live(
     Ok(summary)
 }
 
-/// Take out of the spool the rows an earlier run got accepted, counted per run: before the
-/// pre-flight summary, so it says what will really be sent.
-async fn skip_already_fired(journal: &Journal, mut spool: Spool, directory: &std::path::Path) -> Result<(Spool, BTreeMap<String, u64>)> {
-    let mut runs = BTreeMap::new();
-    let mut kept = Spool::create(directory)?;
-    let mut batch = Vec::with_capacity(1000);
-    let mut reader = spool.reader()?;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let read = reader.read_line(&mut line)?;
-        if read > 0 {
-            batch.push(parse_job(line.trim_end()).context("the spool file is damaged")?);
-        }
-        if batch.len() == 1000 || (read == 0 && !batch.is_empty()) {
-            let accepted = journal.accepted(&batch).await?;
-            for job in batch.drain(..) {
-                match accepted.get(&(job.account.clone(), job.rid.clone())) {
-                    Some(run) => *runs.entry(run.clone()).or_insert(0) += 1,
-                    None => kept.push(job.row, &job.account, &job.rid, &job.url)?,
-                }
+/// Read the spool's jobs in batches of 1,000.
+fn spool_batches(spool: &mut Spool) -> Result<impl Iterator<Item = Result<Vec<Job>>>> {
+    let mut lines = spool.reader()?.lines();
+    Ok(std::iter::from_fn(move || {
+        let mut batch = Vec::with_capacity(1000);
+        for line in lines.by_ref() {
+            let job = line.map_err(anyhow::Error::from).and_then(|line| parse_job(&line).context("the spool file is damaged"));
+            match job {
+                Ok(job) => batch.push(job),
+                Err(error) => return Some(Err(error)),
+            }
+            if batch.len() == 1000 {
+                break;
             }
         }
-        if read == 0 {
-            return Ok((kept, runs));
+        (!batch.is_empty()).then_some(Ok(batch))
+    }))
+}
+
+/// Take out of the spool the rows an earlier run got accepted, counted per run: before the
+/// pre-flight summary, so it says what will really be sent. The spool is copied only when some
+/// rows were accepted before (a rerun), not on a file's first run.
+async fn skip_already_fired(journal: &Journal, mut spool: Spool, directory: &std::path::Path) -> Result<(Spool, BTreeMap<String, u64>)> {
+    let mut runs = BTreeMap::new();
+    let mut accepted_rows = HashSet::new();
+    for batch in spool_batches(&mut spool)? {
+        let batch = batch?;
+        let accepted = journal.accepted(&batch).await?;
+        for job in &batch {
+            if let Some(run) = accepted.get(&(job.account.clone(), job.rid.clone())) {
+                *runs.entry(run.clone()).or_insert(0) += 1;
+                accepted_rows.insert(job.row);
+            }
         }
     }
+    if accepted_rows.is_empty() {
+        return Ok((spool, runs));
+    }
+    let mut kept = Spool::create(directory)?;
+    for batch in spool_batches(&mut spool)? {
+        for job in batch?.iter().filter(|job| !accepted_rows.contains(&job.row)) {
+            kept.push(job.row, &job.account, &job.rid, &job.url)?;
+        }
+    }
+    Ok((kept, runs))
 }
 
 async fn fire_spool<H: Hooks>(
