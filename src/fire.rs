@@ -8,9 +8,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use rand::Rng;
-use reqwest::header::RETRY_AFTER;
-use reqwest::StatusCode;
-use tokio::sync::{mpsc, Mutex, Notify, Semaphore};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper::header::{HeaderMap, HOST, RETRY_AFTER, USER_AGENT};
+use hyper::http::uri::{Authority, Scheme};
+use hyper::{Request, Response, StatusCode, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use tower_service::Service;
+use tokio::sync::{mpsc, Mutex, Notify};
 
 /// Failures in a row (after retries) that mean the DCS is down.
 pub const DOWN_AFTER_FAILURES: u32 = 20;
@@ -18,6 +26,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 const BODY_CHARS: usize = 200;
+const USER_AGENT_VALUE: &str = concat!("replayer/", env!("CARGO_PKG_VERSION"));
 
 #[derive(Debug, Clone)]
 pub struct FireSettings {
@@ -174,9 +183,22 @@ impl RateLimiter {
     }
 }
 
+/// One sending task's keep-alive connection, and what it is connected to.
+pub struct Connection {
+    scheme: Option<Scheme>,
+    authority: Option<Authority>,
+    sender: http1::SendRequest<Empty<Bytes>>,
+}
+
+impl Connection {
+    fn serves(&self, uri: &Uri) -> bool {
+        self.scheme.as_ref() == uri.scheme() && self.authority.as_ref() == uri.authority()
+    }
+}
+
 /// The shared parts of a firing run.
 pub struct Firer {
-    client: reqwest::Client,
+    connector: HttpsConnector<HttpConnector>,
     settings: FireSettings,
     limiter: Option<RateLimiter>,
     pub stop: Arc<Stop>,
@@ -187,7 +209,7 @@ fn is_retryable(status: StatusCode) -> bool {
 }
 
 /// `Retry-After` as seconds or an HTTP date, capped.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     let wait = match value.parse::<u64>() {
         Ok(seconds) => Duration::from_secs(seconds),
@@ -205,46 +227,81 @@ pub fn backoff(retry: u32) -> Duration {
     full.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
 }
 
-fn describe(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        "timeout".to_owned()
-    } else if error.is_connect() {
-        "connection refused or failed".to_owned()
-    } else if error.is_body() || error.is_decode() {
-        "broken response".to_owned()
-    } else {
-        "broken connection".to_owned()
-    }
-}
-
-async fn read_body(mut response: reqwest::Response) -> String {
+/// The start of the body, as text: enough to explain a refusal.
+async fn read_body(response: Response<Incoming>) -> Result<String, hyper::Error> {
+    let mut body = response.into_body();
     let mut bytes = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        bytes.extend_from_slice(&chunk);
-        if bytes.len() >= BODY_CHARS * 4 {
-            break;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            bytes.extend_from_slice(&data);
+            if bytes.len() >= BODY_CHARS * 4 {
+                break;
+            }
         }
     }
-    String::from_utf8_lossy(&bytes).chars().take(BODY_CHARS).collect()
+    Ok(String::from_utf8_lossy(&bytes).chars().take(BODY_CHARS).collect())
 }
+
+/// One request and its answer: status, `Retry-After` and the start of the body, or why not.
+type Answer = Result<(StatusCode, Option<Duration>, String), String>;
 
 impl Firer {
     pub fn new(settings: FireSettings, stop: Arc<Stop>) -> Result<Firer> {
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .pool_max_idle_per_host(settings.concurrency)
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("replayer/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("cannot set up the HTTP client")?;
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(settings.timeout));
+        http.enforce_http(false);
+        let connector = HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().wrap_connector(http);
         let limiter = settings.rate.map(RateLimiter::new);
-        Ok(Firer { client, settings, limiter, stop })
+        Ok(Firer { connector, settings, limiter, stop })
+    }
+
+    /// A new keep-alive connection (TLS for https) to the DCS at `uri`.
+    async fn connect(&self, uri: &Uri) -> Result<Connection, String> {
+        let refused = |_| "connection refused or failed".to_owned();
+        let mut connector = self.connector.clone();
+        std::future::poll_fn(|context| connector.poll_ready(context)).await.map_err(refused)?;
+        let stream = connector.call(uri.clone()).await.map_err(refused)?;
+        let (sender, connection) = http1::handshake(stream).await.map_err(|_| "broken connection".to_owned())?;
+        // Drives the connection until it closes or the sender is dropped.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Connection { scheme: uri.scheme().cloned(), authority: uri.authority().cloned(), sender })
+    }
+
+    /// One GET of the tag on the worker's connection (made or remade as needed), within the
+    /// timeout, body included. A connection that failed or timed out is dropped.
+    async fn request(&self, connection: &mut Option<Connection>, url: &str) -> Answer {
+        let uri: Uri = url.parse().map_err(|_| "not a valid URL".to_owned())?;
+        let authority = uri.authority().ok_or_else(|| "not a valid URL".to_owned())?.clone();
+        let request = Request::get(uri.path_and_query().map_or("/", |path| path.as_str()))
+            .header(HOST, authority.as_str())
+            .header(USER_AGENT, USER_AGENT_VALUE)
+            .body(Empty::new())
+            .map_err(|_| "not a valid URL".to_owned())?;
+        let exchange = async {
+            let reusable = connection.as_ref().is_some_and(|open| open.serves(&uri) && !open.sender.is_closed());
+            if !reusable {
+                *connection = Some(self.connect(&uri).await?);
+            }
+            let sender = &mut connection.as_mut().expect("connected just above").sender;
+            sender.ready().await.map_err(|_| "broken connection".to_owned())?;
+            let response = sender.send_request(request).await.map_err(|_| "broken connection".to_owned())?;
+            let status = response.status();
+            let wait = retry_after(response.headers());
+            let body = read_body(response).await.map_err(|_| "broken response".to_owned())?;
+            Ok((status, wait, body))
+        };
+        let answer = tokio::time::timeout(self.settings.timeout, exchange).await.unwrap_or_else(|_| Err("timeout".to_owned()));
+        if answer.is_err() {
+            *connection = None;
+        }
+        answer
     }
 
     /// Send one job with the retry policy of §7.
-    pub async fn send(&self, job: Job) -> Fired {
+    pub async fn send(&self, connection: &mut Option<Connection>, job: Job) -> Fired {
         let started = Instant::now();
         let mut attempts = 0;
         loop {
@@ -252,11 +309,8 @@ impl Firer {
                 limiter.wait().await;
             }
             attempts += 1;
-            let (status, error, body, wait_at_least) = match self.client.get(&job.url).send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    let wait = retry_after(response.headers());
-                    let body = read_body(response).await;
+            let (status, error, body, wait_at_least) = match self.request(connection, &job.url).await {
+                Ok((status, wait, body)) => {
                     let verdict = if status.is_success() {
                         Some(Verdict::Accepted)
                     } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
@@ -271,7 +325,7 @@ impl Firer {
                     }
                     (Some(status.as_u16()), None, body, wait)
                 }
-                Err(error) => (None, Some(describe(&error)), String::new(), None),
+                Err(error) => (None, Some(error), String::new(), None),
             };
             let retries_left = attempts <= self.settings.max_retries;
             if !retries_left || self.stop.reason().is_some() {
@@ -299,6 +353,33 @@ pub trait Hooks: Clone + Send + 'static {
 /// Jobs taken from the queue at once: the journal's batch.
 pub const BATCH: usize = 1024;
 
+/// The journaled batches, shared by the sending tasks.
+struct Queue {
+    batch: std::vec::IntoIter<Job>,
+    ready: mpsc::Receiver<Vec<Job>>,
+}
+
+impl Queue {
+    /// The next job, or none when the batches are over or the run stops. A job not taken when
+    /// the run stops was journaled as sent but never left: a rerun sends it.
+    async fn next(&mut self, stop: &Stop) -> Option<Job> {
+        loop {
+            if stop.reason().is_some() {
+                return None;
+            }
+            if let Some(job) = self.batch.next() {
+                return Some(job);
+            }
+            let batch = tokio::select! {
+                biased;
+                _ = stop.wait() => None,
+                batch = self.ready.recv() => batch,
+            };
+            self.batch = batch?.into_iter();
+        }
+    }
+}
+
 /// Feed `jobs` to the firer; every result goes to `on_fired`, in completion order. Returns when
 /// the queue is empty or the run stops, after the requests in flight have finished.
 pub async fn fire_all<H: Hooks>(
@@ -308,16 +389,14 @@ pub async fn fire_all<H: Hooks>(
     mut on_fired: impl FnMut(&Fired) -> Result<()>,
 ) -> Result<()> {
     let concurrency = firer.settings.concurrency;
-    let semaphore = Arc::new(Semaphore::new(concurrency));
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Fired>();
     let stop = firer.stop.clone();
 
-    let dispatcher_firer = firer.clone();
     let mut prepare = hooks.clone();
     let mut complete = hooks;
     // The journal works one batch ahead of the sending: while a batch is being sent, the next
     // one is marked `sent` (durably), so the sending never waits for a commit.
-    let (ready_tx, mut ready_rx) = mpsc::channel::<Vec<Job>>(1);
+    let (ready_tx, ready_rx) = mpsc::channel::<Vec<Job>>(4);
     let journal_stop = firer.stop.clone();
     let journal = tokio::spawn(async move {
         loop {
@@ -343,39 +422,26 @@ pub async fn fire_all<H: Hooks>(
         anyhow::Ok(())
     });
 
-    let dispatcher = tokio::spawn(async move {
-        let firer = dispatcher_firer;
-        loop {
-            let batch = tokio::select! {
-                biased;
-                _ = firer.stop.wait() => None,
-                batch = ready_rx.recv() => batch,
-            };
-            let Some(batch) = batch else { break };
-            for job in batch {
-                let permit = tokio::select! {
-                    biased;
-                    _ = firer.stop.wait() => None,
-                    permit = semaphore.clone().acquire_owned() => permit.ok(),
-                };
-                let Some(permit) = permit else {
-                    // Stopping: this row was journaled as sent but never left; a rerun sends it.
-                    break;
-                };
-                let firer = firer.clone();
-                let done = done_tx.clone();
-                tokio::spawn(async move {
-                    let fired = firer.send(job).await;
-                    drop(permit);
-                    let _ = done.send(fired);
-                });
-            }
-            if firer.stop.reason().is_some() {
-                break;
-            }
-        }
-        drop(done_tx);
-    });
+    // `concurrency` workers, each sending one job at a time, take the jobs in order from the
+    // journaled batches.
+    let queue = Arc::new(Mutex::new(Queue { batch: Vec::new().into_iter(), ready: ready_rx }));
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (firer, queue, done) = (firer.clone(), queue.clone(), done_tx.clone());
+            tokio::spawn(async move {
+                let mut connection = None;
+                loop {
+                    // The queue's lock is let go before sending.
+                    let job = queue.lock().await.next(&firer.stop).await;
+                    let Some(job) = job else { break };
+                    if done.send(firer.send(&mut connection, job).await).is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(done_tx);
 
     let mut pending: Vec<Fired> = Vec::with_capacity(BATCH);
     let mut failures_in_a_row = 0u32;
@@ -401,7 +467,9 @@ pub async fn fire_all<H: Hooks>(
         }
     }
     complete.complete(&pending).await?;
-    dispatcher.await.context("the dispatcher stopped unexpectedly")?;
+    for worker in workers {
+        worker.await.context("a sending task stopped unexpectedly")?;
+    }
     journal.await.context("the journal stage stopped unexpectedly")??;
     Ok(())
 }
@@ -422,7 +490,7 @@ mod tests {
 
     #[test]
     fn retry_after_reads_seconds_and_dates_capped() {
-        let mut headers = reqwest::header::HeaderMap::new();
+        let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, "3".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
         headers.insert(RETRY_AFTER, "3600".parse().unwrap());

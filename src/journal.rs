@@ -2,21 +2,35 @@
 //! `accepted` or `failed` after; rows an earlier run got accepted are skipped unless `--refire`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::Result;
 
 use crate::db::{Database, JournalState, RunInfo};
 use crate::fire::{Fired, Hooks, Job, Verdict};
 
+/// Outcomes recorded between two folds of the log into the journal. A fold costs about as much
+/// as journaling its rows in place, but it stops the sending while it runs: rarely, then, so that
+/// a run of up to this many rows sends without a pause, while the log still stays bounded.
+const FOLD_EVERY: usize = 500_000;
+
 #[derive(Clone)]
 pub struct Journal {
     database: Database,
     run: RunInfo,
+    /// The accounts this run holds the lock of: the ones whose log it folds.
+    accounts: Arc<[String]>,
+    done_since_fold: usize,
 }
 
 impl Journal {
-    pub fn new(database: Database, run: RunInfo) -> Journal {
-        Journal { database, run }
+    pub fn new(database: Database, run: RunInfo, accounts: &[String]) -> Journal {
+        Journal { database, run, accounts: accounts.into(), done_since_fold: 0 }
+    }
+
+    /// Folds this run's records (and any a dead run left for its accounts) into the journal.
+    pub async fn fold(&self) -> Result<()> {
+        self.database.fold_journal(&self.accounts).await
     }
 
     /// Which of `jobs` an earlier run got accepted: (account token, rid) → "name (token …)".
@@ -47,7 +61,7 @@ impl Hooks for Journal {
     }
 
     async fn complete(&mut self, results: &[Fired]) -> Result<()> {
-        let done: Vec<(String, String, JournalState, Option<u16>)> = results
+        let done: Vec<(String, String, u64, JournalState, Option<u16>)> = results
             .iter()
             .filter_map(|fired| {
                 let state = match fired.verdict {
@@ -56,12 +70,18 @@ impl Hooks for Journal {
                     // Left `sent`: the next run sends it again, with the same rid.
                     Verdict::Abandoned => return None,
                 };
-                Some((fired.job.account.clone(), fired.job.rid.clone(), state, fired.status))
+                Some((fired.job.account.clone(), fired.job.rid.clone(), fired.job.row, state, fired.status))
             })
             .collect();
         if done.is_empty() {
             return Ok(());
         }
-        self.database.mark_done(&done).await
+        self.database.mark_done(&self.run, &done).await?;
+        self.done_since_fold += done.len();
+        if self.done_since_fold >= FOLD_EVERY {
+            self.done_since_fold = 0;
+            self.fold().await?;
+        }
+        Ok(())
     }
 }

@@ -156,8 +156,8 @@ pub fn run_live(
     let to_fire = spool.rows;
 
     let run = RunInfo { name: settings.name.clone(), token: dumps.token().to_owned(), started_at_ms: Utc::now().timestamp_millis() };
-    let journal = Journal::new(database.clone(), run.clone());
     let tokens: Vec<String> = tokens.into_iter().collect();
+    let journal = Journal::new(database.clone(), run.clone(), &tokens);
     let (lock, spool, already) = runtime.block_on(async {
         database.ensure_journal().await?;
         let lock = database.acquire_lock(&tokens, &run).await?;
@@ -199,6 +199,8 @@ pub fn run_live(
     } else {
         Ok(())
     };
+    // Before the lock goes: the next run on these accounts finds everything in the journal.
+    let folded = runtime.block_on(journal.fold());
     heartbeat.abort();
     if stats.stop.is_none() {
         stats.stop = stop.reason();
@@ -211,6 +213,7 @@ pub fn run_live(
         bail!("not confirmed; nothing was sent");
     }
     fired?;
+    folded?;
     released?;
     summary.fire = Some(stats);
     Ok(summary)

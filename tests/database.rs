@@ -241,12 +241,15 @@ async fn journal_mark_done_records_state_and_status(t: TestDb) {
     let the_run = run("norton-june");
     let rows: Vec<_> = (1..=4).map(|n| (account.clone(), rid(n), n + 1)).collect();
     db.mark_sent(&the_run, &rows).await.unwrap();
-    db.mark_done(&[
-        (account.clone(), rid(1), JournalState::Accepted, Some(200)),
-        (account.clone(), rid(2), JournalState::Failed, Some(400)),
-        (account.clone(), rid(3), JournalState::Failed, None),
-        (account.clone(), rid(4), JournalState::Accepted, Some(204)),
-    ])
+    db.mark_done(
+        &the_run,
+        &[
+            (account.clone(), rid(1), 2, JournalState::Accepted, Some(200)),
+            (account.clone(), rid(2), 3, JournalState::Failed, Some(400)),
+            (account.clone(), rid(3), 4, JournalState::Failed, None),
+            (account.clone(), rid(4), 5, JournalState::Accepted, Some(204)),
+        ],
+    )
     .await
     .unwrap();
     let keys: Vec<_> = (1..=4).map(|n| (account.clone(), rid(n))).collect();
@@ -294,15 +297,15 @@ async fn journal_batch_of_5000_rows(t: TestDb) {
         .iter()
         .map(|(a, r, n)| {
             if n % 10 == 0 {
-                (a.clone(), r.clone(), JournalState::Failed, Some(503))
+                (a.clone(), r.clone(), *n, JournalState::Failed, Some(503))
             } else {
-                (a.clone(), r.clone(), JournalState::Accepted, Some(200))
+                (a.clone(), r.clone(), *n, JournalState::Accepted, Some(200))
             }
         })
         .collect();
     let started = Instant::now();
     for batch in results.chunks(1000) {
-        db.mark_done(batch).await.unwrap();
+        db.mark_done(&the_run, batch).await.unwrap();
     }
     let done_elapsed = started.elapsed();
     let found = db.journal_lookup(&keys).await.unwrap();
@@ -414,8 +417,8 @@ async fn journal_concurrent_writers_do_not_trip_over_each_other(t: TestDb) {
             for round in 0..10u64 {
                 let rows: Vec<_> = (0..200).map(|n| (account.clone(), rid(writer << 32 | round << 16 | n), n)).collect();
                 db.mark_sent(&the_run, &rows).await?;
-                let results: Vec<_> = rows.iter().map(|(a, r, _)| (a.clone(), r.clone(), JournalState::Accepted, Some(200))).collect();
-                db.mark_done(&results).await?;
+                let results: Vec<_> = rows.iter().map(|(a, r, n)| (a.clone(), r.clone(), *n, JournalState::Accepted, Some(200))).collect();
+                db.mark_done(&the_run, &results).await?;
             }
             anyhow::Ok(())
         });

@@ -1,6 +1,12 @@
 //! The journal (SPEC §8): one row per (account token, rid) saying whether its tag was sent,
-//! accepted or failed, and by which run. Written in batches, one transaction a batch, so it keeps
-//! up with the firing.
+//! accepted or failed, and by which run.
+//!
+//! While a run fires, it only appends: each batch's `sent` records, then their outcomes, go to
+//! `replayer_journal_log`, one transaction a batch, in the order they happen. Appending writes a
+//! few pages a batch, where updating `replayer_journal` in place would write one page of its
+//! index a row (rids are random). The log is folded into `replayer_journal` (each key takes its
+//! latest record) every so many rows, at the end of a run, and before any lookup; a run that died
+//! leaves its records in the log, and the next run on those accounts folds them first.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -10,7 +16,7 @@ use sqlx::Row;
 
 use super::{now_ms, Backend, Database, RunInfo};
 
-/// Rows in one INSERT of `mark_sent`: 7 parameters a row stays far below every backend's limit.
+/// Records in one INSERT into the log: 8 parameters a record stays far below every backend's limit.
 const ROWS_PER_INSERT: usize = 200;
 /// Rids in one `IN (…)` list.
 const RIDS_PER_QUERY: usize = 500;
@@ -78,6 +84,28 @@ fn journal_ddl(backend: Backend) -> String {
     )
 }
 
+/// Append-only: what happened to each row, in order; `id` orders the records of a key.
+fn log_ddl(backend: Backend) -> String {
+    let (id, engine) = match backend {
+        Backend::Sqlite => ("id            INTEGER PRIMARY KEY", ""),
+        Backend::MySql => ("id            BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY", " ENGINE=InnoDB"),
+        Backend::Postgres => ("id            BIGSERIAL    PRIMARY KEY", ""),
+    };
+    format!(
+        "CREATE TABLE replayer_journal_log (
+  {id},
+  account_token VARCHAR(64)  NOT NULL,
+  rid           CHAR(32)     NOT NULL,
+  run_name      VARCHAR(255) NOT NULL,
+  run_token     VARCHAR(64)  NOT NULL,
+  row_num       BIGINT       NOT NULL,
+  state         VARCHAR(16)  NOT NULL,
+  status        INTEGER      NULL,
+  at            BIGINT       NOT NULL
+){engine}"
+    )
+}
+
 fn lock_ddl(backend: Backend) -> String {
     let engine = if backend == Backend::MySql { " ENGINE=InnoDB" } else { "" };
     format!(
@@ -93,9 +121,14 @@ fn lock_ddl(backend: Backend) -> String {
 }
 
 impl Database {
-    /// Creates `replayer_journal` and `replayer_lock` when missing, on every backend.
+    /// Creates `replayer_journal`, its log and `replayer_lock` when missing, on every backend.
     pub async fn ensure_journal(&self) -> Result<()> {
-        for (table, ddl) in [("replayer_journal", journal_ddl(self.backend())), ("replayer_lock", lock_ddl(self.backend()))] {
+        let tables = [
+            ("replayer_journal", journal_ddl(self.backend())),
+            ("replayer_journal_log", log_ddl(self.backend())),
+            ("replayer_lock", lock_ddl(self.backend())),
+        ];
+        for (table, ddl) in tables {
             // Look first: CREATE TABLE IF NOT EXISTS needs the CREATE privilege even when the table exists.
             let probe = format!("SELECT 1 FROM {table} WHERE 1 = 0");
             let exists = with_pool!(self, pool => sqlx::query(&probe).execute(pool).await.map(|_| ()));
@@ -118,12 +151,15 @@ impl Database {
         Ok(())
     }
 
-    /// The journal rows for these (account token, rid) keys; keys without a row are absent.
+    /// The journal rows for these (account token, rid) keys; keys without a row are absent. The
+    /// log of their accounts is folded first, so this is the latest state.
     pub async fn journal_lookup(&self, keys: &[(String, String)]) -> Result<HashMap<(String, String), JournalEntry>> {
         let mut rids_by_account: HashMap<&str, Vec<&str>> = HashMap::new();
         for (account, rid) in keys {
             rids_by_account.entry(account).or_default().push(rid);
         }
+        let accounts: Vec<String> = rids_by_account.keys().map(|&account| account.to_owned()).collect();
+        self.fold_journal(&accounts).await?;
         let mut entries = HashMap::with_capacity(keys.len());
         for (account, mut rids) in rids_by_account {
             rids.sort_unstable();
@@ -169,107 +205,118 @@ impl Database {
     /// Marks rows (account token, rid, row) `sent` by this run, in one transaction that is
     /// committed (on SQLite with synchronous=FULL: on disk) before this returns.
     pub async fn mark_sent(&self, run: &RunInfo, rows: &[(String, String, u64)]) -> Result<()> {
-        if rows.is_empty() {
+        let records: Vec<LogRecord> =
+            rows.iter().map(|(account, rid, row)| LogRecord { account, rid, row: *row, state: JournalState::Sent, status: None }).collect();
+        self.append_log(run, &records).await.map_err(|e| self.fail("marking rows sent in replayer_journal_log", e))
+    }
+
+    /// Records the outcome of rows (account token, rid, row, state, HTTP status) fired by this
+    /// run, in one transaction.
+    pub async fn mark_done(&self, run: &RunInfo, results: &[(String, String, u64, JournalState, Option<u16>)]) -> Result<()> {
+        let records: Vec<LogRecord> = results
+            .iter()
+            .map(|(account, rid, row, state, status)| LogRecord { account, rid, row: *row, state: *state, status: *status })
+            .collect();
+        self.append_log(run, &records).await.map_err(|e| self.fail("recording results in replayer_journal_log", e))
+    }
+
+    async fn append_log(&self, run: &RunInfo, records: &[LogRecord<'_>]) -> Result<(), sqlx::Error> {
+        if records.is_empty() {
             return Ok(());
         }
-        // One key twice in one upsert is an error on PostgreSQL; the last one wins anyway.
-        let mut last_index: HashMap<(&str, &str), usize> = HashMap::with_capacity(rows.len());
-        for (index, (account, rid, _)) in rows.iter().enumerate() {
-            last_index.insert((account, rid), index);
-        }
-        let rows: Cow<[(String, String, u64)]> = if last_index.len() == rows.len() {
-            Cow::Borrowed(rows)
-        } else {
-            Cow::Owned(
-                rows.iter()
-                    .enumerate()
-                    .filter(|(i, (a, r, _))| last_index[&(a.as_str(), r.as_str())] == *i)
-                    .map(|(_, row)| row.clone())
-                    .collect(),
-            )
-        };
         let now = now_ms();
-        let full_chunk_sql = self.sql(&self.upsert_sent_sql(ROWS_PER_INSERT)).into_owned();
-        let result: Result<(), sqlx::Error> = with_pool!(self, pool => async {
+        let full_chunk_sql = self.sql(&append_log_sql(ROWS_PER_INSERT)).into_owned();
+        with_pool!(self, pool => async {
             let mut transaction = pool.begin().await?;
-            for chunk in rows.chunks(ROWS_PER_INSERT) {
+            for chunk in records.chunks(ROWS_PER_INSERT) {
                 let sql = if chunk.len() == ROWS_PER_INSERT {
                     Cow::Borrowed(full_chunk_sql.as_str())
                 } else {
-                    Cow::Owned(self.sql(&self.upsert_sent_sql(chunk.len())).into_owned())
+                    Cow::Owned(self.sql(&append_log_sql(chunk.len())).into_owned())
                 };
                 let mut query = sqlx::query(&sql);
-                for (account, rid, row) in chunk {
+                for record in chunk {
                     query = query
-                        .bind(account.as_str())
-                        .bind(rid.as_str())
+                        .bind(record.account)
+                        .bind(record.rid)
                         .bind(run.name.as_str())
                         .bind(run.token.as_str())
-                        .bind(i64::try_from(*row).unwrap_or(i64::MAX))
-                        .bind(now)
+                        .bind(i64::try_from(record.row).unwrap_or(i64::MAX))
+                        .bind(record.state.as_str())
+                        .bind(record.status.map(i32::from))
                         .bind(now);
                 }
                 query.execute(&mut *transaction).await?;
             }
             transaction.commit().await
         }
-        .await);
-        result.map_err(|e| self.fail("marking rows sent in replayer_journal", e))
+        .await)
     }
 
-    fn upsert_sent_sql(&self, rows: usize) -> String {
-        let mut sql = String::from(
-            "INSERT INTO replayer_journal (account_token, rid, run_name, run_token, row_num, state, status, sent_at, updated_at) VALUES ",
-        );
-        for i in 0..rows {
-            sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, 'sent', NULL, ?, ?)" } else { ", (?, ?, ?, ?, ?, 'sent', NULL, ?, ?)" });
+    /// Folds the log records of these accounts into `replayer_journal`: each key takes its latest
+    /// record (its first time in the log as `sent_at`), in one transaction per account. Only the
+    /// run holding an account's lock writes its records, so nothing is appended meanwhile.
+    pub async fn fold_journal(&self, accounts: &[String]) -> Result<()> {
+        let insert = self.sql(&self.fold_sql()).into_owned();
+        let last = self.sql("SELECT MAX(id) FROM replayer_journal_log WHERE account_token = ?").into_owned();
+        let delete = self.sql("DELETE FROM replayer_journal_log WHERE account_token = ? AND id <= ?").into_owned();
+        for account in accounts {
+            let result: Result<(), sqlx::Error> = with_pool!(self, pool => async {
+                let mut transaction = pool.begin().await?;
+                let last_id: Option<i64> = sqlx::query_scalar(&last).bind(account.as_str()).fetch_one(&mut *transaction).await?;
+                let Some(last_id) = last_id else { return Ok(()) };
+                sqlx::query(&insert).bind(account.as_str()).bind(last_id).execute(&mut *transaction).await?;
+                sqlx::query(&delete).bind(account.as_str()).bind(last_id).execute(&mut *transaction).await?;
+                transaction.commit().await
+            }
+            .await);
+            result.map_err(|e| self.fail("folding replayer_journal_log into replayer_journal", e))?;
         }
-        sql.push_str(match self.backend() {
-            // VALUES() is deprecated in MySQL 8.0.20 but is what MariaDB understands.
+        Ok(())
+    }
+
+    /// The latest record of each key, inserted in key order (so each page of the table's index is
+    /// written once), or updating the key's row; `sent_at` changes only when the row is sent anew.
+    fn fold_sql(&self) -> String {
+        let select = "INSERT INTO replayer_journal (account_token, rid, run_name, run_token, row_num, state, status, sent_at, updated_at) \
+             SELECT l.account_token, l.rid, l.run_name, l.run_token, l.row_num, l.state, l.status, g.first_at, l.at \
+             FROM replayer_journal_log l \
+             JOIN (SELECT MAX(id) AS last_id, MIN(at) AS first_at FROM replayer_journal_log WHERE account_token = ? AND id <= ? GROUP BY rid) g \
+             ON l.id = g.last_id WHERE l.id > 0 ORDER BY l.rid";
+        let update = match self.backend() {
+            // VALUES() is deprecated in MySQL 8.0.20 but is what MariaDB understands. sent_at first:
+            // MySQL assigns left to right, and it reads the old state.
             Backend::MySql => {
-                " ON DUPLICATE KEY UPDATE run_name = VALUES(run_name), run_token = VALUES(run_token), row_num = VALUES(row_num), \
-                 state = 'sent', status = NULL, sent_at = VALUES(sent_at), updated_at = VALUES(updated_at)"
+                " ON DUPLICATE KEY UPDATE sent_at = IF(VALUES(state) = 'sent', VALUES(sent_at), sent_at), \
+                 run_name = VALUES(run_name), run_token = VALUES(run_token), row_num = VALUES(row_num), \
+                 state = VALUES(state), status = VALUES(status), updated_at = VALUES(updated_at)"
             }
             Backend::Sqlite | Backend::Postgres => {
-                " ON CONFLICT (account_token, rid) DO UPDATE SET run_name = excluded.run_name, run_token = excluded.run_token, \
-                 row_num = excluded.row_num, state = 'sent', status = NULL, sent_at = excluded.sent_at, updated_at = excluded.updated_at"
+                " ON CONFLICT (account_token, rid) DO UPDATE SET \
+                 sent_at = CASE WHEN excluded.state = 'sent' THEN excluded.sent_at ELSE replayer_journal.sent_at END, \
+                 run_name = excluded.run_name, run_token = excluded.run_token, row_num = excluded.row_num, \
+                 state = excluded.state, status = excluded.status, updated_at = excluded.updated_at"
             }
-        });
-        sql
+        };
+        format!("{select}{update}")
     }
+}
 
-    /// Records the outcome of rows (account token, rid, state, HTTP status), in one transaction.
-    pub async fn mark_done(&self, results: &[(String, String, JournalState, Option<u16>)]) -> Result<()> {
-        if results.is_empty() {
-            return Ok(());
-        }
-        // Nearly every row of a batch shares its account, state and status: one UPDATE per group.
-        let mut groups: HashMap<(&str, JournalState, Option<u16>), Vec<&str>> = HashMap::new();
-        for (account, rid, state, status) in results {
-            groups.entry((account, *state, *status)).or_default().push(rid);
-        }
-        let now = now_ms();
-        let result: Result<(), sqlx::Error> = with_pool!(self, pool => async {
-            let mut transaction = pool.begin().await?;
-            for ((account, state, status), rids) in &groups {
-                for chunk in rids.chunks(RIDS_PER_QUERY) {
-                    let sql = self.sql(&format!(
-                        "UPDATE replayer_journal SET state = ?, status = ?, updated_at = ? WHERE account_token = ? AND rid IN ({})",
-                        placeholders(chunk.len())
-                    ))
-                    .into_owned();
-                    let mut query = sqlx::query(&sql).bind(state.as_str()).bind(status.map(i32::from)).bind(now).bind(*account);
-                    for rid in chunk {
-                        query = query.bind(*rid);
-                    }
-                    query.execute(&mut *transaction).await?;
-                }
-            }
-            transaction.commit().await
-        }
-        .await);
-        result.map_err(|e| self.fail("recording results in replayer_journal", e))
+/// One record of the log, before the run's name and token are added.
+struct LogRecord<'a> {
+    account: &'a str,
+    rid: &'a str,
+    row: u64,
+    state: JournalState,
+    status: Option<u16>,
+}
+
+fn append_log_sql(rows: usize) -> String {
+    let mut sql = String::from("INSERT INTO replayer_journal_log (account_token, rid, run_name, run_token, row_num, state, status, at) VALUES ");
+    for i in 0..rows {
+        sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?, ?, ?, ?)" });
     }
+    sql
 }
 
 /// `?, ?, …` for an `IN` list.
