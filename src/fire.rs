@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper::header::{HeaderMap, HOST, RETRY_AFTER, USER_AGENT};
-use hyper::http::uri::{Authority, Scheme};
+use hyper::http::uri::{Authority, PathAndQuery, Scheme};
 use hyper::{Request, Response, StatusCode, Uri};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -275,7 +275,9 @@ impl Firer {
     async fn request(&self, connection: &mut Option<Connection>, url: &str) -> Answer {
         let uri: Uri = url.parse().map_err(|_| "not a valid URL".to_owned())?;
         let authority = uri.authority().ok_or_else(|| "not a valid URL".to_owned())?.clone();
-        let request = Request::get(uri.path_and_query().map_or("/", |path| path.as_str()))
+        // The request line takes the path and query as parsed already: no second parse.
+        let path = uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+        let request = Request::get(Uri::from(path))
             .header(HOST, authority.as_str())
             .header(USER_AGENT, USER_AGENT_VALUE)
             .body(Empty::new())
@@ -394,8 +396,9 @@ pub async fn fire_all<H: Hooks>(
 
     let mut prepare = hooks.clone();
     let mut complete = hooks;
-    // The journal works one batch ahead of the sending: while a batch is being sent, the next
-    // one is marked `sent` (durably), so the sending never waits for a commit.
+    // The journal works up to a few batches ahead of the sending: while a batch is being sent,
+    // the next ones are marked `sent` (durably), so the sending does not wait for a commit. A
+    // row marked but never sent (the run died) is sent by the rerun: that counts nothing twice.
     let (ready_tx, ready_rx) = mpsc::channel::<Vec<Job>>(4);
     let journal_stop = firer.stop.clone();
     let journal = tokio::spawn(async move {
