@@ -176,13 +176,14 @@ impl Replayer {
         info: &ValidInfo,
         on_valid: &mut impl FnMut(&ValidRow) -> Result<()>,
     ) -> Result<bool> {
-        match self.dedupe.check(row, info.dedupe_key) {
-            Ok(()) => {}
-            Err(Duplicate::Row(first)) => {
+        let duplicate = self.dedupe.check(row, info.dedupe_key).context("cannot use the temporary file of duplicate detection")?;
+        match duplicate {
+            None => {}
+            Some(Duplicate::Row(first)) => {
                 self.exception(format!("row {row}: duplicate of row {first} (the same payload); row not fired"))?;
                 return Ok(false);
             }
-            Err(Duplicate::OrderId(first)) => {
+            Some(Duplicate::OrderId(first)) => {
                 let columns = context.config.columns();
                 let column = columns.label(Field::OrderId);
                 let order_id = batch.order_id(info);
