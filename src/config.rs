@@ -203,8 +203,7 @@ impl ReplayerConfig {
         let event_time = fields
             .iter()
             .find(|(key, _)| *key == Field::EventTime.payload_key())
-            .and_then(|(_, value)| DateTime::parse_from_rfc3339(value).ok())
-            .map(|time| time.with_timezone(&Utc))
+            .and_then(|(_, value)| crate::dates::parse_utc_text(value))
             .expect("a valid row has an event_time");
         let local_date = event_time.with_timezone(&self.mapping.timezone).date_naive();
         Ok(Formatted { payload: Payload::new(fields, custom), warnings, event_time, local_date })

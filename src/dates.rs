@@ -1,7 +1,7 @@
 //! Reading `event_time` (SPEC §4): the mapping's formats in its time zone, Excel serials, DST.
 
 use chrono::format::{parse, Item, Parsed, StrftimeItems};
-use chrono::{Datelike, DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{Datelike, DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
 /// One strftime pattern, parsed once.
@@ -112,6 +112,48 @@ const NOON: NaiveTime = match NaiveTime::from_hms_opt(12, 0, 0) {
     Some(noon) => noon,
     None => panic!("noon exists"),
 };
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the payload's form of a time: written directly, since every valid
+/// row has one (chrono's formatting machinery costs more than the rest of the field).
+pub fn utc_text(time: DateTime<Utc>) -> String {
+    let (date, clock) = (time.date_naive(), time.time());
+    let year = date.year();
+    if !(0..=9999).contains(&year) {
+        return time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    }
+    let mut text = String::with_capacity(20);
+    let mut push = |value: u32, digits: u32, after: char| {
+        for place in (0..digits).rev() {
+            text.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
+        }
+        text.push(after);
+    };
+    push(year as u32, 4, '-');
+    push(date.month(), 2, '-');
+    push(date.day(), 2, 'T');
+    push(clock.hour(), 2, ':');
+    push(clock.minute(), 2, ':');
+    push(clock.second(), 2, 'Z');
+    text
+}
+
+/// Reads back what `utc_text` wrote; any other RFC 3339 time through chrono.
+pub fn parse_utc_text(text: &str) -> Option<DateTime<Utc>> {
+    let bytes = text.as_bytes();
+    let fixed = bytes.len() == 20 && bytes[4] == b'-' && bytes[7] == b'-' && bytes[10] == b'T' && bytes[13] == b':' && bytes[16] == b':' && bytes[19] == b'Z';
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        bytes[range].iter().try_fold(0u32, |value, &byte| byte.is_ascii_digit().then(|| value * 10 + u32::from(byte - b'0')))
+    };
+    let fast = || {
+        let date = NaiveDate::from_ymd_opt(number(0..4)? as i32, number(5..7)?, number(8..10)?)?;
+        let time = chrono::NaiveTime::from_hms_opt(number(11..13)?, number(14..16)?, number(17..19)?)?;
+        Some(date.and_time(time).and_utc())
+    };
+    match fixed.then(fast).flatten() {
+        Some(time) => Some(time),
+        None => DateTime::parse_from_rfc3339(text).ok().map(|time| time.with_timezone(&Utc)),
+    }
+}
 
 /// Read a non-empty, trimmed cell. `Err` is the exception text.
 pub fn read_event_time(text: &str, formats: &[DateFormat], timezone: Tz, now: DateTime<Utc>) -> Result<EventTime, String> {
@@ -285,6 +327,8 @@ mod tests {
     fn excel_serials_warn() {
         let time = read("45444").unwrap();
         assert_eq!(time.utc.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "2024-06-01T11:00:00Z");
+        assert_eq!(utc_text(time.utc), "2024-06-01T11:00:00Z");
+        assert_eq!(parse_utc_text("2024-06-01T11:00:00Z"), Some(time.utc));
         assert!(time.warning.unwrap().contains("Excel serial"));
         assert_eq!(utc("45444.75"), "2024-06-01T17:00:00Z");
         assert!(read("19999").is_err());
@@ -319,5 +363,17 @@ mod tests {
         let time = read_event_time("06/01/2024", &formats, Tz::UTC, now()).unwrap();
         assert_eq!(time.local_date, NaiveDate::from_ymd_opt(2024, 6, 1).unwrap());
         assert!(read_event_time("20240601", &formats, Tz::UTC, now()).is_ok());
+    }
+
+    #[test]
+    fn utc_text_round_trips_like_chrono() {
+        let times = ["1900-01-01T00:00:00Z", "2024-02-29T23:59:59Z", "2026-11-28T03:04:05Z", "9999-12-31T23:59:59Z"];
+        for text in times {
+            let time = DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc);
+            assert_eq!(utc_text(time), time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            assert_eq!(parse_utc_text(text), Some(time));
+        }
+        assert_eq!(parse_utc_text("2024-02-30T00:00:00Z"), None);
+        assert_eq!(parse_utc_text("2024-06-01T11:00:00+01:00").map(utc_text).as_deref(), Some("2024-06-01T10:00:00Z"));
     }
 }

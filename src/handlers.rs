@@ -121,7 +121,7 @@ pub fn handle_event_time<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outco
     let Some(text) = non_empty(cell) else { return Outcome::Empty };
     match read_event_time(text, config.date_formats(), config.timezone(), config.now()) {
         Ok(time) => {
-            let value = time.utc.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let value = crate::dates::utc_text(time.utc);
             match time.warning {
                 Some(problem) => Outcome::Warning { problem, sent: Some(value.into()) },
                 None => Outcome::Value(value.into()),
@@ -274,6 +274,8 @@ pub fn handle_url<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
 pub fn handle_ip<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(text) = non_empty(cell) else { return Outcome::Empty };
     match text.parse::<IpAddr>() {
+        // Rust reads IPv4 in its one written form (no leading zeros): the cell is that form.
+        Ok(IpAddr::V4(_)) => Outcome::Value(text.into()),
         Ok(ip) => Outcome::Value(ip.to_string().into()),
         Err(_) => dropped(format!("{text:?} is not an IPv4 or IPv6 address")),
     }
@@ -425,6 +427,8 @@ mod tests {
         assert_eq!(value(handle_ip(&c, " 192.0.2.1 ")), "192.0.2.1");
         assert_eq!(value(handle_ip(&c, "2001:DB8::1")), "2001:db8::1");
         assert_eq!(warning(handle_ip(&c, "256.1.1.1")).1, None);
+        // A leading zero could be read as octal: refused, never sent as written.
+        assert_eq!(warning(handle_ip(&c, "192.0.2.01")).1, None);
         assert_eq!(warning(handle_ip(&c, "localhost")).1, None);
     }
 

@@ -3,7 +3,6 @@
 //! stays in order on the main thread.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::ops::Range;
 use std::sync::mpsc;
 use std::sync::Mutex;
@@ -209,8 +208,9 @@ fn check_text(context: &RowContext, row: u64, text: &StringRecord, batch: &mut C
     let validated_start = batch.validated.len();
     if context.pretty {
         let out = &mut batch.validated;
-        // Writing to a Vec cannot fail.
-        let _ = write!(out, ",\n  {{\n    \"row\": {row},\n    \"payload\": ");
+        out.extend_from_slice(b",\n  {\n    \"row\": ");
+        out.extend_from_slice(itoa(row, &mut [0; 20]));
+        out.extend_from_slice(b",\n    \"payload\": ");
         payload.write_pretty(out, 4).expect("writing to a Vec cannot fail");
         out.extend_from_slice(b"\n  }");
     }
@@ -231,6 +231,19 @@ fn check_text(context: &RowContext, row: u64, text: &StringRecord, batch: &mut C
         validated,
         order_id,
     })
+}
+
+/// The decimal digits of `number`, written at the end of `buffer`.
+fn itoa(mut number: u64, buffer: &mut [u8; 20]) -> &[u8] {
+    let mut start = buffer.len();
+    loop {
+        start -= 1;
+        buffer[start] = b'0' + (number % 10) as u8;
+        number /= 10;
+        if number == 0 {
+            return &buffer[start..];
+        }
+    }
 }
 
 /// Check a batch of records into `batch`, which is cleared first; both keep their allocations.
