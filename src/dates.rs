@@ -9,9 +9,10 @@ use chrono_tz::Tz;
 pub struct DateFormat {
     pattern: String,
     items: Vec<Item<'static>>,
-    /// Punctuation the pattern's literals require: a cell without one of them cannot match, so
-    /// it is skipped without a parse (most files use one format, often the last tried).
-    required: Vec<char>,
+    /// Punctuation the pattern's literals require, with how many times: a cell with fewer
+    /// cannot match, so it is skipped without a parse (most files use one format, often among
+    /// the last tried, and "%H:%M:%S" is told from "%H:%M" by the count of ':').
+    required: Vec<(char, usize)>,
 }
 
 /// The default formats: ISO 8601 forms first, then day-first forms.
@@ -42,12 +43,13 @@ const EXCEL_SERIALS: std::ops::RangeInclusive<f64> = 20_000.0..=80_000.0;
 
 impl DateFormat {
     pub fn new(pattern: &str, items: Vec<Item<'static>>) -> DateFormat {
-        let mut required: Vec<char> = Vec::new();
+        let mut required: Vec<(char, usize)> = Vec::new();
         for item in &items {
             if let Item::Literal(text) = item {
                 for c in text.chars().filter(|c| c.is_ascii_punctuation()) {
-                    if !required.contains(&c) {
-                        required.push(c);
+                    match required.iter_mut().find(|(known, _)| *known == c) {
+                        Some((_, count)) => *count += 1,
+                        None => required.push((c, 1)),
                     }
                 }
             }
@@ -79,7 +81,7 @@ impl DateFormat {
     }
 
     fn read(&self, text: &str) -> Option<Reading> {
-        if !self.required.iter().all(|&c| text.contains(c)) {
+        if !self.required.iter().all(|&(c, count)| text.matches(c).nth(count - 1).is_some()) {
             return None;
         }
         let mut parsed = Parsed::new();

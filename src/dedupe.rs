@@ -90,6 +90,8 @@ impl Entry {
 /// Rows kept in memory before they go to disk: 16 bytes a row in the list and about 10 in its
 /// index, so about 27 MiB at most, whatever the file's size.
 pub const IN_MEMORY_ROWS: usize = 1 << 20;
+/// Rows after which a file counts as large: the table makes room for `IN_MEMORY_ROWS` at once.
+const PRESIZE_AFTER: usize = 1 << 16;
 /// Entries in a block of the file on disk: one read of 4 KiB finds a key.
 const BLOCK_ENTRIES: usize = 256;
 
@@ -158,6 +160,12 @@ impl Dedupe {
             if let Some(first) = on_disk.find(key.key)? {
                 return Ok(Some(first.duplicate(key)));
             }
+        }
+        if self.entries.len() == PRESIZE_AFTER && self.in_memory_rows > PRESIZE_AFTER {
+            // A large file: make room for all the rows memory takes at once, not by doublings.
+            let entries = &self.entries;
+            self.index.reserve(self.in_memory_rows - PRESIZE_AFTER, |&ordinal| entries[ordinal as usize].key.key);
+            self.entries.reserve_exact(self.in_memory_rows - PRESIZE_AFTER);
         }
         let ordinal = u32::try_from(self.entries.len()).expect("fewer than 4 billion rows in memory");
         self.entries.push(Entry { key, row: u32::try_from(row).unwrap_or(u32::MAX) });

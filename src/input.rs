@@ -146,8 +146,13 @@ impl CsvInput {
         // terminator (its own with LF, the previous record's with CRLF).
         let line = self.reader.position().line();
         let read = line.saturating_sub(self.last_line);
-        let quoted = record.as_slice().iter().filter(|&&byte| byte == b'\n').count() as u64;
-        let blank = if self.last_row == 0 { 0 } else { read.saturating_sub(quoted + 1) };
+        // One newline read (nearly every row): no blank line before it, nothing to count.
+        let blank = if self.last_row == 0 || read <= 1 {
+            0
+        } else {
+            let quoted = record.as_slice().iter().filter(|&&byte| byte == b'\n').count() as u64;
+            read.saturating_sub(quoted + 1)
+        };
         let row = self.last_row + 1 + blank;
         self.last_line = line;
         self.last_row = row;
