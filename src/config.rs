@@ -129,6 +129,8 @@ impl ReplayerConfig {
         let mut warnings = Vec::new();
         let mut exceptions = Vec::new();
         let mut identifier_notes = Vec::new();
+        let mut has_identifier = false;
+        let mut event_time = None;
 
         // One search of the whole row; the cells are searched only when it finds something.
         let damaged = record.as_slice().contains('\u{FFFD}');
@@ -146,6 +148,13 @@ impl ReplayerConfig {
                 },
                 outcome => outcome,
             };
+            let sent = matches!(outcome, Outcome::Value(_) | Outcome::Warning { sent: Some(_), .. });
+            if sent {
+                has_identifier |= Field::IDENTIFIERS.contains(&field);
+                if field == Field::EventTime {
+                    event_time = Some(fields.len());
+                }
+            }
             match outcome {
                 Outcome::Value(value) => fields.push((field.payload_key(), value)),
                 Outcome::Empty if field.is_required() => {
@@ -173,7 +182,6 @@ impl ReplayerConfig {
             }
         }
 
-        let has_identifier = Field::IDENTIFIERS.iter().any(|field| fields.iter().any(|(key, _)| *key == field.payload_key()));
         if !has_identifier && exceptions.is_empty() {
             let notes = if identifier_notes.is_empty() { String::new() } else { format!(" ({})", identifier_notes.join("; ")) };
             exceptions.push(Problem {
@@ -200,10 +208,8 @@ impl ReplayerConfig {
         if !exceptions.is_empty() {
             return Err(exceptions);
         }
-        let event_time = fields
-            .iter()
-            .find(|(key, _)| *key == Field::EventTime.payload_key())
-            .and_then(|(_, value)| crate::dates::parse_utc_text(value))
+        let event_time = event_time
+            .and_then(|index| crate::dates::parse_utc_text(&fields[index].1))
             .expect("a valid row has an event_time");
         let local_date = event_time.with_timezone(&self.mapping.timezone).date_naive();
         Ok(Formatted { payload: Payload::new(fields, custom), warnings, event_time, local_date })
