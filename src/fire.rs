@@ -287,9 +287,28 @@ impl Firer {
             if !reusable {
                 *connection = Some(self.connect(&uri).await?);
             }
+            if connection.as_mut().expect("connected just above").sender.ready().await.is_err() {
+                // Closed by the server since its last answer (a keep-alive limit): nothing was
+                // sent on it, so this is no failed attempt; open another.
+                *connection = Some(self.connect(&uri).await?);
+            }
+            let broken = |_| "broken connection".to_owned();
             let sender = &mut connection.as_mut().expect("connected just above").sender;
-            sender.ready().await.map_err(|_| "broken connection".to_owned())?;
-            let response = sender.send_request(request).await.map_err(|_| "broken connection".to_owned())?;
+            sender.ready().await.map_err(broken)?;
+            let response = match sender.try_send_request(request).await {
+                Ok(response) => response,
+                // Closed under us before the request left: resend it on a new connection.
+                Err(mut error) => match error.take_message() {
+                    Some(request) => {
+                        let mut fresh = self.connect(&uri).await?;
+                        fresh.sender.ready().await.map_err(broken)?;
+                        let response = fresh.sender.send_request(request).await.map_err(broken)?;
+                        *connection = Some(fresh);
+                        response
+                    }
+                    None => return Err("broken connection".to_owned()),
+                },
+            };
             let status = response.status();
             let wait = retry_after(response.headers());
             let body = read_body(response).await.map_err(|_| "broken response".to_owned())?;

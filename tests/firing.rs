@@ -250,3 +250,34 @@ fn sigint_stops_finishes_in_flight_and_loses_nothing() {
     }
     assert_eq!(answered.len(), received.len());
 }
+
+#[test]
+fn connections_are_kept_alive_one_a_sending_task() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 60);
+    let dcs = Dcs::ok();
+    let run = live(&csv, &directory.path().join("out"), &dcs.url, &["--concurrency", "3"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let hits = dcs.hits();
+    assert_eq!(hits.len(), 60);
+    let connections: std::collections::HashSet<_> = hits.iter().map(|hit| hit.peer).collect();
+    assert!(connections.len() <= 3, "60 tags over {} connections, for --concurrency 3", connections.len());
+}
+
+#[test]
+fn a_server_closing_each_connection_gets_every_row_once() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 30);
+    let dcs = Dcs::start(|_, _| Reply::Close(200));
+    let run = live(&csv, &directory.path().join("out"), &dcs.url, &["--concurrency", "4"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let hits = dcs.hits();
+    assert_eq!(hits.len(), 30, "each row once: a closed connection is not a failed row");
+    assert!(hits.iter().all(|hit| hit.attempt == 1));
+    let connections: std::collections::HashSet<_> = hits.iter().map(|hit| hit.peer).collect();
+    assert_eq!(connections.len(), 30, "the server closed every connection, so each tag had its own");
+    assert!(run.stdout.contains("accepted:           30"), "{}", run.stdout);
+    let responses = dump_lines(&directory.path().join("out"), "responses");
+    let attempts: Vec<u64> = responses.iter().map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["attempts"].as_u64().unwrap()).collect();
+    assert_eq!(attempts, vec![1; 30], "a connection the server closed costs no attempt");
+}

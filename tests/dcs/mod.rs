@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -20,6 +20,8 @@ pub struct Hit {
     pub at: Instant,
     /// How many times this rid had arrived before, this one included.
     pub attempt: usize,
+    /// The client's address: one per connection.
+    pub peer: SocketAddr,
 }
 
 impl Hit {
@@ -38,6 +40,9 @@ pub enum Reply {
     RetryAfter(u16, &'static str),
     /// Wait, then answer.
     Slow(Duration, u16),
+    /// Answer, then close the connection (`Connection: close`), as a server does at its
+    /// keep-alive limit.
+    Close(u16),
 }
 
 type Script = dyn Fn(&Hit, usize) -> Reply + Send + Sync;
@@ -54,7 +59,7 @@ pub struct Dcs {
     _runtime: tokio::runtime::Runtime,
 }
 
-async fn tag(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Response {
+async fn tag(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, RawQuery(raw): RawQuery) -> Response {
     let raw_query = raw.unwrap_or_default();
     let query: Vec<(String, String)> = url::form_urlencoded::parse(raw_query.as_bytes()).into_owned().collect();
     let rid = query.iter().find(|(k, _)| k == "rid").map(|(_, v)| v.clone()).unwrap_or_default();
@@ -64,7 +69,7 @@ async fn tag(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Resp
         *count += 1;
         *count
     };
-    let hit = Hit { query, raw_query, at: Instant::now(), attempt };
+    let hit = Hit { query, raw_query, at: Instant::now(), attempt, peer };
     let total = {
         let mut hits = shared.hits.lock().unwrap();
         hits.push(hit.clone());
@@ -81,6 +86,11 @@ async fn tag(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Resp
             tokio::time::sleep(wait).await;
             (StatusCode::from_u16(code).unwrap(), "ok").into_response()
         }
+        Reply::Close(code) => {
+            let mut headers = HeaderMap::new();
+            headers.insert("connection", HeaderValue::from_static("close"));
+            (StatusCode::from_u16(code).unwrap(), headers, "ok").into_response()
+        }
     }
 }
 
@@ -92,7 +102,8 @@ impl Dcs {
         let app = axum::Router::new().route("/tag", axum::routing::get(tag)).with_state(shared.clone());
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let address: SocketAddr = listener.local_addr().unwrap();
-        runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        runtime.spawn(async move { axum::serve(listener, service).await.unwrap() });
         Dcs { url: format!("http://{address}/tag"), shared, _runtime: runtime }
     }
 
