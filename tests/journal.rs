@@ -91,6 +91,17 @@ fn execute(database: &str, sql: &str, value: &str) {
     });
 }
 
+fn count(database: &str, sql: &str, value: &str) -> i64 {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(database).await.unwrap();
+        let found: i64 = sqlx::query_scalar(sql).bind(value).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        found
+    })
+}
+
 /// `accounts add` refuses an empty connection, but the table can hold one (added by hand).
 fn insert_account_without_connection(database: &str, token: &str) {
     execute(database, "INSERT INTO attrib_account (account_token, connection, label) VALUES (?, '', 'added by hand')", token);
@@ -131,6 +142,8 @@ fn kill_9_then_rerun(backend: Backend) {
     let at_kill = dcs.hit_count();
     assert_eq!(status.code(), None, "{backend:?}: the run finished before the kill landed");
     assert!((150..rows).contains(&at_kill), "{backend:?}: killed after {at_kill} requests, not mid-run");
+    let log_rows = "SELECT COUNT(*) FROM replayer_journal_log WHERE account_token = ?";
+    assert!(count(&database, log_rows, &token) > 0, "{backend:?}: the killed run's records wait in the log");
 
     let rerun = command(&csv, &output, &dcs.url, &database, &["--fire-tag", "--yes", "--concurrency", "4"]).output().unwrap();
     assert_eq!(rerun.status.code(), Some(0), "{backend:?}: {}", text(&rerun));
@@ -149,6 +162,10 @@ fn kill_9_then_rerun(backend: Backend) {
     // and those whose answers were not yet written, at most a journal batch and the concurrency.
     assert!(repeats <= replayer::fire::BATCH + 4, "{backend:?}: {repeats} rows sent twice");
     assert!(text(&rerun).contains("already fired"), "{}", text(&rerun));
+    // The rerun folded the dead run's records and its own into the journal.
+    assert_eq!(count(&database, log_rows, &token), 0, "{backend:?}: records left in the log");
+    let accepted = "SELECT COUNT(*) FROM replayer_journal WHERE account_token = ? AND state = 'accepted'";
+    assert_eq!(count(&database, accepted, &token), rows as i64, "{backend:?}: every row accepted in the journal");
 
     // A third run over the finished file sends nothing.
     let before = dcs.hit_count();

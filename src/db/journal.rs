@@ -106,6 +106,8 @@ fn log_ddl(backend: Backend) -> String {
     )
 }
 
+const LOG_INDEX_DDL: &str = "CREATE INDEX replayer_journal_log_account ON replayer_journal_log (account_token, id)";
+
 fn lock_ddl(backend: Backend) -> String {
     let engine = if backend == Backend::MySql { " ENGINE=InnoDB" } else { "" };
     format!(
@@ -124,11 +126,13 @@ impl Database {
     /// Creates `replayer_journal`, its log and `replayer_lock` when missing, on every backend.
     pub async fn ensure_journal(&self) -> Result<()> {
         let tables = [
-            ("replayer_journal", journal_ddl(self.backend())),
-            ("replayer_journal_log", log_ddl(self.backend())),
-            ("replayer_lock", lock_ddl(self.backend())),
+            ("replayer_journal", vec![journal_ddl(self.backend())]),
+            // The index finds an account's records without reading the other accounts' ones; an
+            // account's records come in id order, so it grows at one end, at little cost.
+            ("replayer_journal_log", vec![log_ddl(self.backend()), LOG_INDEX_DDL.to_owned()]),
+            ("replayer_lock", vec![lock_ddl(self.backend())]),
         ];
-        for (table, ddl) in tables {
+        for (table, statements) in tables {
             // Look first: CREATE TABLE IF NOT EXISTS needs the CREATE privilege even when the table exists.
             let probe = format!("SELECT 1 FROM {table} WHERE 1 = 0");
             let exists = with_pool!(self, pool => sqlx::query(&probe).execute(pool).await.map(|_| ()));
@@ -136,16 +140,19 @@ impl Database {
             if !is_missing_table(&missing) {
                 return Err(self.fail(&format!("reading {table}"), missing));
             }
-            let created = with_pool!(self, pool => sqlx::query(&ddl).execute(pool).await.map(|_| ()));
-            match created {
-                Ok(_) => {}
-                // Another run created it between our look and our CREATE.
-                Err(e) if is_already_exists(&e) => {}
-                Err(e) => bail!(
-                    "cannot create the {table} table in {}: {}; give this user the CREATE privilege once, or ask the DBA to create it:\n{ddl};",
-                    self.redacted_url(),
-                    self.scrub(&e)
-                ),
+            for ddl in &statements {
+                let created = with_pool!(self, pool => sqlx::query(ddl).execute(pool).await.map(|_| ()));
+                match created {
+                    Ok(_) => {}
+                    // Another run created it between our look and our CREATE.
+                    Err(e) if is_already_exists(&e) => {}
+                    Err(e) => bail!(
+                        "cannot create the {table} table in {}: {}; give this user the CREATE privilege once, or ask the DBA to create it:\n{};",
+                        self.redacted_url(),
+                        self.scrub(&e),
+                        statements.join(";\n")
+                    ),
+                }
             }
         }
         Ok(())
@@ -226,7 +233,7 @@ impl Database {
         }
         let now = now_ms();
         let full_chunk_sql = self.sql(&append_log_sql(ROWS_PER_INSERT)).into_owned();
-        with_pool!(self, pool => async {
+        retrying_deadlocks(|| async { with_pool!(self, pool => async {
             let mut transaction = pool.begin().await?;
             for chunk in records.chunks(ROWS_PER_INSERT) {
                 let sql = if chunk.len() == ROWS_PER_INSERT {
@@ -250,7 +257,8 @@ impl Database {
             }
             transaction.commit().await
         }
-        .await)
+        .await) })
+        .await
     }
 
     /// Folds the log records of these accounts into `replayer_journal`: each key takes its latest
@@ -261,7 +269,7 @@ impl Database {
         let last = self.sql("SELECT MAX(id) FROM replayer_journal_log WHERE account_token = ?").into_owned();
         let delete = self.sql("DELETE FROM replayer_journal_log WHERE account_token = ? AND id <= ?").into_owned();
         for account in accounts {
-            let result: Result<(), sqlx::Error> = with_pool!(self, pool => async {
+            let result: Result<(), sqlx::Error> = retrying_deadlocks(|| async { with_pool!(self, pool => async {
                 let mut transaction = pool.begin().await?;
                 let last_id: Option<i64> = sqlx::query_scalar(&last).bind(account.as_str()).fetch_one(&mut *transaction).await?;
                 let Some(last_id) = last_id else { return Ok(()) };
@@ -269,7 +277,8 @@ impl Database {
                 sqlx::query(&delete).bind(account.as_str()).bind(last_id).execute(&mut *transaction).await?;
                 transaction.commit().await
             }
-            .await);
+            .await) })
+            .await;
             result.map_err(|e| self.fail("folding replayer_journal_log into replayer_journal", e))?;
         }
         Ok(())
@@ -300,6 +309,32 @@ impl Database {
         };
         format!("{select}{update}")
     }
+}
+
+/// Runs a transaction again when the database chose it as a deadlock's victim (InnoDB may, for
+/// inserts of other runs into the log's index at the same time): it was rolled back whole.
+async fn retrying_deadlocks<F, Fut>(mut transaction: F) -> Result<(), sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), sqlx::Error>>,
+{
+    const TRIES: u32 = 5;
+    let mut tries = 1;
+    loop {
+        match transaction().await {
+            Err(error) if tries < TRIES && is_deadlock(&error) => {
+                tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(tries))).await;
+                tries += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// MySQL 1213 and PostgreSQL 40P01 (deadlock), both 40001 (serialization failure).
+fn is_deadlock(error: &sqlx::Error) -> bool {
+    let Some(e) = error.as_database_error() else { return false };
+    matches!(e.code().as_deref(), Some("40001" | "40P01" | "1213"))
 }
 
 /// One record of the log, before the run's name and token are added.
@@ -334,8 +369,11 @@ pub(super) fn is_missing_table(error: &sqlx::Error) -> bool {
     matches!(e.code().as_deref(), Some("42S02" | "1146" | "42P01")) || e.message().contains("no such table")
 }
 
-/// MySQL 1050, PostgreSQL 42P07 (and its race on the type catalogue, 23505), SQLite "already exists".
+/// MySQL 1050 (1061 for an index), PostgreSQL 42P07 (and its race on the type catalogue, 23505),
+/// SQLite "already exists".
 fn is_already_exists(error: &sqlx::Error) -> bool {
     let Some(e) = error.as_database_error() else { return false };
-    matches!(e.code().as_deref(), Some("42S01" | "1050" | "42P07" | "23505")) || e.message().contains("already exists")
+    matches!(e.code().as_deref(), Some("42S01" | "1050" | "42P07" | "23505"))
+        || e.message().contains("already exists")
+        || e.message().contains("Duplicate key name")
 }
