@@ -161,6 +161,8 @@ pub fn run_live(
     let (lock, spool, already) = runtime.block_on(async {
         database.ensure_journal().await?;
         let lock = database.acquire_lock(&tokens, &run).await?;
+        // What a run that died left in the log goes into the journal before the look-up.
+        journal.fold().await?;
         let (spool, already) =
             if settings.refire { (spool, BTreeMap::new()) } else { skip_already_fired(&journal, spool, &settings.output_dir).await? };
         anyhow::Ok((lock, spool, already))

@@ -5,8 +5,8 @@
 //! `replayer_journal_log`, one transaction a batch, in the order they happen. Appending writes a
 //! few pages a batch, where updating `replayer_journal` in place would write one page of its
 //! index a row (rids are random). The log is folded into `replayer_journal` (each key takes its
-//! latest record) every so many rows, at the end of a run, and before any lookup; a run that died
-//! leaves its records in the log, and the next run on those accounts folds them first.
+//! latest record) when a run starts (what a run that died left there), every so many rows, and
+//! at the end of a run. The log has no index but its id: a fold reads it whole, a few times a run.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -106,8 +106,6 @@ fn log_ddl(backend: Backend) -> String {
     )
 }
 
-const LOG_INDEX_DDL: &str = "CREATE INDEX replayer_journal_log_account ON replayer_journal_log (account_token, id)";
-
 fn lock_ddl(backend: Backend) -> String {
     let engine = if backend == Backend::MySql { " ENGINE=InnoDB" } else { "" };
     format!(
@@ -126,13 +124,11 @@ impl Database {
     /// Creates `replayer_journal`, its log and `replayer_lock` when missing, on every backend.
     pub async fn ensure_journal(&self) -> Result<()> {
         let tables = [
-            ("replayer_journal", vec![journal_ddl(self.backend())]),
-            // The index finds an account's records without reading the other accounts' ones; an
-            // account's records come in id order, so it grows at one end, at little cost.
-            ("replayer_journal_log", vec![log_ddl(self.backend()), LOG_INDEX_DDL.to_owned()]),
-            ("replayer_lock", vec![lock_ddl(self.backend())]),
+            ("replayer_journal", journal_ddl(self.backend())),
+            ("replayer_journal_log", log_ddl(self.backend())),
+            ("replayer_lock", lock_ddl(self.backend())),
         ];
-        for (table, statements) in tables {
+        for (table, ddl) in tables {
             // Look first: CREATE TABLE IF NOT EXISTS needs the CREATE privilege even when the table exists.
             let probe = format!("SELECT 1 FROM {table} WHERE 1 = 0");
             let exists = with_pool!(self, pool => sqlx::query(&probe).execute(pool).await.map(|_| ()));
@@ -140,33 +136,28 @@ impl Database {
             if !is_missing_table(&missing) {
                 return Err(self.fail(&format!("reading {table}"), missing));
             }
-            for ddl in &statements {
-                let created = with_pool!(self, pool => sqlx::query(ddl).execute(pool).await.map(|_| ()));
-                match created {
-                    Ok(_) => {}
-                    // Another run created it between our look and our CREATE.
-                    Err(e) if is_already_exists(&e) => {}
-                    Err(e) => bail!(
-                        "cannot create the {table} table in {}: {}; give this user the CREATE privilege once, or ask the DBA to create it:\n{};",
-                        self.redacted_url(),
-                        self.scrub(&e),
-                        statements.join(";\n")
-                    ),
-                }
+            let created = with_pool!(self, pool => sqlx::query(&ddl).execute(pool).await.map(|_| ()));
+            match created {
+                Ok(_) => {}
+                // Another run created it between our look and our CREATE.
+                Err(e) if is_already_exists(&e) => {}
+                Err(e) => bail!(
+                    "cannot create the {table} table in {}: {}; give this user the CREATE privilege once, or ask the DBA to create it:\n{ddl};",
+                    self.redacted_url(),
+                    self.scrub(&e)
+                ),
             }
         }
         Ok(())
     }
 
-    /// The journal rows for these (account token, rid) keys; keys without a row are absent. The
-    /// log of their accounts is folded first, so this is the latest state.
+    /// The journal rows for these (account token, rid) keys; keys without a row are absent. Fold
+    /// the log of their accounts first (`fold_journal`) for the latest state.
     pub async fn journal_lookup(&self, keys: &[(String, String)]) -> Result<HashMap<(String, String), JournalEntry>> {
         let mut rids_by_account: HashMap<&str, Vec<&str>> = HashMap::new();
         for (account, rid) in keys {
             rids_by_account.entry(account).or_default().push(rid);
         }
-        let accounts: Vec<String> = rids_by_account.keys().map(|&account| account.to_owned()).collect();
-        self.fold_journal(&accounts).await?;
         let mut entries = HashMap::with_capacity(keys.len());
         for (account, mut rids) in rids_by_account {
             rids.sort_unstable();
@@ -311,8 +302,8 @@ impl Database {
     }
 }
 
-/// Runs a transaction again when the database chose it as a deadlock's victim (InnoDB may, for
-/// inserts of other runs into the log's index at the same time): it was rolled back whole.
+/// Runs a transaction again when the database chose it as a deadlock's victim (InnoDB may, with
+/// other runs writing the same tables): it was rolled back whole.
 async fn retrying_deadlocks<F, Fut>(mut transaction: F) -> Result<(), sqlx::Error>
 where
     F: FnMut() -> Fut,
@@ -369,11 +360,8 @@ pub(super) fn is_missing_table(error: &sqlx::Error) -> bool {
     matches!(e.code().as_deref(), Some("42S02" | "1146" | "42P01")) || e.message().contains("no such table")
 }
 
-/// MySQL 1050 (1061 for an index), PostgreSQL 42P07 (and its race on the type catalogue, 23505),
-/// SQLite "already exists".
+/// MySQL 1050, PostgreSQL 42P07 (and its race on the type catalogue, 23505), SQLite "already exists".
 fn is_already_exists(error: &sqlx::Error) -> bool {
     let Some(e) = error.as_database_error() else { return false };
-    matches!(e.code().as_deref(), Some("42S01" | "1050" | "42P07" | "23505"))
-        || e.message().contains("already exists")
-        || e.message().contains("Duplicate key name")
+    matches!(e.code().as_deref(), Some("42S01" | "1050" | "42P07" | "23505")) || e.message().contains("already exists")
 }
