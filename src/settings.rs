@@ -84,5 +84,8 @@ fn check_request_url(text: &str) -> Result<String> {
     if url.fragment().is_some() {
         bail!("--request-url {text:?} has a #fragment, which would swallow the tag's query; remove it");
     }
+    if text.trim().parse::<hyper::Uri>().is_err() {
+        bail!("--request-url {text:?} has characters an HTTP request line cannot carry; write the host in ASCII (punycode) and percent-encode the path");
+    }
     Ok(text.trim().to_owned())
 }

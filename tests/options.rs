@@ -127,7 +127,14 @@ fn request_url_is_the_prefix_of_every_request() {
 
 #[test]
 fn a_bad_request_url_cannot_start() {
-    for url in ["127.0.0.1:8080/tag", "ftp://127.0.0.1/tag", "http://127.0.0.1:8080/tag#x", "not a url"] {
+    for url in [
+        "127.0.0.1:8080/tag",
+        "ftp://127.0.0.1/tag",
+        "http://127.0.0.1:8080/tag#x",
+        "not a url",
+        // The url crate takes it (as punycode), an HTTP request line does not.
+        "http://dcs.exämple.com/tag",
+    ] {
         let client = Client::rows(&[ROW]);
         let run = dump(&client, &["--request-url", url]);
         run.expect_code(2);
