@@ -15,7 +15,7 @@
 //!    (a) journal on SQLite in the output directory, as a user runs it;
 //!    (b) the same with the output directory, so the journal, on tmpfs (/dev/shm): no fsync cost;
 //!    (c) in this process, the library's firing engine (`fire::fire_all`) with no journal at all,
-//!        on the same tags, writing the same `responses` lines: what the journal costs.
+//!    on the same tags, writing the same `responses` lines: what the journal costs.
 //!
 //! Each run prints requests a second over its firing phase (the replayer's own "request rate"
 //! line for a and b), its CPU seconds, and at the end its ratio to wrk's. Target: (a) at least

@@ -184,7 +184,7 @@ impl Dedupe {
         let mut first_keys = Vec::new();
         let mut written = 0usize;
         let mut write = |entry: Entry| -> io::Result<()> {
-            if written % BLOCK_ENTRIES == 0 {
+            if written.is_multiple_of(BLOCK_ENTRIES) {
                 first_keys.push(entry.key.key);
             }
             written += 1;

@@ -87,7 +87,7 @@ pub fn parse_amount(text: &str, decimal: char) -> Result<Amount, String> {
     let integer = digits.trim_start_matches('0');
     let mut value = String::with_capacity(text.len() + 2);
     let fraction = fraction.filter(|f| !f.is_empty());
-    let is_zero = integer.is_empty() && fraction.map_or(true, |f| f.bytes().all(|b| b == b'0'));
+    let is_zero = integer.is_empty() && fraction.is_none_or(|f| f.bytes().all(|b| b == b'0'));
     if negative && !is_zero {
         value.push('-');
     }
