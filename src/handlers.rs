@@ -167,10 +167,15 @@ fn email_problem(address: &str) -> Option<&'static str> {
 
 pub fn handle_email<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(address) = non_empty(cell) else { return Outcome::Empty };
-    let address = address.to_lowercase();
+    // Most addresses are lower-case ASCII already: no copy for them.
+    let address: Cow<str> = if address.bytes().any(|byte| byte.is_ascii_uppercase() || !byte.is_ascii()) {
+        Cow::Owned(address.to_lowercase())
+    } else {
+        Cow::Borrowed(address)
+    };
     if is_sha256_hex(&address) {
         // Already hashed by the client: send the hash as it is.
-        return Outcome::Value(address.into());
+        return Outcome::Value(address);
     }
     match email_problem(&address) {
         Some(problem) => dropped(format!("the e-mail address {problem} (value not shown: personal data)")),
@@ -186,16 +191,21 @@ pub fn handle_phone<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     if text.contains(['e', 'E']) && text.contains('+') && text.contains('.') {
         return dropped("the phone number is in Excel's scientific notation, so its last digits are lost; format the column as text in Excel (value not shown: personal data)".to_owned());
     }
-    let mut number = String::with_capacity(text.len());
+    // The number hashed is the leading '+' (if any) and the digits, fed to the hash as they
+    // come rather than copied out first.
+    let mut hasher = Sha256::new();
     if text.starts_with('+') {
-        number.push('+');
+        hasher.update(b"+");
     }
-    number.extend(text.chars().filter(char::is_ascii_digit));
-    let digits = number.trim_start_matches('+').len();
+    let mut digits = 0;
+    for run in text.split(|c: char| !c.is_ascii_digit()) {
+        hasher.update(run.as_bytes());
+        digits += run.len();
+    }
     if digits < 7 {
         return dropped(format!("the phone number has {digits} digits, fewer than 7 (value not shown: personal data)"));
     }
-    Outcome::Value(sha256_hex(&number).into())
+    Outcome::Value(crate::payload::hex(&hasher.finalize()).into())
 }
 
 pub fn handle_revenue<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
@@ -352,6 +362,8 @@ mod tests {
         let hash = value(handle_email(&c, "  Jane.Doe@Example.COM "));
         assert_eq!(hash, sha256_hex("jane.doe@example.com"));
         assert_eq!(hash.len(), 64);
+        assert_eq!(value(handle_email(&c, "jane.doe@example.com")), hash, "already lower-case: the same hash");
+        assert_eq!(value(handle_email(&c, "ÉLISE@example.com")), sha256_hex("élise@example.com"));
         for bad in ["jane.doe", "jane@", "@example.com", "jane@example", "a@b@example.com", "jane doe@example.com", "a@x.com;b@y.com"] {
             let (problem, sent) = warning(handle_email(&c, bad));
             assert_eq!(sent, None);
