@@ -48,14 +48,14 @@ pub async fn run_accounts(command: AccountsCommand, database_url: Option<&str>, 
 async fn run_on(database: &Database, command: AccountsCommand) -> Result<()> {
     database.ensure_accounts_table().await?;
     let where_ = database.redacted_url();
-    match command {
+    let message = match command {
         AccountsCommand::Add { token, connection, label } => {
             let label = match label {
                 Some(label) => label,
                 None => database.account(&token).await?.map(|account| account.label).unwrap_or_default(),
             };
             match database.add_account(&token, &connection, &label).await? {
-                AccountChange::Added => println!("added account {token} (connection {connection:?}, label {label:?}) to {where_}"),
+                AccountChange::Added => format!("added account {token} (connection {connection:?}, label {label:?}) to {where_}\n"),
                 AccountChange::Updated { previous } => {
                     let mut changes = Vec::new();
                     if previous.connection != connection {
@@ -64,23 +64,25 @@ async fn run_on(database: &Database, command: AccountsCommand) -> Result<()> {
                     if previous.label != label {
                         changes.push(format!("label {:?} → {label:?}", previous.label));
                     }
-                    println!("updated account {token} in {where_}: {}", changes.join(", "));
+                    format!("updated account {token} in {where_}: {}\n", changes.join(", "))
                 }
                 AccountChange::Unchanged => {
-                    println!("account {token} is already in {where_} with this connection and label; nothing changed")
+                    format!("account {token} is already in {where_} with this connection and label; nothing changed\n")
                 }
             }
         }
         AccountsCommand::List => {
             let accounts = database.accounts().await?;
             if accounts.is_empty() {
-                println!("no accounts in {where_}; add one with: replayer accounts add --token <TOKEN> --connection <CONNECTION> [--label <LABEL>]");
+                format!("no accounts in {where_}; add one with: replayer accounts add --token <TOKEN> --connection <CONNECTION> [--label <LABEL>]\n")
             } else {
-                print!("{}", render_table(&accounts));
-                println!("{} account{} in {where_}", accounts.len(), if accounts.len() == 1 { "" } else { "s" });
+                let count = format!("{} account{} in {where_}\n", accounts.len(), if accounts.len() == 1 { "" } else { "s" });
+                render_table(&accounts) + &count
             }
         }
-    }
+    };
+    // Not print!: a closed pipe (`accounts list | head`) must not panic once the work is done.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), message.as_bytes());
     Ok(())
 }
 
