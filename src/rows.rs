@@ -209,7 +209,7 @@ fn check_text(context: &RowContext, row: u64, text: &StringRecord, batch: &mut C
     if context.pretty {
         let out = &mut batch.validated;
         out.extend_from_slice(b",\n  {\n    \"row\": ");
-        out.extend_from_slice(itoa(row, &mut [0; 20]));
+        out.extend_from_slice(itoa::Buffer::new().format(row).as_bytes());
         out.extend_from_slice(b",\n    \"payload\": ");
         payload.write_pretty(out, 4).expect("writing to a Vec cannot fail");
         out.extend_from_slice(b"\n  }");
@@ -231,19 +231,6 @@ fn check_text(context: &RowContext, row: u64, text: &StringRecord, batch: &mut C
         validated,
         order_id,
     })
-}
-
-/// The decimal digits of `number`, written at the end of `buffer`.
-fn itoa(mut number: u64, buffer: &mut [u8; 20]) -> &[u8] {
-    let mut start = buffer.len();
-    loop {
-        start -= 1;
-        buffer[start] = b'0' + (number % 10) as u8;
-        number /= 10;
-        if number == 0 {
-            return &buffer[start..];
-        }
-    }
 }
 
 /// Check a batch of records into `batch`, which is cleared first; both keep their allocations.
