@@ -56,12 +56,12 @@ impl Hooks for Journal {
         if batch.is_empty() {
             return Ok(());
         }
-        let rows: Vec<(String, String, u64)> = batch.iter().map(|job| (job.account.clone(), job.rid.clone(), job.row)).collect();
+        let rows: Vec<(&str, &str, u64)> = batch.iter().map(|job| (job.account.as_str(), job.rid.as_str(), job.row)).collect();
         self.database.mark_sent(&self.run, &rows).await
     }
 
     async fn complete(&mut self, results: &[Fired]) -> Result<()> {
-        let done: Vec<(String, String, u64, JournalState, Option<u16>)> = results
+        let done: Vec<(&str, &str, u64, JournalState, Option<u16>)> = results
             .iter()
             .filter_map(|fired| {
                 let state = match fired.verdict {
@@ -70,7 +70,7 @@ impl Hooks for Journal {
                     // Left `sent`: the next run sends it again, with the same rid.
                     Verdict::Abandoned => return None,
                 };
-                Some((fired.job.account.clone(), fired.job.rid.clone(), fired.job.row, state, fired.status))
+                Some((fired.job.account.as_str(), fired.job.rid.as_str(), fired.job.row, state, fired.status))
             })
             .collect();
         if done.is_empty() {

@@ -239,7 +239,7 @@ async fn journal_mark_sent_then_lookup(t: TestDb) {
     // One key twice in one batch: the last one counts (PostgreSQL would refuse it otherwise).
     db.mark_sent(&second_run, &[(account.clone(), rid(5), 6), (account.clone(), rid(5), 7)]).await.unwrap();
     assert_eq!(folded_lookup(db, &[(account.clone(), rid(5))]).await[&(account.clone(), rid(5))].row, 7);
-    db.mark_sent(&second_run, &[]).await.unwrap();
+    db.mark_sent::<String, String>(&second_run, &[]).await.unwrap();
     assert!(folded_lookup(db, &[]).await.is_empty());
 }
 

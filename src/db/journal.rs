@@ -202,18 +202,24 @@ impl Database {
 
     /// Marks rows (account token, rid, row) `sent` by this run, in one transaction that is
     /// committed (on SQLite with synchronous=FULL: on disk) before this returns.
-    pub async fn mark_sent(&self, run: &RunInfo, rows: &[(String, String, u64)]) -> Result<()> {
-        let records: Vec<LogRecord> =
-            rows.iter().map(|(account, rid, row)| LogRecord { account, rid, row: *row, state: JournalState::Sent, status: None }).collect();
+    pub async fn mark_sent<A: AsRef<str>, R: AsRef<str>>(&self, run: &RunInfo, rows: &[(A, R, u64)]) -> Result<()> {
+        let records: Vec<LogRecord> = rows
+            .iter()
+            .map(|(account, rid, row)| LogRecord { account: account.as_ref(), rid: rid.as_ref(), row: *row, state: JournalState::Sent, status: None })
+            .collect();
         self.append_log(run, &records).await.map_err(|e| self.fail("marking rows sent in replayer_journal_log", e))
     }
 
     /// Records the outcome of rows (account token, rid, row, state, HTTP status) fired by this
     /// run, in one transaction.
-    pub async fn mark_done(&self, run: &RunInfo, results: &[(String, String, u64, JournalState, Option<u16>)]) -> Result<()> {
+    pub async fn mark_done<A: AsRef<str>, R: AsRef<str>>(
+        &self,
+        run: &RunInfo,
+        results: &[(A, R, u64, JournalState, Option<u16>)],
+    ) -> Result<()> {
         let records: Vec<LogRecord> = results
             .iter()
-            .map(|(account, rid, row, state, status)| LogRecord { account, rid, row: *row, state: *state, status: *status })
+            .map(|(account, rid, row, state, status)| LogRecord { account: account.as_ref(), rid: rid.as_ref(), row: *row, state: *state, status: *status })
             .collect();
         self.append_log(run, &records).await.map_err(|e| self.fail("recording results in replayer_journal_log", e))
     }
