@@ -283,36 +283,38 @@ impl Firer {
             .body(Empty::new())
             .map_err(|_| "not a valid URL".to_owned())?;
         let exchange = async {
-            let reusable = connection.as_ref().is_some_and(|open| open.serves(&uri) && !open.sender.is_closed());
-            if !reusable {
-                *connection = Some(self.connect(&uri).await?);
-            }
-            if connection.as_mut().expect("connected just above").sender.ready().await.is_err() {
-                // Closed by the server since its last answer (a keep-alive limit): nothing was
-                // sent on it, so this is no failed attempt; open another.
-                *connection = Some(self.connect(&uri).await?);
-            }
-            let broken = |_| "broken connection".to_owned();
-            let sender = &mut connection.as_mut().expect("connected just above").sender;
-            sender.ready().await.map_err(broken)?;
-            let response = match sender.try_send_request(request).await {
-                Ok(response) => response,
-                // Closed under us before the request left: resend it on a new connection.
-                Err(mut error) => match error.take_message() {
-                    Some(request) => {
-                        let mut fresh = self.connect(&uri).await?;
-                        fresh.sender.ready().await.map_err(broken)?;
-                        let response = fresh.sender.send_request(request).await.map_err(broken)?;
-                        *connection = Some(fresh);
-                        response
+            let broken = || "broken connection".to_owned();
+            let mut request = request;
+            // A second pass only on a new connection, when the worker's one turns out closed by
+            // the server (a keep-alive limit) before the request left: no attempt is lost.
+            for fresh in [false, true] {
+                let reusable = connection.as_ref().is_some_and(|open| open.serves(&uri) && !open.sender.is_closed());
+                if fresh || !reusable {
+                    *connection = Some(self.connect(&uri).await?);
+                }
+                let sender = &mut connection.as_mut().expect("connected just above").sender;
+                if sender.ready().await.is_err() {
+                    if fresh {
+                        return Err(broken());
                     }
-                    None => return Err("broken connection".to_owned()),
-                },
-            };
-            let status = response.status();
-            let wait = retry_after(response.headers());
-            let body = read_body(response).await.map_err(|_| "broken response".to_owned())?;
-            Ok((status, wait, body))
+                    continue;
+                }
+                let response = match sender.try_send_request(request).await {
+                    Ok(response) => response,
+                    Err(mut error) => match error.take_message() {
+                        Some(unsent) if !fresh => {
+                            request = unsent;
+                            continue;
+                        }
+                        _ => return Err(broken()),
+                    },
+                };
+                let status = response.status();
+                let wait = retry_after(response.headers());
+                let body = read_body(response).await.map_err(|_| "broken response".to_owned())?;
+                return Ok((status, wait, body));
+            }
+            Err(broken())
         };
         let answer = tokio::time::timeout(self.settings.timeout, exchange).await.unwrap_or_else(|_| Err("timeout".to_owned()));
         if answer.is_err() {
