@@ -296,8 +296,8 @@ async fn open_sqlite(url: &str, redacted_url: &str, secrets: &[String]) -> Resul
     let options: SqliteConnectOptions = parse_url(url, redacted_url, secrets, "sqlite:path/to/file.sqlite")?;
     let options = options
         .create_if_missing(true)
-        // Small pages for a new file: a row written in place into the journal dirties one page
-        // of its index (rids are random), and the WAL gets the whole page.
+        // Small pages for a new file: the journal's index is keyed by random rids, so each row
+        // folded in touches its own page, and the WAL gets the whole page.
         .page_size(1024)
         .journal_mode(SqliteJournalMode::Wal)
         // FULL: a commit is on disk before mark_sent returns, even across a power cut.

@@ -60,54 +60,55 @@ pub struct JournalEntry {
     pub updated_at_ms: i64,
 }
 
-/// `row_num`, not `row_number`: ROW_NUMBER is a reserved word in MySQL 8.
-fn journal_ddl(backend: Backend) -> String {
-    let (suffix, engine) = match backend {
-        // A rowid table: rows go in insertion order, so a batch's updates touch few pages.
-        Backend::Sqlite => ("", ""),
-        Backend::MySql => ("", " ENGINE=InnoDB"),
-        Backend::Postgres => ("", ""),
-    };
-    format!(
-        "CREATE TABLE replayer_journal (
-  account_token VARCHAR(64)  NOT NULL,
+/// The columns a journal row and a log record share. `row_num`, not `row_number`: ROW_NUMBER is
+/// a reserved word in MySQL 8.
+const ROW_COLUMNS: &str = "account_token VARCHAR(64)  NOT NULL,
   rid           CHAR(32)     NOT NULL,
   run_name      VARCHAR(255) NOT NULL,
   run_token     VARCHAR(64)  NOT NULL,
   row_num       BIGINT       NOT NULL,
   state         VARCHAR(16)  NOT NULL,
-  status        INTEGER      NULL,
+  status        INTEGER      NULL";
+
+fn engine(backend: Backend) -> &'static str {
+    if backend == Backend::MySql {
+        " ENGINE=InnoDB"
+    } else {
+        ""
+    }
+}
+
+/// One row per key, the latest state. A rowid table on SQLite: folds append in key order.
+fn journal_ddl(backend: Backend) -> String {
+    format!(
+        "CREATE TABLE replayer_journal (
+  {ROW_COLUMNS},
   sent_at       BIGINT       NOT NULL,
   updated_at    BIGINT       NOT NULL,
   PRIMARY KEY (account_token, rid)
-){suffix}{engine}"
+){}",
+        engine(backend)
     )
 }
 
 /// Append-only: what happened to each row, in order; `id` orders the records of a key.
 fn log_ddl(backend: Backend) -> String {
-    let (id, engine) = match backend {
-        Backend::Sqlite => ("id            INTEGER PRIMARY KEY", ""),
-        Backend::MySql => ("id            BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY", " ENGINE=InnoDB"),
-        Backend::Postgres => ("id            BIGSERIAL    PRIMARY KEY", ""),
+    let id = match backend {
+        Backend::Sqlite => "id            INTEGER PRIMARY KEY",
+        Backend::MySql => "id            BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY",
+        Backend::Postgres => "id            BIGSERIAL    PRIMARY KEY",
     };
     format!(
         "CREATE TABLE replayer_journal_log (
   {id},
-  account_token VARCHAR(64)  NOT NULL,
-  rid           CHAR(32)     NOT NULL,
-  run_name      VARCHAR(255) NOT NULL,
-  run_token     VARCHAR(64)  NOT NULL,
-  row_num       BIGINT       NOT NULL,
-  state         VARCHAR(16)  NOT NULL,
-  status        INTEGER      NULL,
+  {ROW_COLUMNS},
   at            BIGINT       NOT NULL
-){engine}"
+){}",
+        engine(backend)
     )
 }
 
 fn lock_ddl(backend: Backend) -> String {
-    let engine = if backend == Backend::MySql { " ENGINE=InnoDB" } else { "" };
     format!(
         "CREATE TABLE replayer_lock (
   account_token VARCHAR(64)  NOT NULL PRIMARY KEY,
@@ -116,7 +117,8 @@ fn lock_ddl(backend: Backend) -> String {
   started_at    BIGINT       NOT NULL,
   heartbeat_at  BIGINT       NOT NULL,
   holder        VARCHAR(255) NOT NULL DEFAULT ''
-){engine}"
+){}",
+        engine(backend)
     )
 }
 
