@@ -81,21 +81,25 @@ fn accounts_add(database: &str, token: &str, connection: &str) {
 }
 
 /// Run one statement with one bound value, as a person would by hand in the database.
-fn execute(database: &str, sql: &str, value: &str) {
+/// A runtime and a connection to `database`, for the tests' own SQL.
+fn connect(database: &str) -> (tokio::runtime::Runtime, sqlx::AnyPool) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
+    sqlx::any::install_default_drivers();
+    let pool = runtime.block_on(sqlx::AnyPool::connect(database)).unwrap();
+    (runtime, pool)
+}
+
+fn execute(database: &str, sql: &str, value: &str) {
+    let (runtime, pool) = connect(database);
     runtime.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(database).await.unwrap();
         sqlx::query(sql).bind(value).execute(&pool).await.unwrap();
         pool.close().await;
     });
 }
 
 fn count(database: &str, sql: &str, value: &str) -> i64 {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (runtime, pool) = connect(database);
     runtime.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(database).await.unwrap();
         let found: i64 = sqlx::query_scalar(sql).bind(value).fetch_one(&pool).await.unwrap();
         pool.close().await;
         found
