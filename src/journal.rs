@@ -1,7 +1,6 @@
 //! The journal around firing (SPEC §8): a row is `sent` durably before its request leaves,
 //! `accepted` or `failed` after; rows an earlier run got accepted are skipped unless `--refire`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -33,14 +32,16 @@ impl Journal {
         self.database.fold_journal(&self.accounts).await
     }
 
-    /// Which of `jobs` an earlier run got accepted: (account token, rid) → "name (token …)".
-    pub async fn accepted(&self, jobs: &[Job]) -> Result<HashMap<(String, String), String>> {
+    /// For each of `jobs`, in order: the run ("name (token …)") that got it accepted, if one did.
+    pub async fn accepted(&self, jobs: &[Job]) -> Result<Vec<Option<String>>> {
         let keys: Vec<(String, String)> = jobs.iter().map(|job| (job.account.clone(), job.rid.clone())).collect();
         let found = self.database.journal_lookup(&keys).await?;
-        Ok(found
-            .into_iter()
-            .filter(|(_, entry)| entry.state == JournalState::Accepted)
-            .map(|(key, entry)| (key, run_label(&entry.run_name, &entry.run_token)))
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let entry = found.get(key).filter(|entry| entry.state == JournalState::Accepted)?;
+                Some(run_label(&entry.run_name, &entry.run_token))
+            })
             .collect())
     }
 }

@@ -249,9 +249,9 @@ async fn skip_already_fired(journal: &Journal, mut spool: Spool, directory: &std
     for batch in spool_batches(&mut spool)? {
         let batch = batch?;
         let accepted = journal.accepted(&batch).await?;
-        for job in &batch {
-            if let Some(run) = accepted.get(&(job.account.clone(), job.rid.clone())) {
-                *runs.entry(run.clone()).or_insert(0) += 1;
+        for (job, run) in batch.iter().zip(accepted) {
+            if let Some(run) = run {
+                *runs.entry(run).or_insert(0) += 1;
                 accepted_rows.insert(job.row);
             }
         }
