@@ -1,6 +1,6 @@
 //! Reading `event_time` (SPEC §4): the mapping's formats in its time zone, Excel serials, DST.
 
-use chrono::format::{parse, Item, Parsed, StrftimeItems};
+use chrono::format::{parse, Item, Numeric, Pad, Parsed, StrftimeItems};
 use chrono::{Datelike, DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
@@ -12,7 +12,80 @@ pub struct DateFormat {
     /// Punctuation the pattern's literals require, with how many times: a cell with fewer
     /// cannot match, so it is skipped without a parse (most files use one format, often among
     /// the last tried, and "%H:%M:%S" is told from "%H:%M" by the count of ':').
-    required: Vec<(char, usize)>,
+    required: Vec<(u8, u8)>,
+    /// The pattern as fixed-width numbers and literal text, when it is only that (most are).
+    fixed: Option<Vec<Piece>>,
+}
+
+/// A part of a pattern made only of zero-padded numbers and literal text, like `%d/%m/%Y %H:%M`.
+#[derive(Debug, Clone)]
+enum Piece {
+    /// A number of exactly `width` digits, into one of the slots year, month, day, hour, minute, second.
+    Number { slot: usize, width: usize },
+    Text(Box<str>),
+}
+
+impl Piece {
+    /// The pieces of `items`, or `None` when an item is anything else or a number is repeated.
+    fn of(items: &[Item<'_>]) -> Option<Vec<Piece>> {
+        let mut seen = [false; 6];
+        let mut pieces = Vec::with_capacity(items.len());
+        for item in items {
+            let piece = match item {
+                Item::Literal(text) | Item::Space(text) => Piece::Text((*text).into()),
+                Item::OwnedLiteral(text) | Item::OwnedSpace(text) => Piece::Text(text.clone()),
+                Item::Numeric(numeric, Pad::Zero) => {
+                    let (slot, width) = match numeric {
+                        Numeric::Year => (0, 4),
+                        Numeric::Month => (1, 2),
+                        Numeric::Day => (2, 2),
+                        Numeric::Hour => (3, 2),
+                        Numeric::Minute => (4, 2),
+                        Numeric::Second => (5, 2),
+                        _ => return None,
+                    };
+                    if std::mem::replace(&mut seen[slot], true) {
+                        return None;
+                    }
+                    Piece::Number { slot, width }
+                }
+                _ => return None,
+            };
+            pieces.push(piece);
+        }
+        // A whole date is needed: chrono's reading of anything less is left to chrono.
+        (seen[0] && seen[1] && seen[2]).then_some(pieces)
+    }
+}
+
+/// Read `text` when it is written exactly in the shape of `pieces`: each number with all its
+/// digits, each literal as it stands. chrono reads such a cell the same way (it also takes
+/// shorter numbers and any run of spaces, which this leaves to it), so `Some` here is what
+/// chrono's parse would give, and `None` means "ask chrono".
+fn read_fixed(pieces: &[Piece], text: &str) -> Option<Reading> {
+    let mut rest = text.as_bytes();
+    let mut slots: [Option<u32>; 6] = [None; 6];
+    for piece in pieces {
+        match piece {
+            Piece::Text(literal) => rest = rest.strip_prefix(literal.as_bytes())?,
+            Piece::Number { slot, width } => {
+                let (digits, after) = rest.split_at_checked(*width)?;
+                let value = digits.iter().try_fold(0u32, |value, &byte| byte.is_ascii_digit().then(|| value * 10 + u32::from(byte - b'0')))?;
+                slots[*slot] = Some(value);
+                rest = after;
+            }
+        }
+    }
+    if !rest.is_empty() {
+        return None;
+    }
+    let [year, month, day, hour, minute, second] = slots;
+    let date = NaiveDate::from_ymd_opt(i32::try_from(year?).ok()?, month?, day?)?;
+    let time = match hour {
+        Some(hour) => Some(NaiveTime::from_hms_opt(hour, minute?, second.unwrap_or(0))?),
+        None => None,
+    };
+    Some(Reading { date, time, offset: None })
 }
 
 /// The default formats: ISO 8601 forms first, then day-first forms.
@@ -43,18 +116,24 @@ const EXCEL_SERIALS: std::ops::RangeInclusive<f64> = 20_000.0..=80_000.0;
 
 impl DateFormat {
     pub fn new(pattern: &str, items: Vec<Item<'static>>) -> DateFormat {
-        let mut required: Vec<(char, usize)> = Vec::new();
+        let mut required: Vec<(u8, u8)> = Vec::new();
         for item in &items {
-            if let Item::Literal(text) = item {
-                for c in text.chars().filter(|c| c.is_ascii_punctuation()) {
+            let literal = match item {
+                Item::Literal(text) => Some(*text),
+                Item::OwnedLiteral(text) => Some(&**text),
+                _ => None,
+            };
+            if let Some(text) = literal {
+                for c in text.bytes().filter(u8::is_ascii_punctuation) {
                     match required.iter_mut().find(|(known, _)| *known == c) {
-                        Some((_, count)) => *count += 1,
+                        Some((_, count)) => *count = count.saturating_add(1),
                         None => required.push((c, 1)),
                     }
                 }
             }
         }
-        DateFormat { pattern: pattern.to_owned(), items, required }
+        let fixed = Piece::of(&items);
+        DateFormat { pattern: pattern.to_owned(), items, required, fixed }
     }
 
     pub fn defaults() -> Vec<DateFormat> {
@@ -80,8 +159,15 @@ impl DateFormat {
             && parsed.to_naive_date().ok() == Some(probe.date_naive())
     }
 
-    fn read(&self, text: &str) -> Option<Reading> {
-        if !self.required.iter().all(|&(c, count)| text.matches(c).nth(count - 1).is_some()) {
+    fn read(&self, text: &str, punctuation: &Punctuation) -> Option<Reading> {
+        if let Some(reading) = self.fixed.as_deref().and_then(|pieces| read_fixed(pieces, text)) {
+            return Some(reading);
+        }
+        self.read_with_chrono(text, punctuation)
+    }
+
+    fn read_with_chrono(&self, text: &str, punctuation: &Punctuation) -> Option<Reading> {
+        if !self.required.iter().all(|&(c, count)| punctuation.0[usize::from(c)] >= count) {
             return None;
         }
         let mut parsed = Parsed::new();
@@ -95,6 +181,20 @@ impl DateFormat {
     }
 }
 
+/// How many times each ASCII character occurs in a cell (up to 255), counted once for all formats.
+struct Punctuation([u8; 128]);
+
+impl Punctuation {
+    fn of(text: &str) -> Punctuation {
+        let mut counts = [0u8; 128];
+        for byte in text.bytes().filter(u8::is_ascii) {
+            counts[usize::from(byte)] = counts[usize::from(byte)].saturating_add(1);
+        }
+        Punctuation(counts)
+    }
+}
+
+#[derive(Debug, PartialEq)]
 struct Reading {
     date: NaiveDate,
     time: Option<NaiveTime>,
@@ -168,7 +268,8 @@ pub fn read_event_time(text: &str, formats: &[DateFormat], timezone: Tz, now: Da
             (reading, Some(format!("{text:?} is an Excel serial date, read as {shown} local time")))
         }
         None => {
-            let reading = formats.iter().find_map(|format| format.read(text)).ok_or_else(|| {
+            let punctuation = Punctuation::of(text);
+            let reading = formats.iter().find_map(|format| format.read(text, &punctuation)).ok_or_else(|| {
                 let patterns: Vec<&str> = formats.iter().map(DateFormat::pattern).collect();
                 format!(
                     "{text:?} is not a date in any of the mapping's date_formats ({}); fix the cell or add its format to \"date_formats\"",
@@ -365,6 +466,59 @@ mod tests {
         let time = read_event_time("06/01/2024", &formats, Tz::UTC, now()).unwrap();
         assert_eq!(time.local_date, NaiveDate::from_ymd_opt(2024, 6, 1).unwrap());
         assert!(read_event_time("20240601", &formats, Tz::UTC, now()).is_ok());
+    }
+
+    #[test]
+    fn formats_know_the_punctuation_they_need() {
+        let formats = DateFormat::defaults();
+        assert_eq!(formats[0].required, [(b'-', 2), (b':', 2)]);
+        assert_eq!(formats[10].required, [(b'/', 2), (b':', 1)]);
+        let cell = "01/06/2024 08:00";
+        assert!(formats[9].read(cell, &Punctuation::of(cell)).is_none());
+        assert!(formats[10].read_with_chrono(cell, &Punctuation::of(cell)).is_some());
+    }
+
+    #[test]
+    fn the_fixed_shape_reading_agrees_with_chrono() {
+        let mut formats = DateFormat::defaults();
+        for pattern in ["%Y%m%d", "%m/%d/%Y %H:%M:%S", "%d/%m/%Y  %H", "%Y-%m-%d %M", "%H:%M %d.%m.%Y"] {
+            formats.push(DateFormat::new(pattern, StrftimeItems::new(pattern).parse_to_owned().unwrap()));
+        }
+        assert!(formats.iter().filter(|format| format.fixed.is_some()).count() >= 12);
+        let probes = ["2024-02-29T23:59:59", "31/12/2023 00:00:60", "1/6/2024 8:05", "09/06/0999 12:30", "20240601", "29/02/2023"];
+        // Cells near each format's shape: rendered dates with characters swapped at random.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = b"0123456789/-:. TZ+";
+        let mut fixed_readings = 0;
+        for format in formats.iter().filter(|format| format.fixed.is_some()) {
+            let mut cells: Vec<String> = probes.iter().map(|probe| probe.to_string()).collect();
+            for _ in 0..400 {
+                let time = Utc.timestamp_opt((next() % 4_000_000_000) as i64 - 1_000_000_000, 0).unwrap();
+                let mut cell = time.format_with_items(format.items.iter()).to_string().into_bytes();
+                for _ in 0..next() % 3 {
+                    let at = (next() % cell.len() as u64) as usize;
+                    match next() % 3 {
+                        0 => cell[at] = alphabet[(next() % alphabet.len() as u64) as usize],
+                        1 => _ = cell.remove(at),
+                        _ => cell.insert(at, alphabet[(next() % alphabet.len() as u64) as usize]),
+                    }
+                }
+                cells.push(String::from_utf8(cell).unwrap());
+            }
+            for cell in &cells {
+                if let Some(fast) = format.fixed.as_deref().and_then(|pieces| read_fixed(pieces, cell)) {
+                    fixed_readings += 1;
+                    assert_eq!(Some(fast), format.read_with_chrono(cell, &Punctuation::of(cell)), "{cell:?} with {}", format.pattern);
+                }
+            }
+        }
+        assert!(fixed_readings > 2000, "{fixed_readings}");
     }
 
     #[test]
