@@ -125,7 +125,7 @@ impl ReplayerConfig {
 
     /// Run every handler over one row. `Err` lists why the row is not fired.
     pub fn format_data<'a>(&'a self, record: &'a StringRecord) -> Result<Formatted<'a>, Vec<Problem>> {
-        let mut fields: Vec<(&'static str, Value<'a>)> = Vec::with_capacity(Field::COUNT);
+        let mut fields: Vec<(Field, Value<'a>)> = Vec::with_capacity(Field::COUNT);
         let mut warnings = Vec::new();
         let mut exceptions = Vec::new();
         let mut identifier_notes = Vec::new();
@@ -156,7 +156,7 @@ impl ReplayerConfig {
                 }
             }
             match outcome {
-                Outcome::Value(value) => fields.push((field.payload_key(), value)),
+                Outcome::Value(value) => fields.push((field, value)),
                 Outcome::Empty if field.is_required() => {
                     let text = match column {
                         Some(_) => "is empty and the mapping has no default; fill it in".to_owned(),
@@ -174,7 +174,7 @@ impl ReplayerConfig {
                         identifier_notes.push(format!("{field}: {problem}"));
                     }
                     if let Some(value) = sent {
-                        fields.push((field.payload_key(), value));
+                        fields.push((field, value));
                     }
                     warnings.push(self.problem(field, column, text));
                 }
@@ -193,7 +193,7 @@ impl ReplayerConfig {
 
         let mut custom = Vec::new();
         for (key, index) in &self.columns.custom {
-            let cell = record.get(*index).unwrap_or("").trim();
+            let cell = crate::handlers::trim(record.get(*index).unwrap_or(""));
             if damaged && cell.contains('\u{FFFD}') {
                 exceptions.push(Problem {
                     column: Some(self.columns.header(*index).to_owned()),
@@ -240,7 +240,7 @@ mod tests {
         let row = StringRecord::from(vec!["01/06/2024", "£10", "A@Example.com", " 12 ", "o-1"]);
         let formatted = config.format_data(&row).unwrap();
         let mut json = Vec::new();
-        formatted.payload.write_json_without_rid(&mut json).unwrap();
+        formatted.payload.write_json_without_rid(&mut json);
         let json = String::from_utf8(json).unwrap();
         assert!(json.starts_with(r#"{"account_token":"ex4mpl3-t0k3n-0001","event_name":"offline_sale","event_time":"2024-06-01T11:00:00Z","email_sha256":""#), "{json}");
         assert!(json.ends_with(r#""order_id":"o-1","revenue":"10","currency":"GBP","custom":{"store_id":"12"},"replay":"1"}"#), "{json}");

@@ -67,8 +67,16 @@ pub fn handler(field: Field) -> Handler {
     }
 }
 
+/// `cell.trim()`, without decoding characters when both ends are visible ASCII (most cells).
+pub fn trim(cell: &str) -> &str {
+    match (cell.as_bytes().first(), cell.as_bytes().last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => cell,
+        _ => cell.trim(),
+    }
+}
+
 fn non_empty(cell: &str) -> Option<&str> {
-    let trimmed = cell.trim();
+    let trimmed = trim(cell);
     (!trimmed.is_empty()).then_some(trimmed)
 }
 
@@ -323,6 +331,13 @@ mod tests {
         match outcome {
             Outcome::Warning { problem, sent } => (problem, sent.map(Cow::into_owned)),
             other => panic!("expected a warning, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn trim_is_str_trim() {
+        for cell in ["", " ", "a", " a", "a ", "\u{a0}a\u{2003}", "é", "a\tb", "\u{3000}", "x\u{85}"] {
+            assert_eq!(trim(cell), cell.trim(), "{cell:?}");
         }
     }
 
