@@ -11,6 +11,7 @@ use std::os::unix::fs::FileExt;
 
 use hashbrown::HashTable;
 
+use crate::field::Field;
 use crate::payload::Payload;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -35,8 +36,8 @@ impl DedupeKey {
         let rid = payload.rid_bytes();
         let rid_high = u64::from_be_bytes(rid[..8].try_into().expect("8 bytes"));
         let rid_low = u32::from_be_bytes(rid[8..12].try_into().expect("4 bytes"));
-        let key = match payload.get("order_id") {
-            Some(order_id) => order_key(payload.get("account_token").unwrap_or(""), order_id),
+        let key = match payload.get(Field::OrderId) {
+            Some(order_id) => order_key(payload.get(Field::AccountToken).unwrap_or(""), order_id),
             None => rid_high,
         };
         DedupeKey { key, rid: rid_low }
@@ -228,10 +229,10 @@ mod tests {
     use super::*;
 
     fn payload(order_id: Option<&str>, visitor: &str) -> Payload<'static> {
-        let mut fields: Vec<(&'static str, crate::payload::Value<'static>)> =
-            vec![("account_token", "ex4mpl3-t0k3n-0001".into()), ("visitor_id", visitor.to_owned().into())];
+        let mut fields: Vec<(Field, crate::payload::Value<'static>)> =
+            vec![(Field::AccountToken, "ex4mpl3-t0k3n-0001".into()), (Field::VisitorId, visitor.to_owned().into())];
         if let Some(order_id) = order_id {
-            fields.push(("order_id", order_id.to_owned().into()));
+            fields.push((Field::OrderId, order_id.to_owned().into()));
         }
         Payload::new(fields, Vec::new())
     }

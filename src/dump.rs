@@ -173,10 +173,10 @@ mod tests {
         let token = dumps.token().to_owned();
         assert_eq!(token.len(), 8);
         assert!(token.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
-        let payload = Payload::new(vec![("visitor_id", "v1".into())], Vec::new());
+        let payload = Payload::new(vec![(crate::field::Field::VisitorId, "v1".into())], Vec::new());
         for row in [2, 3] {
             let mut entry = format!(",\n  {{\n    \"row\": {row},\n    \"payload\": ").into_bytes();
-            payload.write_pretty(&mut entry, 4).unwrap();
+            payload.write_pretty(&mut entry);
             entry.extend_from_slice(b"\n  }");
             dumps.validated(&entry).unwrap();
         }

@@ -142,10 +142,10 @@ pub fn run_live(
     let mut tokens = BTreeSet::new();
     replayer.load_file(|valid| {
         if spool.rows < limit {
-            if !tokens.contains(valid.account) {
-                tokens.insert(valid.account.to_owned());
+            if !tokens.contains(valid.account()) {
+                tokens.insert(valid.account().to_owned());
             }
-            spool.push(valid.row, valid.account, valid.rid, valid.tag_url)
+            spool.push(valid.row, valid.account(), valid.rid(), valid.tag_url())
         } else {
             over_limit += 1;
             Ok(())

@@ -1,9 +1,12 @@
 //! The payload of one row (SPEC §4): its JSON, its replay id and its tag URL query.
 
 use std::borrow::Cow;
-use std::io::{self, Write};
+use std::cell::RefCell;
+use std::sync::LazyLock;
 
 use sha2::{Digest, Sha256};
+
+use crate::field::Field;
 
 /// The unreserved characters of RFC 3986: the only bytes a query value keeps as they are, so no
 /// cell can add or change a query parameter.
@@ -21,10 +24,34 @@ const UNRESERVED: [bool; 256] = {
 /// A field's value, borrowed from the row when it is sent as it stands.
 pub type Value<'a> = Cow<'a, str>;
 
+/// Each field's key as the three outputs write it, made once: one copy a key, not three.
+struct Keys {
+    /// `"name":"`: JSON up to the opening quote of a plain value.
+    json: [String; Field::COUNT],
+    /// `      "name": "`: the same in the pretty JSON of `requests-validated`.
+    pretty: [String; Field::COUNT],
+    /// `&name=`: a query parameter.
+    query: [String; Field::COUNT],
+}
+
+static KEYS: LazyLock<Keys> = LazyLock::new(|| Keys {
+    json: Field::ALL.map(|field| format!("\"{}\":\"", field.payload_key())),
+    pretty: Field::ALL.map(|field| format!("{PRETTY_PAD}\"{}\": \"", field.payload_key())),
+    query: Field::ALL.map(|field| format!("&{}=", field.payload_key())),
+});
+
+/// The indent of a payload's keys in `requests-validated`, where it sits in an entry of the array.
+const PRETTY_PAD: &str = "      ";
+
+thread_local! {
+    /// A buffer a thread for JSON written only to be hashed or encoded.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(2048));
+}
+
 /// One row's payload, in the order of §4: fields, `custom`, `replay`, `rid`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payload<'a> {
-    fields: Vec<(&'static str, Value<'a>)>,
+    fields: Vec<(Field, Value<'a>)>,
     custom: Vec<(Value<'a>, Value<'a>)>,
     /// 32 lowercase hex digits.
     rid: [u8; 32],
@@ -35,21 +62,21 @@ pub struct Payload<'a> {
 }
 
 impl<'a> Payload<'a> {
-    pub fn new(fields: Vec<(&'static str, Value<'a>)>, custom: Vec<(Value<'a>, Value<'a>)>) -> Payload<'a> {
+    /// The payload of `fields`, which are in `Field::ALL`'s order, and `custom`.
+    pub fn new(fields: Vec<(Field, Value<'a>)>, custom: Vec<(Value<'a>, Value<'a>)>) -> Payload<'a> {
+        debug_assert!(fields.windows(2).all(|pair| pair[0].0 < pair[1].0), "fields in payload order");
         let plain_fields = fields
             .iter()
             .enumerate()
-            .filter(|(index, (_, value))| *index < 64 && is_plain_json(value))
+            .filter(|(_, (_, value))| is_plain_json(value))
             .fold(0u64, |mask, (index, _)| mask | 1 << index);
         let mut payload = Payload { fields, custom, rid: [b'0'; 32], rid_bytes: [0; 16], plain_fields };
-        // One buffer a thread, hashed at once: cheaper than feeding the hasher piece by piece.
-        thread_local! {
-            static JSON: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(2048));
-        }
-        let digest = JSON.with(|json| {
+        // Written whole into a reused buffer and hashed at once: cheaper than feeding the hasher
+        // piece by piece.
+        let digest = SCRATCH.with(|json| {
             let mut json = json.borrow_mut();
             json.clear();
-            payload.write_json_without_rid(&mut *json).expect("writing to a Vec cannot fail");
+            payload.write_json_without_rid(&mut json);
             Sha256::digest(&*json)
         });
         hex_into(&digest[..16], &mut payload.rid);
@@ -66,58 +93,66 @@ impl<'a> Payload<'a> {
         self.rid_bytes
     }
 
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.fields.iter().find(|(name, _)| *name == key).map(|(_, value)| value.as_ref())
+    pub fn get(&self, field: Field) -> Option<&str> {
+        self.fields.iter().find(|(name, _)| *name == field).map(|(_, value)| value.as_ref())
     }
 
     pub fn custom(&self) -> &[(Value<'a>, Value<'a>)] {
         &self.custom
     }
 
-    fn custom_json(&self) -> String {
-        let mut json = Vec::with_capacity(64);
-        write_custom(&mut json, &self.custom).expect("writing to a Vec cannot fail");
-        String::from_utf8(json).expect("JSON is UTF-8")
+    fn is_plain(&self, index: usize) -> bool {
+        self.plain_fields & (1 << index) != 0
     }
 
-    fn write_field(&self, out: &mut impl Write, index: usize, value: &str) -> io::Result<()> {
-        if index < 64 && self.plain_fields & (1 << index) != 0 {
-            out.write_all(b"\"")?;
-            out.write_all(value.as_bytes())?;
-            out.write_all(b"\"")
+    /// One field: `key` ends with the value's opening quote, and `end` starts with its closing one.
+    fn write_field(&self, out: &mut Vec<u8>, index: usize, key: &str, end: &[u8]) {
+        let value = &self.fields[index].1;
+        if self.is_plain(index) {
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(end);
         } else {
-            write_string(out, value)
+            out.extend_from_slice(key[..key.len() - 1].as_bytes());
+            write_string(out, value);
+            out.extend_from_slice(&end[1..]);
         }
     }
 
     /// The compact JSON the rid is computed over: the payload without `rid`.
-    pub fn write_json_without_rid(&self, out: &mut impl Write) -> io::Result<()> {
-        out.write_all(b"{")?;
-        for (index, (name, value)) in self.fields.iter().enumerate() {
-            out.write_all(b"\"")?;
-            out.write_all(name.as_bytes())?;
-            out.write_all(b"\":")?;
-            self.write_field(out, index, value)?;
-            out.write_all(b",")?;
+    pub fn write_json_without_rid(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (index, (field, _)) in self.fields.iter().enumerate() {
+            self.write_field(out, index, &KEYS.json[field.index()], b"\",");
         }
         if !self.custom.is_empty() {
-            out.write_all(b"\"custom\":")?;
-            write_custom(out, &self.custom)?;
-            out.write_all(b",")?;
+            out.extend_from_slice(b"\"custom\":");
+            write_custom(out, &self.custom);
+            out.extend_from_slice(b",");
         }
-        out.write_all(b"\"replay\":\"1\"}")
+        out.extend_from_slice(b"\"replay\":\"1\"}");
     }
 
     /// The query string of the tag URL: every value percent-encoded, `custom` as a JSON string.
     pub fn write_query(&self, out: &mut Vec<u8>) {
-        for (index, (name, value)) in self.fields.iter().enumerate() {
-            push_param(out, index == 0, name, value);
+        for (index, (field, value)) in self.fields.iter().enumerate() {
+            let key = &KEYS.query[field.index()];
+            out.extend_from_slice(if index == 0 { &key.as_bytes()[1..] } else { key.as_bytes() });
+            percent_encode_into(out, value.as_bytes());
         }
+        let mut first = self.fields.is_empty();
         if !self.custom.is_empty() {
-            push_param(out, self.fields.is_empty(), "custom", &self.custom_json());
+            out.extend_from_slice(if first { b"custom=" } else { b"&custom=" });
+            SCRATCH.with(|json| {
+                let mut json = json.borrow_mut();
+                json.clear();
+                write_custom(&mut json, &self.custom);
+                percent_encode_into(out, &json);
+            });
+            first = false;
         }
-        push_param(out, self.fields.is_empty() && self.custom.is_empty(), "replay", "1");
-        push_param(out, false, "rid", self.rid());
+        out.extend_from_slice(if first { b"replay=1&rid=" } else { b"&replay=1&rid=" });
+        out.extend_from_slice(&self.rid);
     }
 
     /// The tag URL: `{request_url}?{query}`.
@@ -136,69 +171,60 @@ impl<'a> Payload<'a> {
         out.len() - start
     }
 
-    /// The payload as pretty JSON, each line after the first indented by `indent` spaces.
-    pub fn write_pretty(&self, out: &mut impl Write, indent: usize) -> io::Result<()> {
-        const SPACES: &str = "                                ";
-        let indent = indent.min(SPACES.len() - 2);
-        let pad = &SPACES[..indent + 2];
-        out.write_all(b"{\n")?;
-        for (index, (name, value)) in self.fields.iter().enumerate() {
-            out.write_all(pad.as_bytes())?;
-            out.write_all(b"\"")?;
-            out.write_all(name.as_bytes())?;
-            out.write_all(b"\": ")?;
-            self.write_field(out, index, value)?;
-            out.write_all(b",\n")?;
+    /// The payload as pretty JSON, indented to sit as `"payload"` in an entry of the
+    /// `requests-validated` array: its keys 6 spaces in, its closing brace 4.
+    pub fn write_pretty(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\n");
+        for (index, (field, _)) in self.fields.iter().enumerate() {
+            self.write_field(out, index, &KEYS.pretty[field.index()], b"\",\n");
         }
         if !self.custom.is_empty() {
-            out.write_all(pad.as_bytes())?;
-            out.write_all(b"\"custom\": {\n")?;
+            out.extend_from_slice(PRETTY_PAD.as_bytes());
+            out.extend_from_slice(b"\"custom\": {\n");
             for (index, (key, value)) in self.custom.iter().enumerate() {
-                out.write_all(pad.as_bytes())?;
-                out.write_all(b"  ")?;
-                write_string(out, key)?;
-                out.write_all(b": ")?;
-                write_string(out, value)?;
-                out.write_all(if index + 1 < self.custom.len() { b",\n" } else { b"\n" })?;
+                out.extend_from_slice(PRETTY_PAD.as_bytes());
+                out.extend_from_slice(b"  ");
+                write_string(out, key);
+                out.extend_from_slice(b": ");
+                write_string(out, value);
+                out.extend_from_slice(if index + 1 < self.custom.len() { b",\n" } else { b"\n" });
             }
-            out.write_all(pad.as_bytes())?;
-            out.write_all(b"},\n")?;
+            out.extend_from_slice(PRETTY_PAD.as_bytes());
+            out.extend_from_slice(b"},\n");
         }
-        for part in [pad, "\"replay\": \"1\",\n", pad, "\"rid\": \"", self.rid(), "\"\n", &SPACES[..indent], "}"] {
-            out.write_all(part.as_bytes())?;
+        for part in [PRETTY_PAD, "\"replay\": \"1\",\n", PRETTY_PAD, "\"rid\": \"", self.rid(), "\"\n    }"] {
+            out.extend_from_slice(part.as_bytes());
         }
-        Ok(())
     }
 }
 
-fn push_param(out: &mut Vec<u8>, first: bool, name: &str, value: &str) {
-    if !first {
-        out.push(b'&');
-    }
-    out.extend_from_slice(name.as_bytes());
-    out.push(b'=');
-    percent_encode_into(out, value);
-}
-
-/// Percent-encode every byte but the unreserved ones, copying runs of unreserved bytes at once.
-fn percent_encode_into(out: &mut Vec<u8>, value: &str) {
+/// Percent-encode every byte but the unreserved ones.
+fn percent_encode_into(out: &mut Vec<u8>, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let bytes = value.as_bytes();
+    const CHUNK: usize = 64;
+    const _: () = assert!(3 * CHUNK + 2 < 256);
     // Most values (hashes, ids, numbers) need no encoding: one branch-free pass tells, written
     // with comparisons rather than the table so that it compiles to vector instructions.
     if bytes.iter().fold(true, |plain, &byte| plain & is_unreserved(byte)) {
         out.extend_from_slice(bytes);
         return;
     }
-    let mut start = 0;
-    for (index, &byte) in bytes.iter().enumerate() {
-        if !UNRESERVED[usize::from(byte)] {
-            out.extend_from_slice(&bytes[start..index]);
-            out.extend_from_slice(&[b'%', HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]);
-            start = index + 1;
+    // Each byte is written as its three-byte escape, then kept as one byte when it needs none:
+    // no branch a byte, and one copy into `out` a chunk.
+    // The buffer has room for a chunk's escapes and then some, so masking an index with 255
+    // keeps it in bounds without a check.
+    let mut encoded = [0u8; 256];
+    for chunk in bytes.chunks(CHUNK) {
+        let mut length = 0;
+        for &byte in chunk {
+            let plain = UNRESERVED[usize::from(byte)];
+            encoded[length & 255] = if plain { byte } else { b'%' };
+            encoded[(length + 1) & 255] = HEX[usize::from(byte >> 4)];
+            encoded[(length + 2) & 255] = HEX[usize::from(byte & 0xf)];
+            length += if plain { 1 } else { 3 };
         }
+        out.extend_from_slice(&encoded[..length]);
     }
-    out.extend_from_slice(&bytes[start..]);
 }
 
 fn is_unreserved(byte: u8) -> bool {
@@ -213,26 +239,27 @@ fn is_plain_json(text: &str) -> bool {
 }
 
 /// A JSON string, escaped as serde_json does: `"`, `\\` and control characters.
-fn write_string(out: &mut impl Write, text: &str) -> io::Result<()> {
+fn write_string(out: &mut Vec<u8>, text: &str) {
     if is_plain_json(text) {
-        out.write_all(b"\"")?;
-        out.write_all(text.as_bytes())?;
-        return out.write_all(b"\"");
+        out.extend_from_slice(b"\"");
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        return;
     }
-    serde_json::to_writer(out, text).map_err(io::Error::from)
+    serde_json::to_writer(out, text).expect("a string serializes into a Vec");
 }
 
-fn write_custom(out: &mut impl Write, custom: &[(Value<'_>, Value<'_>)]) -> io::Result<()> {
-    out.write_all(b"{")?;
+fn write_custom(out: &mut Vec<u8>, custom: &[(Value<'_>, Value<'_>)]) {
+    out.extend_from_slice(b"{");
     for (index, (key, value)) in custom.iter().enumerate() {
         if index > 0 {
-            out.write_all(b",")?;
+            out.extend_from_slice(b",");
         }
-        write_string(out, key)?;
-        out.write_all(b":")?;
-        write_string(out, value)?;
+        write_string(out, key);
+        out.extend_from_slice(b":");
+        write_string(out, value);
     }
-    out.write_all(b"}")
+    out.push(b'}');
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -256,7 +283,7 @@ mod tests {
 
     fn sample() -> Payload<'static> {
         Payload::new(
-            vec![("account_token", "ex4mpl3-t0k3n-0001".into()), ("order_id", "A&b=c #1".into())],
+            vec![(Field::AccountToken, "ex4mpl3-t0k3n-0001".into()), (Field::OrderId, "A&b=c #1".into())],
             vec![("store_id".into(), "12".into())],
         )
     }
@@ -265,7 +292,7 @@ mod tests {
     fn rid_is_over_the_compact_json_without_rid() {
         let payload = sample();
         let mut json = Vec::new();
-        payload.write_json_without_rid(&mut json).unwrap();
+        payload.write_json_without_rid(&mut json);
         let json = String::from_utf8(json).unwrap();
         assert_eq!(
             json,
@@ -286,7 +313,7 @@ mod tests {
     #[test]
     fn pretty_json_parses_back_in_order() {
         let mut out = Vec::new();
-        sample().write_pretty(&mut out, 4).unwrap();
+        sample().write_pretty(&mut out);
         let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
         let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["account_token", "order_id", "custom", "replay", "rid"]);

@@ -24,12 +24,26 @@ pub struct Replayer {
     pub summary: Summary,
 }
 
-/// A row that passed every check: what firing needs.
+/// A row that passed every check: what firing needs, read from its batch when asked (a dry run
+/// never asks).
 pub struct ValidRow<'a> {
     pub row: u64,
-    pub tag_url: &'a str,
-    pub account: &'a str,
-    pub rid: &'a str,
+    batch: &'a CheckedBatch,
+    info: &'a ValidInfo,
+}
+
+impl ValidRow<'_> {
+    pub fn tag_url(&self) -> &str {
+        self.batch.request(self.info)
+    }
+
+    pub fn account(&self) -> &str {
+        self.batch.account(self.info)
+    }
+
+    pub fn rid(&self) -> &str {
+        self.batch.rid(self.info)
+    }
 }
 
 /// Consecutive kept rows of a batch: their lines are contiguous in the batch's buffers.
@@ -201,7 +215,7 @@ impl Replayer {
             self.warning(warning)?;
         }
         self.summary.valid_date(info.local_date);
-        on_valid(&ValidRow { row, tag_url: batch.request(info), account: batch.account(info), rid: batch.rid(info) })?;
+        on_valid(&ValidRow { row, batch, info })?;
         Ok(true)
     }
 

@@ -103,8 +103,7 @@ impl CheckedBatch {
 
     /// The rid: the tag URL ends with it.
     pub fn rid<'a>(&'a self, info: &ValidInfo) -> &'a str {
-        let request = self.request(info);
-        &request[request.len() - 32..]
+        std::str::from_utf8(&self.requests[info.request.end - 32..info.request.end]).expect("a rid is hex digits")
     }
 
     pub fn account(&self, info: &ValidInfo) -> &str {
@@ -186,7 +185,7 @@ fn check_text(context: &RowContext, row: u64, text: &StringRecord, batch: &mut C
         }
     };
     let payload = formatted.payload;
-    let account = payload.get("account_token").unwrap_or_default();
+    let account = payload.get(Field::AccountToken).unwrap_or_default();
     if let Some(accounts) = &context.accounts {
         if let Some(problem) = accounts.problem(account) {
             let column = columns.label(Field::AccountToken);
@@ -211,13 +210,13 @@ fn check_text(context: &RowContext, row: u64, text: &StringRecord, batch: &mut C
         out.extend_from_slice(b",\n  {\n    \"row\": ");
         out.extend_from_slice(itoa::Buffer::new().format(row).as_bytes());
         out.extend_from_slice(b",\n    \"payload\": ");
-        payload.write_pretty(out, 4).expect("writing to a Vec cannot fail");
+        payload.write_pretty(out);
         out.extend_from_slice(b"\n  }");
     }
     let validated = validated_start..batch.validated.len();
 
     let order_start = batch.order_ids.len();
-    if let Some(order_id) = payload.get("order_id") {
+    if let Some(order_id) = payload.get(Field::OrderId) {
         batch.order_ids.push_str(order_id);
     }
     let order_id = order_start..batch.order_ids.len();
@@ -225,7 +224,7 @@ fn check_text(context: &RowContext, row: u64, text: &StringRecord, batch: &mut C
     Checked::Valid(ValidInfo {
         dedupe_key: DedupeKey::of(&payload),
         local_date: formatted.local_date,
-        names: batch.names_index(account, payload.get("event_name").unwrap_or_default()),
+        names: batch.names_index(account, payload.get(Field::EventName).unwrap_or_default()),
         warnings: formatted.warnings.iter().map(|warning| warning.line(row)).collect(),
         request,
         validated,

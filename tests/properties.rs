@@ -116,7 +116,7 @@ proptest! {
             Ok(formatted) => {
                 let payload = &formatted.payload;
                 let mut json = Vec::new();
-                payload.write_json_without_rid(&mut json).unwrap();
+                payload.write_json_without_rid(&mut json);
                 let json = String::from_utf8(json).unwrap();
                 prop_assert_eq!(payload.rid(), &hex(&Sha256::digest(json.as_bytes()))[..32]);
                 let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&json).unwrap();
