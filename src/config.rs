@@ -95,6 +95,10 @@ impl ReplayerConfig {
         self.mapping.account_token.as_deref()
     }
 
+    pub fn currency(&self) -> Option<&str> {
+        self.mapping.currency.as_deref()
+    }
+
     pub fn events(&self) -> &[String] {
         &self.mapping.events
     }

@@ -166,8 +166,7 @@ fn email_problem(address: &str) -> Option<&'static str> {
     if address.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, ',' | ';' | '<' | '>' | '"')) {
         return Some("holds spaces or separators (two addresses in one cell?)");
     }
-    let labels: Vec<&str> = domain.split('.').collect();
-    if labels.len() < 2 || labels.iter().any(|label| label.is_empty()) {
+    if !domain.contains('.') || domain.split('.').any(str::is_empty) {
         return Some("has no domain like example.com after the @");
     }
     None
@@ -228,11 +227,13 @@ pub fn handle_revenue<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<
     }
 }
 
-pub fn handle_currency<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
+pub fn handle_currency<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(text) = non_empty(cell) else { return Outcome::Empty };
-    let code = text.to_ascii_uppercase();
-    if code.len() == 3 && iso_currency::Currency::from_code(&code).is_some() {
-        return Outcome::Value(code.into());
+    // Most cells are written as sent: no copy for them.
+    let code: Cow<str> = if text.bytes().any(|byte| byte.is_ascii_lowercase()) { text.to_ascii_uppercase().into() } else { text.into() };
+    // The mapping's currency was checked when the mapping was read.
+    if config.currency() == Some(&*code) || (code.len() == 3 && iso_currency::Currency::from_code(&code).is_some()) {
+        return Outcome::Value(code);
     }
     let hint = match text {
         "£" => " (did you mean \"GBP\"?)",
@@ -252,7 +253,11 @@ pub fn handle_quantity<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> 
         _ => text,
     };
     match whole.parse::<u64>() {
-        Ok(quantity) if quantity >= 1 && whole.bytes().all(|b| b.is_ascii_digit()) => Outcome::Value(quantity.to_string().into()),
+        // Sent as written unless it has leading zeros.
+        Ok(quantity) if quantity >= 1 && whole.bytes().all(|b| b.is_ascii_digit()) => match whole.starts_with('0') {
+            true => Outcome::Value(quantity.to_string().into()),
+            false => Outcome::Value(whole.into()),
+        },
         _ => dropped(format!("{text:?} is not a whole number of 1 or more")),
     }
 }
@@ -379,7 +384,7 @@ mod tests {
         assert_eq!(hash.len(), 64);
         assert_eq!(value(handle_email(&c, "jane.doe@example.com")), hash, "already lower-case: the same hash");
         assert_eq!(value(handle_email(&c, "ÉLISE@example.com")), sha256_hex("élise@example.com"));
-        for bad in ["jane.doe", "jane@", "@example.com", "jane@example", "a@b@example.com", "jane doe@example.com", "a@x.com;b@y.com"] {
+        for bad in ["jane.doe", "jane@", "@example.com", "jane@example", "a@b@example.com", "jane doe@example.com", "a@x.com;b@y.com", "jane@example..com", "jane@.example.com", "jane@example.com."] {
             let (problem, sent) = warning(handle_email(&c, bad));
             assert_eq!(sent, None);
             assert!(!problem.contains(bad), "{problem} echoes {bad}");
@@ -413,6 +418,7 @@ mod tests {
     fn currency() {
         let c = config();
         assert_eq!(value(handle_currency(&c, " eur ")), "EUR");
+        assert_eq!(value(handle_currency(&c, "GBP")), "GBP");
         assert!(exception(handle_currency(&c, "XXY")).contains("not an ISO 4217"));
         assert!(exception(handle_currency(&c, "£")).contains("GBP"));
         assert!(exception(handle_currency(&c, "EURO")).contains("not an ISO 4217"));
@@ -423,6 +429,8 @@ mod tests {
         let c = config();
         assert_eq!(value(handle_quantity(&c, " 3 ")), "3");
         assert_eq!(value(handle_quantity(&c, "2.0")), "2");
+        assert_eq!(value(handle_quantity(&c, "007")), "7");
+        assert_eq!(value(handle_quantity(&c, "10")), "10");
         for bad in ["0", "-1", "1.5", "two", "+3", "2."] {
             assert_eq!(warning(handle_quantity(&c, bad)).1, None, "{bad}");
         }
