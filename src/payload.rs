@@ -8,14 +8,17 @@ use sha2::{Digest, Sha256};
 
 use crate::field::Field;
 
-/// The unreserved characters of RFC 3986: the only bytes a query value keeps as they are, so no
-/// cell can add or change a query parameter.
-const UNRESERVED: [bool; 256] = {
-    let mut table = [false; 256];
+/// Each byte as a query value writes it, then how many of those bytes count: the byte itself
+/// for the unreserved characters of RFC 3986 (so no cell can add or change a query parameter),
+/// `%XX` for every other byte.
+const ESCAPES: [[u8; 4]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut table = [[0u8; 4]; 256];
     let mut byte = 0;
     while byte < 256 {
         let c = byte as u8;
-        table[byte] = c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_' || c == b'~';
+        let unreserved = c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_' || c == b'~';
+        table[byte] = if unreserved { [c, 0, 0, 1] } else { [b'%', HEX[byte >> 4], HEX[byte & 0xf], 3] };
         byte += 1;
     }
     table
@@ -200,28 +203,25 @@ impl<'a> Payload<'a> {
 
 /// Percent-encode every byte but the unreserved ones.
 fn percent_encode_into(out: &mut Vec<u8>, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     const CHUNK: usize = 64;
-    const _: () = assert!(3 * CHUNK + 2 < 256);
     // Most values (hashes, ids, numbers) need no encoding: one branch-free pass tells, written
     // with comparisons rather than the table so that it compiles to vector instructions.
     if bytes.iter().fold(true, |plain, &byte| plain & is_unreserved(byte)) {
         out.extend_from_slice(bytes);
         return;
     }
-    // Each byte is written as its three-byte escape, then kept as one byte when it needs none:
-    // no branch a byte, and one copy into `out` a chunk.
-    // The buffer has room for a chunk's escapes and then some, so masking an index with 255
-    // keeps it in bounds without a check.
-    let mut encoded = [0u8; 256];
+    // Each byte's four table bytes are stored at once and the length moves by the ones that
+    // count: no branch a byte, and one copy into `out` a chunk. A chunk's escapes fit in 256
+    // bytes, so an index masked with 255 (plus the 4 stored) stays in bounds without a check.
+    const _: () = assert!(3 * CHUNK <= 256);
+    let mut encoded = [0u8; 256 + 4];
     for chunk in bytes.chunks(CHUNK) {
         let mut length = 0;
         for &byte in chunk {
-            let plain = UNRESERVED[usize::from(byte)];
-            encoded[length & 255] = if plain { byte } else { b'%' };
-            encoded[(length + 1) & 255] = HEX[usize::from(byte >> 4)];
-            encoded[(length + 2) & 255] = HEX[usize::from(byte & 0xf)];
-            length += if plain { 1 } else { 3 };
+            let escape = ESCAPES[usize::from(byte)];
+            let at = length & 255;
+            encoded[at..at + 4].copy_from_slice(&escape);
+            length += usize::from(escape[3]);
         }
         out.extend_from_slice(&encoded[..length]);
     }
