@@ -324,7 +324,10 @@ pub fn check_rows(input: &mut CsvInput, context: &RowContext, mut sink: impl FnM
         }
         drop(done_sender);
 
-        let max_in_flight = workers as u64 * 2;
+        // Four batches a worker (about 1 MiB each): enough that the workers seldom wait while
+        // this thread, which shares their cores, reads and writes; two a worker left them idle
+        // about a tenth of a run.
+        let max_in_flight = workers as u64 * 4;
         let mut sent = 0u64;
         let mut next_to_sink = 0u64;
         let mut waiting: std::collections::BTreeMap<u64, CheckedBatch> = std::collections::BTreeMap::new();
