@@ -10,7 +10,7 @@ use csv::StringRecord;
 
 use crate::dates::DateFormat;
 use crate::field::Field;
-use crate::handlers::{handler, Outcome};
+use crate::handlers::{event_time_outcome, handler, Outcome};
 use crate::input::Columns;
 use crate::mapping::Mapping;
 use crate::payload::{Payload, Value};
@@ -135,6 +135,8 @@ impl ReplayerConfig {
         let mut identifier_notes = Vec::new();
         let mut has_identifier = false;
         let mut event_time = None;
+        // The time and local date the event_time cell gave (none when the mapping's default did).
+        let mut event_read = None;
 
         // One search of the whole row; the cells are searched only when it finds something.
         let damaged = record.as_slice().contains('\u{FFFD}');
@@ -145,7 +147,14 @@ impl ReplayerConfig {
                 exceptions.push(self.problem(field, column, "holds the replacement character \u{FFFD}: the file was damaged by a wrong conversion before it reached us; fix the cell".to_owned()));
                 continue;
             }
-            let outcome = match handler(field)(self, cell) {
+            let handled = if field == Field::EventTime {
+                let (outcome, read) = event_time_outcome(self, cell);
+                event_read = read;
+                outcome
+            } else {
+                handler(field)(self, cell)
+            };
+            let outcome = match handled {
                 Outcome::Empty => match &self.defaults[field.index()] {
                     Some(default) => default.reborrow(),
                     None => Outcome::Empty,
@@ -212,10 +221,13 @@ impl ReplayerConfig {
         if !exceptions.is_empty() {
             return Err(exceptions);
         }
-        let event_time = event_time
-            .and_then(|index| crate::dates::parse_utc_text(&fields[index].1))
-            .expect("a valid row has an event_time");
-        let local_date = event_time.with_timezone(&self.mapping.timezone).date_naive();
+        let (event_time, local_date) = match event_read {
+            Some(read) => read,
+            None => {
+                let time = event_time.and_then(|index| crate::dates::parse_utc_text(&fields[index].1)).expect("a valid row has an event_time");
+                (time, time.with_timezone(&self.mapping.timezone).date_naive())
+            }
+        };
         Ok(Formatted { payload: Payload::new(fields, custom), warnings, event_time, local_date })
     }
 }

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::config::ReplayerConfig;
@@ -126,16 +127,23 @@ pub fn handle_event_name<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outco
 }
 
 pub fn handle_event_time<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
-    let Some(text) = non_empty(cell) else { return Outcome::Empty };
+    event_time_outcome(config, cell).0
+}
+
+/// What `handle_event_time` gives, and the time and local date it read (for `format_data`,
+/// which needs them too).
+pub fn event_time_outcome<'a>(config: &'a ReplayerConfig, cell: &'a str) -> (Outcome<'a>, Option<(DateTime<Utc>, NaiveDate)>) {
+    let Some(text) = non_empty(cell) else { return (Outcome::Empty, None) };
     match read_event_time(text, config.date_formats(), config.timezone(), config.now()) {
         Ok(time) => {
             let value = crate::dates::utc_text(time.utc);
-            match time.warning {
+            let outcome = match time.warning {
                 Some(problem) => Outcome::Warning { problem, sent: Some(value.into()) },
                 None => Outcome::Value(value.into()),
-            }
+            };
+            (outcome, Some((time.utc, time.local_date)))
         }
-        Err(problem) => Outcome::Exception(problem),
+        Err(problem) => (Outcome::Exception(problem), None),
     }
 }
 
