@@ -171,7 +171,10 @@ fn email_problem(address: &str) -> Option<&'static str> {
     if domain.contains('@') {
         return Some("has more than one @");
     }
-    if address.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, ',' | ';' | '<' | '>' | '"')) {
+    let separator = |c: char| c.is_whitespace() || c.is_control() || matches!(c, ',' | ';' | '<' | '>' | '"');
+    // ASCII addresses (nearly all) are checked byte by byte, without decoding characters.
+    let has_separator = if address.is_ascii() { address.bytes().any(|byte| separator(char::from(byte))) } else { address.chars().any(separator) };
+    if has_separator {
         return Some("holds spaces or separators (two addresses in one cell?)");
     }
     if !domain.contains('.') || domain.split('.').any(str::is_empty) {
@@ -282,7 +285,7 @@ fn is_simple_http_url(text: &str) -> bool {
     } else {
         return false;
     };
-    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host_end = rest.bytes().position(|byte| matches!(byte, b'/' | b'?' | b'#')).unwrap_or(rest.len());
     let host = &rest[..host_end];
     !host.is_empty()
         && !host.starts_with('.')
