@@ -116,7 +116,7 @@ impl<'a> Payload<'a> {
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(end);
         } else {
-            out.extend_from_slice(key[..key.len() - 1].as_bytes());
+            out.extend_from_slice(&key.as_bytes()[..key.len() - 1]);
             write_string(out, value);
             out.extend_from_slice(&end[1..]);
         }
