@@ -21,6 +21,9 @@ pub struct ReplayerConfig {
     now: DateTime<Utc>,
     /// What each field's default gives, handled once.
     defaults: [Option<Outcome<'static>>; Field::COUNT],
+    /// The fields `format_data` runs, in payload order: those with a column or a default, and
+    /// the required ones. Any other would always be empty (every handler gives `Empty` for "").
+    fields: Vec<Field>,
 }
 
 /// A problem with one cell (or with the row when `column` is `None`).
@@ -59,7 +62,7 @@ pub struct Formatted<'a> {
 
 impl ReplayerConfig {
     pub fn new(mapping: Mapping, columns: Columns, now: DateTime<Utc>) -> Result<ReplayerConfig> {
-        let mut config = ReplayerConfig { mapping, columns, now, defaults: Default::default() };
+        let mut config = ReplayerConfig { mapping, columns, now, defaults: Default::default(), fields: Vec::new() };
         let mut defaults: [Option<Outcome<'static>>; Field::COUNT] = Default::default();
         let mut given: Vec<(Field, String)> = config.mapping.defaults.clone();
         if let Some(token) = &config.mapping.account_token {
@@ -80,6 +83,10 @@ impl ReplayerConfig {
             }
             defaults[field.index()] = Some(outcome.into_owned());
         }
+        config.fields = Field::ALL
+            .into_iter()
+            .filter(|&field| config.columns.of(field).is_some() || defaults[field.index()].is_some() || field.is_required())
+            .collect();
         config.defaults = defaults;
         Ok(config)
     }
@@ -140,7 +147,7 @@ impl ReplayerConfig {
 
         // One search of the whole row; the cells are searched only when it finds something.
         let damaged = record.as_slice().contains('\u{FFFD}');
-        for field in Field::ALL {
+        for &field in &self.fields {
             let column = self.columns.of(field);
             let cell = column.and_then(|index| record.get(index)).unwrap_or("");
             if damaged && cell.contains('\u{FFFD}') {
