@@ -142,7 +142,7 @@ impl ReplayerConfig {
         let mut identifier_notes = Vec::new();
         let mut has_identifier = false;
         let mut event_time = None;
-        // The time and local date the event_time cell gave (none when the mapping's default did).
+        // The time the event_time cell gave (none when the mapping's default did).
         let mut event_read = None;
 
         // One search of the whole row; the cells are searched only when it finds something.
@@ -228,13 +228,10 @@ impl ReplayerConfig {
         if !exceptions.is_empty() {
             return Err(exceptions);
         }
-        let (event_time, local_date) = match event_read {
-            Some(read) => read,
-            None => {
-                let time = event_time.and_then(|index| crate::dates::parse_utc_text(&fields[index].1)).expect("a valid row has an event_time");
-                (time, time.with_timezone(&self.mapping.timezone).date_naive())
-            }
-        };
+        let event_time = event_read
+            .or_else(|| event_time.and_then(|index| crate::dates::parse_utc_text(&fields[index].1)))
+            .expect("a valid row has an event_time");
+        let local_date = event_time.with_timezone(&self.mapping.timezone).date_naive();
         Ok(Formatted { payload: Payload::new(fields, custom), warnings, event_time, local_date })
     }
 }
@@ -281,6 +278,24 @@ mod tests {
         assert!(lines[1].starts_with("row 7, column \"Value\" (revenue): \"x\" is not a number"));
         let problems = config.format_data(&StringRecord::from(vec!["01/06/2024", "1", "nobody", ""])).unwrap_err();
         assert!(problems[0].line(3).contains("(identifier): none of visitor_id") && problems[0].line(3).contains("email: the e-mail address has no @"));
+    }
+
+    #[test]
+    fn the_local_date_is_the_sent_time_in_the_mapping_zone() {
+        // Samoa skipped 30 December 2011: a time that day is moved, here past midnight.
+        let mapping = Mapping::parse(
+            r#"{"account_token": "ex4mpl3-t0k3n-0001", "timezone": "Pacific/Apia", "events": ["offline_sale"],
+                "columns": {"event_time": "Date"}, "defaults": {"event_name": "offline_sale"}}"#,
+        )
+        .unwrap();
+        let headers: Vec<String> = ["Date", "customer_id"].iter().map(|h| h.to_string()).collect();
+        let (columns, _) = resolve_columns(&headers, &mapping).unwrap();
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 1, 1, 0, 0, 0).unwrap();
+        let config = ReplayerConfig::new(mapping, columns, now).unwrap();
+        let row = StringRecord::from(vec!["30/12/2011 12:00", "c1"]);
+        let formatted = config.format_data(&row).unwrap();
+        assert_eq!(formatted.local_date, formatted.event_time.with_timezone(&chrono_tz::Pacific::Apia).date_naive());
+        assert_eq!(formatted.local_date, NaiveDate::from_ymd_opt(2011, 12, 31).unwrap());
     }
 
     #[test]

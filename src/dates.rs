@@ -80,6 +80,10 @@ fn read_fixed(pieces: &[Piece], text: &str) -> Option<Reading> {
         return None;
     }
     let [year, month, day, hour, minute, second] = slots;
+    // chrono refuses these even when the pattern has no hour, so no time is built to check them.
+    if minute.is_some_and(|minute| minute > 59) || second.is_some_and(|second| second > 60) {
+        return None;
+    }
     let date = NaiveDate::from_ymd_opt(i32::try_from(year?).ok()?, month?, day?)?;
     let time = match hour {
         Some(hour) => Some(NaiveTime::from_hms_opt(hour, minute?, second.unwrap_or(0))?),
@@ -481,11 +485,14 @@ mod tests {
     #[test]
     fn the_fixed_shape_reading_agrees_with_chrono() {
         let mut formats = DateFormat::defaults();
-        for pattern in ["%Y%m%d", "%m/%d/%Y %H:%M:%S", "%d/%m/%Y  %H", "%Y-%m-%d %M", "%H:%M %d.%m.%Y"] {
+        for pattern in ["%Y%m%d", "%m/%d/%Y %H:%M:%S", "%d/%m/%Y  %H", "%Y-%m-%d %M", "%H:%M %d.%m.%Y", "%d/%m/%Y %S", "%d/%m/%Y %H", "%d/%m/%Y %M:%S"] {
             formats.push(DateFormat::new(pattern, StrftimeItems::new(pattern).parse_to_owned().unwrap()));
         }
         assert!(formats.iter().filter(|format| format.fixed.is_some()).count() >= 12);
-        let probes = ["2024-02-29T23:59:59", "31/12/2023 00:00:60", "1/6/2024 8:05", "09/06/0999 12:30", "20240601", "29/02/2023"];
+        let probes = [
+            "2024-02-29T23:59:59", "31/12/2023 00:00:60", "1/6/2024 8:05", "09/06/0999 12:30", "20240601", "29/02/2023",
+            "2024-06-01 99", "2024-06-01 60", "01/06/2024 24", "01/06/2024 61:00", "01/06/2024 12:60", "01/06/2024 12:00:61",
+        ];
         // Cells near each format's shape: rendered dates with characters swapped at random.
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {

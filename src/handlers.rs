@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::config::ReplayerConfig;
@@ -130,9 +130,8 @@ pub fn handle_event_time<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outco
     event_time_outcome(config, cell).0
 }
 
-/// What `handle_event_time` gives, and the time and local date it read (for `format_data`,
-/// which needs them too).
-pub fn event_time_outcome<'a>(config: &'a ReplayerConfig, cell: &'a str) -> (Outcome<'a>, Option<(DateTime<Utc>, NaiveDate)>) {
+/// What `handle_event_time` gives, and the time it sends (for `format_data`, which needs it too).
+pub fn event_time_outcome<'a>(config: &'a ReplayerConfig, cell: &'a str) -> (Outcome<'a>, Option<DateTime<Utc>>) {
     let Some(text) = non_empty(cell) else { return (Outcome::Empty, None) };
     match read_event_time(text, config.date_formats(), config.timezone(), config.now()) {
         Ok(time) => {
@@ -141,7 +140,8 @@ pub fn event_time_outcome<'a>(config: &'a ReplayerConfig, cell: &'a str) -> (Out
                 Some(problem) => Outcome::Warning { problem, sent: Some(value.into()) },
                 None => Outcome::Value(value.into()),
             };
-            (outcome, Some((time.utc, time.local_date)))
+            // Sent in whole seconds.
+            (outcome, time.utc.with_nanosecond(0))
         }
         Err(problem) => (Outcome::Exception(problem), None),
     }

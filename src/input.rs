@@ -205,9 +205,17 @@ fn first_invalid_utf8_in_parts(file: &File, size: u64, parts: usize) -> io::Resu
     for part in 1..parts as u64 {
         let mut start = size * part / parts as u64;
         let mut head = [0u8; 4];
-        let read = file.read_at(&mut head, start)?;
+        let mut read = 0;
+        while read < head.len() {
+            match file.read_at(&mut head[read..], start + read as u64)? {
+                0 => break,
+                more => read += more,
+            }
+        }
         start += head[..read].iter().take_while(|&&byte| byte & 0xC0 == 0x80).count() as u64;
-        starts.push(start.max(*starts.last().expect("one start at least")));
+        // Within the size first seen, even if the file grows meanwhile (what it grows by is not
+        // checked here; the rows reading it still refuse bytes that are not UTF-8).
+        starts.push(start.min(size).max(*starts.last().expect("one start at least")));
     }
     let mut ends: Vec<u64> = starts[1..].to_vec();
     ends.push(size);
