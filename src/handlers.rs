@@ -228,6 +228,10 @@ pub fn handle_phone<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
 
 pub fn handle_revenue<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(text) = non_empty(cell) else { return Outcome::Empty };
+    // Most cells are written as sent: no copy for them.
+    if config.decimal_separator() == '.' && crate::money::is_sent_form(text) {
+        return Outcome::Value(text.into());
+    }
     match crate::money::parse_amount(text, config.decimal_separator()) {
         Ok(amount) if amount.cleaned => Outcome::Warning {
             problem: format!("{text:?} had {}", amount.removed),

@@ -18,6 +18,18 @@ fn is_currency_char(c: char) -> bool {
     c.is_alphabetic() || matches!(c, '£' | '$' | '€' | '¥' | '₹' | '¢' | '₩' | '₽' | '₺' | '₪' | '₫' | '₱' | '₦' | '₴' | '฿' | '₣')
 }
 
+/// True when `text` is already an amount as it is sent with `.` as the decimal separator: digits
+/// without a leading zero (or a lone 0), then `.` and digits if it has a fraction. `parse_amount`
+/// would give it back unchanged, so it can be sent as it stands.
+pub fn is_sent_form(text: &str) -> bool {
+    let (integer, fraction) = match text.split_once('.') {
+        Some((integer, fraction)) => (integer, Some(fraction)),
+        None => (text, None),
+    };
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
+    digits(integer) && (integer == "0" || !integer.starts_with('0')) && fraction.is_none_or(digits)
+}
+
 /// Read a trimmed, non-empty amount. `Err` is the exception text.
 pub fn parse_amount(text: &str, decimal: char) -> Result<Amount, String> {
     let thousands = if decimal == '.' { ',' } else { '.' };
@@ -113,6 +125,18 @@ mod tests {
     fn amount(text: &str, decimal: char) -> (String, bool) {
         let amount = parse_amount(text, decimal).unwrap();
         (amount.value, amount.cleaned)
+    }
+
+    #[test]
+    fn the_sent_form_is_what_parse_amount_gives_back() {
+        let cells = ["0", "5", "10.00", "0.50", "1234.5", "007", "0.", ".5", "5.", "-1", "1,000", "1 000", "1.2.3", "", "٣", "12a", "+5", "00", "0.0"];
+        for cell in cells {
+            if is_sent_form(cell) {
+                assert_eq!(parse_amount(cell, '.').unwrap(), Amount { value: cell.to_owned(), cleaned: false, removed: String::new() }, "{cell}");
+            }
+        }
+        assert!(["0", "5", "10.00", "0.50", "0.0"].iter().all(|cell| is_sent_form(cell)));
+        assert!(!["007", ".5", "5.", "-1", "1,000", "00", ""].iter().any(|cell| is_sent_form(cell)));
     }
 
     #[test]

@@ -94,6 +94,8 @@ pub struct CheckedBatch {
     pub validated: Vec<u8>,
     pub order_ids: String,
     pub names: Vec<(String, String)>,
+    /// An empty record, kept to stand in for the one being converted to text.
+    stand_in: Option<ByteRecord>,
 }
 
 impl CheckedBatch {
@@ -157,19 +159,21 @@ pub fn check_row(context: &RowContext, row: u64, record: &mut ByteRecord, batch:
             record.len()
         ));
     }
-    // The conversion checks UTF-8 in place; the record goes back to the batch for reuse.
-    let text = match StringRecord::from_byte_record(std::mem::take(record)) {
+    // The conversion checks UTF-8 in place; the record goes back to the batch for reuse. An
+    // empty record the batch keeps stands in for it meanwhile (a new one would allocate a row).
+    let stand_in = batch.stand_in.take().unwrap_or_default();
+    let text = match StringRecord::from_byte_record(std::mem::replace(record, stand_in)) {
         Ok(text) => text,
         Err(error) => {
             let header = columns.headers.get(error.utf8_error().field()).cloned().unwrap_or_default();
-            *record = error.into_byte_record();
+            batch.stand_in = Some(std::mem::replace(record, error.into_byte_record()));
             return Checked::Exception(format!(
                 "row {row}, column {header:?}: not valid UTF-8; save the file as \"CSV UTF-8\" or pass --encoding windows-1252; row not fired"
             ));
         }
     };
     let checked = check_text(context, row, &text, batch);
-    *record = text.into_byte_record();
+    batch.stand_in = Some(std::mem::replace(record, text.into_byte_record()));
     checked
 }
 
