@@ -141,9 +141,8 @@ impl ReplayerConfig {
         let mut exceptions = Vec::new();
         let mut identifier_notes = Vec::new();
         let mut has_identifier = false;
-        let mut event_time = None;
         // The time the event_time cell gave (none when the mapping's default did).
-        let mut event_read = None;
+        let mut event_time = None;
 
         // One search of the whole row; the cells are searched only when it finds something.
         let damaged = record.as_slice().contains('\u{FFFD}');
@@ -156,7 +155,7 @@ impl ReplayerConfig {
             }
             let handled = if field == Field::EventTime {
                 let (outcome, read) = event_time_outcome(self, cell);
-                event_read = read;
+                event_time = read;
                 outcome
             } else {
                 handler(field)(self, cell)
@@ -168,12 +167,8 @@ impl ReplayerConfig {
                 },
                 outcome => outcome,
             };
-            let sent = matches!(outcome, Outcome::Value(_) | Outcome::Warning { sent: Some(_), .. });
-            if sent {
+            if matches!(outcome, Outcome::Value(_) | Outcome::Warning { sent: Some(_), .. }) {
                 has_identifier |= Field::IDENTIFIERS.contains(&field);
-                if field == Field::EventTime {
-                    event_time = Some(fields.len());
-                }
             }
             match outcome {
                 Outcome::Value(value) => fields.push((field, value)),
@@ -228,8 +223,8 @@ impl ReplayerConfig {
         if !exceptions.is_empty() {
             return Err(exceptions);
         }
-        let event_time = event_read
-            .or_else(|| event_time.and_then(|index| crate::dates::parse_utc_text(&fields[index].1)))
+        let event_time = event_time
+            .or_else(|| fields.iter().find(|(field, _)| *field == Field::EventTime).and_then(|(_, text)| crate::dates::parse_utc_text(text)))
             .expect("a valid row has an event_time");
         let local_date = event_time.with_timezone(&self.mapping.timezone).date_naive();
         Ok(Formatted { payload: Payload::new(fields, custom), warnings, event_time, local_date })
