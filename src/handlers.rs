@@ -269,10 +269,13 @@ pub fn handle_quantity<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> 
     };
     match whole.parse::<u64>() {
         // Sent as written unless it has leading zeros.
-        Ok(quantity) if quantity >= 1 && whole.bytes().all(|b| b.is_ascii_digit()) => match whole.starts_with('0') {
-            true => Outcome::Value(quantity.to_string().into()),
-            false => Outcome::Value(whole.into()),
-        },
+        Ok(quantity) if quantity >= 1 && whole.bytes().all(|b| b.is_ascii_digit()) => {
+            if whole.starts_with('0') {
+                Outcome::Value(quantity.to_string().into())
+            } else {
+                Outcome::Value(whole.into())
+            }
+        }
         _ => dropped(format!("{text:?} is not a whole number of 1 or more")),
     }
 }
