@@ -337,26 +337,30 @@ pub fn check_rows(input: &mut CsvInput, context: &RowContext, mut sink: impl FnM
         let mut waiting: std::collections::BTreeMap<u64, CheckedBatch> = std::collections::BTreeMap::new();
         let outcome = (|| -> Result<()> {
             let mut more = true;
-            while more {
-                let mut records = spare.records();
-                more = read_batch(input, &mut records)?;
-                if records.is_empty() {
-                    spare.give_records(records);
-                } else {
-                    work_sender.send((sent, records)).expect("workers run until the work queue closes");
-                    sent += 1;
-                }
-                while sent - next_to_sink >= max_in_flight || (!more && next_to_sink < sent) {
-                    let (sequence, checked) = done_receiver.recv().expect("workers answer every batch");
-                    waiting.insert(sequence, checked);
-                    while let Some(mut ready) = waiting.remove(&next_to_sink) {
-                        sink(&mut ready)?;
-                        spare.give_batch(ready);
-                        next_to_sink += 1;
+            loop {
+                // Refill the queue before each batch is sunk, not after all the ready ones: the
+                // workers then have work while this thread writes.
+                while more && sent - next_to_sink < max_in_flight {
+                    let mut records = spare.records();
+                    more = read_batch(input, &mut records)?;
+                    if records.is_empty() {
+                        spare.give_records(records);
+                    } else {
+                        work_sender.send((sent, records)).expect("workers run until the work queue closes");
+                        sent += 1;
                     }
                 }
+                if let Some(mut ready) = waiting.remove(&next_to_sink) {
+                    sink(&mut ready)?;
+                    spare.give_batch(ready);
+                    next_to_sink += 1;
+                } else if next_to_sink == sent {
+                    return Ok(());
+                } else {
+                    let (sequence, checked) = done_receiver.recv().expect("workers answer every batch");
+                    waiting.insert(sequence, checked);
+                }
             }
-            Ok(())
         })();
         // Closing the queue ends the workers, whether we finished or failed.
         drop(work_sender);
