@@ -61,18 +61,22 @@ pub struct Payload<'a> {
     rid_bytes: [u8; 16],
     /// Bit i set: field i needs no JSON escaping (checked once, written three times).
     plain_fields: u64,
+    /// Bit i set: field i needs no percent-encoding in the query.
+    unreserved_fields: u64,
 }
 
 impl<'a> Payload<'a> {
     /// The payload of `fields`, which are in `Field::ALL`'s order, and `custom`.
     pub fn new(fields: Vec<(Field, Value<'a>)>, custom: Vec<(Value<'a>, Value<'a>)>) -> Payload<'a> {
         debug_assert!(fields.windows(2).all(|pair| pair[0].0 < pair[1].0), "fields in payload order");
-        let plain_fields = fields
-            .iter()
-            .enumerate()
-            .filter(|(_, (_, value))| is_plain_json(value))
-            .fold(0u64, |mask, (index, _)| mask | 1 << index);
-        let mut payload = Payload { fields, custom, rid: [b'0'; 32], rid_bytes: [0; 16], plain_fields };
+        // One pass over each value tells both what JSON must escape and what the query must encode.
+        let (mut plain_fields, mut unreserved_fields) = (0u64, 0u64);
+        for (index, (_, value)) in fields.iter().enumerate() {
+            let needs = value.bytes().fold(0, |needs, byte| needs | NEEDS[usize::from(byte)]);
+            plain_fields |= u64::from(needs & JSON_ESCAPE == 0) << index;
+            unreserved_fields |= u64::from(needs & PERCENT_ENCODE == 0) << index;
+        }
+        let mut payload = Payload { fields, custom, rid: [b'0'; 32], rid_bytes: [0; 16], plain_fields, unreserved_fields };
         // Written whole into a reused buffer and hashed at once: cheaper than feeding the hasher
         // piece by piece.
         let digest = SCRATCH.with(|json| {
@@ -108,6 +112,8 @@ impl<'a> Payload<'a> {
     }
 
     /// One field: `key` ends with the value's opening quote, and `end` starts with its closing one.
+    /// Inlined: its two callers pass a constant `end`, which is then stored without a call.
+    #[inline(always)]
     fn write_field(&self, out: &mut Vec<u8>, index: usize, key: &str, end: &[u8]) {
         let value = &self.fields[index].1;
         if self.is_plain(index) {
@@ -140,7 +146,11 @@ impl<'a> Payload<'a> {
         for (index, (field, value)) in self.fields.iter().enumerate() {
             let key = &KEYS.query[field.index()];
             out.extend_from_slice(if index == 0 { &key.as_bytes()[1..] } else { key.as_bytes() });
-            percent_encode_into(out, value.as_bytes());
+            if self.unreserved_fields & (1 << index) != 0 {
+                out.extend_from_slice(value.as_bytes());
+            } else {
+                percent_encode_all(out, value.as_bytes());
+            }
         }
         let mut first = self.fields.is_empty();
         if !self.custom.is_empty() {
@@ -168,7 +178,7 @@ impl<'a> Payload<'a> {
     pub fn write_tag_url(&self, out: &mut Vec<u8>, request_url: &str) -> usize {
         let start = out.len();
         out.extend_from_slice(request_url.as_bytes());
-        out.push(if request_url.contains('?') { b'&' } else { b'?' });
+        out.push(if request_url.as_bytes().contains(&b'?') { b'&' } else { b'?' });
         self.write_query(out);
         out.len() - start
     }
@@ -202,12 +212,17 @@ impl<'a> Payload<'a> {
 
 /// Percent-encode every byte but the unreserved ones.
 fn percent_encode_into(out: &mut Vec<u8>, bytes: &[u8]) {
-    const CHUNK: usize = 64;
     // Most values (hashes, ids, numbers) need no encoding: one branch-free pass tells.
     if bytes.iter().fold(true, |plain, &byte| plain & is_unreserved(byte)) {
         out.extend_from_slice(bytes);
-        return;
+    } else {
+        percent_encode_all(out, bytes);
     }
+}
+
+/// Percent-encode `bytes`, known to hold some byte that needs it.
+fn percent_encode_all(out: &mut Vec<u8>, bytes: &[u8]) {
+    const CHUNK: usize = 64;
     // Each byte's four table bytes are stored at once and the length moves by the ones that
     // count: no branch a byte, and one copy into `out` a chunk. A chunk's escapes fit in 256
     // bytes, so an index masked with 255 (plus the 4 stored) stays in bounds without a check.
@@ -225,6 +240,21 @@ fn percent_encode_into(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
+/// What a byte needs, as bits: `JSON_ESCAPE` in a JSON string, `PERCENT_ENCODE` in a query value.
+const NEEDS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let c = byte as u8;
+        let json = if needs_json_escape(c) { JSON_ESCAPE } else { 0 };
+        table[byte] = json | if is_unreserved(c) { 0 } else { PERCENT_ENCODE };
+        byte += 1;
+    }
+    table
+};
+const JSON_ESCAPE: u8 = 1;
+const PERCENT_ENCODE: u8 = 2;
+
 /// The unreserved characters of RFC 3986, with comparisons (no table), so that a pass over a
 /// value compiles to vector instructions.
 const fn is_unreserved(byte: u8) -> bool {
@@ -233,9 +263,14 @@ const fn is_unreserved(byte: u8) -> bool {
     letter | digit | (byte == b'-') | (byte == b'.') | (byte == b'_') | (byte == b'~')
 }
 
+/// The bytes a JSON string escapes: `"`, `\\` and control characters.
+const fn needs_json_escape(byte: u8) -> bool {
+    (byte < 0x20) | (byte == b'"') | (byte == b'\\')
+}
+
 fn is_plain_json(text: &str) -> bool {
     // Without an early exit the check compiles to vector instructions.
-    !text.bytes().fold(false, |found, byte| found | (byte < 0x20) | (byte == b'"') | (byte == b'\\'))
+    !text.bytes().fold(false, |found, byte| found | needs_json_escape(byte))
 }
 
 /// A JSON string, escaped as serde_json does: `"`, `\\` and control characters.
@@ -268,12 +303,21 @@ pub fn hex(bytes: &[u8]) -> String {
     String::from_utf8(text).expect("hex digits")
 }
 
-/// Lowercase hex digits of `bytes` into `out`, which is twice as long.
+/// Lowercase hex digits of `bytes` into `out`, which is twice as long: both digits of a byte
+/// with one look-up.
 fn hex_into(bytes: &[u8], out: &mut [u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0xf)];
+    const PAIRS: [[u8; 2]; 256] = {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut table = [[0u8; 2]; 256];
+        let mut byte = 0;
+        while byte < 256 {
+            table[byte] = [DIGITS[byte >> 4], DIGITS[byte & 0xf]];
+            byte += 1;
+        }
+        table
+    };
+    for (&byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair.copy_from_slice(&PAIRS[usize::from(byte)]);
     }
 }
 
