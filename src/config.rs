@@ -144,8 +144,10 @@ impl ReplayerConfig {
         // The time the event_time cell gave (none when the mapping's default did).
         let mut event_time = None;
 
-        // One search of the whole row; the cells are searched only when it finds something.
-        let damaged = record.as_slice().contains('\u{FFFD}');
+        // One search of the whole row, for the replacement character's first byte (a vectorised
+        // byte search); the cells are searched only when it finds the character.
+        let row_text = record.as_slice();
+        let damaged = row_text.as_bytes().contains(&0xEF) && row_text.contains('\u{FFFD}');
         for &field in &self.fields {
             let column = self.columns.of(field);
             let cell = column.and_then(|index| record.get(index)).unwrap_or("");

@@ -164,11 +164,14 @@ fn is_sha256_hex(text: &str) -> bool {
 
 /// Why `address` (trimmed, lower-cased) does not look like an e-mail address, without quoting it.
 fn email_problem(address: &str) -> Option<&'static str> {
-    let Some((local, domain)) = address.split_once('@') else { return Some("has no @") };
+    // '@' and '.' are ASCII, so bytes are searched rather than characters.
+    let bytes = address.as_bytes();
+    let Some(at) = bytes.iter().position(|&byte| byte == b'@') else { return Some("has no @") };
+    let (local, domain) = (&bytes[..at], &bytes[at + 1..]);
     if local.is_empty() || domain.is_empty() {
         return Some("has nothing before or after the @");
     }
-    if domain.contains('@') {
+    if domain.contains(&b'@') {
         return Some("has more than one @");
     }
     let separator = |c: char| c.is_whitespace() || c.is_control() || matches!(c, ',' | ';' | '<' | '>' | '"');
@@ -177,7 +180,8 @@ fn email_problem(address: &str) -> Option<&'static str> {
     if has_separator {
         return Some("holds spaces or separators (two addresses in one cell?)");
     }
-    if !domain.contains('.') || domain.split('.').any(str::is_empty) {
+    let empty_label = domain.starts_with(b".") || domain.ends_with(b".") || domain.windows(2).any(|pair| pair == b"..");
+    if !domain.contains(&b'.') || empty_label {
         return Some("has no domain like example.com after the @");
     }
     None
@@ -209,17 +213,26 @@ pub fn handle_phone<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     if text.contains(['e', 'E']) && text.contains('+') && text.contains('.') {
         return dropped("the phone number is in Excel's scientific notation, so its last digits are lost; format the column as text in Excel (value not shown: personal data)".to_owned());
     }
-    // The number hashed is the leading '+' (if any) and the digits, fed to the hash as they
-    // come rather than copied out first.
+    // The number hashed is the leading '+' (if any) and the digits, gathered on the stack and
+    // fed to the hash a block at a time.
     let mut hasher = Sha256::new();
+    let mut block = [0u8; 64];
+    let mut filled = 0;
     if text.starts_with('+') {
-        hasher.update(b"+");
+        block[0] = b'+';
+        filled = 1;
     }
     let mut digits = 0;
-    for run in text.split(|c: char| !c.is_ascii_digit()) {
-        hasher.update(run.as_bytes());
-        digits += run.len();
+    for &byte in text.as_bytes().iter().filter(|byte| byte.is_ascii_digit()) {
+        if filled == block.len() {
+            hasher.update(block);
+            filled = 0;
+        }
+        block[filled] = byte;
+        filled += 1;
+        digits += 1;
     }
+    hasher.update(&block[..filled]);
     if digits < 7 {
         return dropped(format!("the phone number has {digits} digits, fewer than 7 (value not shown: personal data)"));
     }
@@ -263,7 +276,7 @@ pub fn handle_currency<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome
 pub fn handle_quantity<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(text) = non_empty(cell) else { return Outcome::Empty };
     // Excel sometimes writes whole numbers as "2.0".
-    let whole = match text.split_once('.') {
+    let whole = match crate::money::split_at_dot(text) {
         Some((whole, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => whole,
         _ => text,
     };
@@ -416,7 +429,12 @@ mod tests {
             assert_eq!(sent, None);
             assert!(!problem.contains(bad), "{problem} echoes {bad}");
         }
+        for bad in ["jane@example..com", "jane@.example.com", "jane@example.com."] {
+            assert!(warning(handle_email(&c, bad)).0.contains("has no domain like example.com"), "{bad}");
+        }
         assert_eq!(value(handle_email(&c, &"AB".repeat(32))), "ab".repeat(32));
+        // The hex digits of a known digest (FIPS 180-2's "abc").
+        assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]
@@ -424,6 +442,9 @@ mod tests {
         let c = config();
         assert_eq!(value(handle_phone(&c, "+44 (0)20 7946-0000")), sha256_hex("+4402079460000"));
         assert_eq!(value(handle_phone(&c, "020 7946 0000")), sha256_hex("02079460000"));
+        // More digits than the block gathered at a time.
+        let long = "1234567890".repeat(13);
+        assert_eq!(value(handle_phone(&c, &format!("+{}", long.replace('0', "0 ")))), sha256_hex(&format!("+{long}")));
         let (problem, sent) = warning(handle_phone(&c, "12-34"));
         assert_eq!(sent, None);
         assert!(problem.contains("fewer than 7") && !problem.contains("12-34"));
