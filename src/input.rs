@@ -104,12 +104,16 @@ impl CsvInput {
         let mut buffered = BufReader::with_capacity(256 * 1024, decoded);
         let first = buffered.fill_buf().with_context(|| format!("cannot read {}", path.display()))?;
         let delimiter = delimiter.unwrap_or_else(|| sniff_delimiter(first));
+        // Old Mac exports end lines with a lone CR. csv reads those as line ends, but counts LFs
+        // only, so the blank rows of such a file would go uncounted: its CRs are read as LFs.
+        let lone_cr = first.contains(&b'\r') && !first.contains(&b'\n');
+        let buffered: Box<dyn Read> = if lone_cr { Box::new(CrAsLf(buffered)) } else { Box::new(buffered) };
         let reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .has_headers(false)
             .flexible(true)
             .buffer_capacity(256 * 1024)
-            .from_reader(Box::new(buffered) as Box<dyn Read>);
+            .from_reader(buffered);
 
         let mut input = CsvInput { path: path.to_owned(), reader, last_line: 1, last_row: 0, headers: Vec::new(), file_warnings };
         let mut header = ByteRecord::new();
@@ -163,6 +167,22 @@ impl CsvInput {
     /// Check the header against the mapping: fail before any row is handled.
     pub fn columns(&self, mapping: &Mapping) -> Result<(Columns, Option<String>)> {
         resolve_columns(&self.headers, mapping).map_err(|error| anyhow::anyhow!("{}: {error}", self.path.display()))
+    }
+}
+
+/// Reads CR bytes as LF: a file whose lines end with a lone CR reads as one with LFs. (0x0D is
+/// never part of a longer character in UTF-8, nor in Windows-1252.)
+struct CrAsLf<R>(R);
+
+impl<R: Read> Read for CrAsLf<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let read = self.0.read(buffer)?;
+        for byte in &mut buffer[..read] {
+            if *byte == b'\r' {
+                *byte = b'\n';
+            }
+        }
+        Ok(read)
     }
 }
 
@@ -227,18 +247,23 @@ fn first_invalid_utf8_in_parts(file: &File, size: u64, parts: usize) -> io::Resu
 
     // Only for the message: the line of the bad byte, counted on a second read of what precedes it.
     let mut buffer = vec![0u8; 1 << 20];
+    // A line ends with LF, CRLF or a lone CR (old Mac exports).
     let mut lines = 1u64;
     let mut offset = 0u64;
+    let mut after_cr = false;
     while offset < bad {
         let want = (bad - offset).min(buffer.len() as u64) as usize;
         let read = file.read_at(&mut buffer[..want], offset)?;
         if read == 0 {
             break;
         }
-        lines += buffer[..read].iter().filter(|&&b| b == b'\n').count() as u64;
+        for &byte in &buffer[..read] {
+            lines += u64::from(byte == b'\n' || after_cr);
+            after_cr = byte == b'\r';
+        }
         offset += read as u64;
     }
-    Ok(Some(lines))
+    Ok(Some(lines + u64::from(after_cr)))
 }
 
 /// The offset of the first byte of `start..end` that is not UTF-8, reading from `start`, which

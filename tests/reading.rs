@@ -67,6 +67,19 @@ fn a_windows_1252_file_is_read_as_such_with_one_warning() {
 }
 
 #[test]
+fn the_line_of_the_first_bad_byte_counts_crlf_and_lone_cr_line_ends() {
+    for end in ["\r\n", "\r"] {
+        let file: Vec<u8> = windows_1252_file().into_iter().flat_map(|byte| if byte == b'\n' { end.as_bytes().to_vec() } else { vec![byte] }).collect();
+        let client = Client::new(MAPPING, file);
+        let run = dump(&client, &[]);
+        run.expect_code(0);
+        let dumps = run.dumps("fixture");
+        assert!(dumps.lines("warnings")[0].starts_with("file: not valid UTF-8 (first at line 3)"), "{end:?}: {:?}", dumps.lines("warnings"));
+        assert_eq!(stores_and_sources(&dumps)[1].0, "Café €5", "{end:?}");
+    }
+}
+
+#[test]
 fn encoding_windows_1252_reads_it_without_a_warning() {
     let client = Client::new(MAPPING, windows_1252_file());
     let run = dump(&client, &["--encoding", "windows-1252"]);
@@ -192,13 +205,28 @@ fn row_numbers_with_crlf_and_quoted_newlines() {
 }
 
 #[test]
-#[ignore = "bug: with lone-CR line ends (old Mac exports) blank lines are not counted, because CsvInput::next_row counts LF only"]
 fn row_numbers_with_lone_cr_line_ends() {
-    let csv = [HEADER, "01/06/2024 10:00,C-1,O-1,10.00,,a", "", "02/06/2024 10:00,C-2,O-2,ten,,b", ""].join("\r");
-    let client = Client::new(MAPPING, csv);
+    // Old Mac exports: blank rows and a quoted line break, all with lone CRs.
+    let rows = [
+        HEADER,
+        "01/06/2024 10:00,C-1,O-1,10.00,,a",
+        "",
+        "02/06/2024 10:00,C-2,O-2,ten,,b",
+        "03/06/2024 10:00,C-3,O-3,5.00,,\"two\rlines\"",
+        "",
+        "04/06/2024 10:00,C-4,O-4,eleven,,d",
+        "",
+    ];
+    let client = Client::new(MAPPING, rows.join("\r"));
     let run = dump(&client, &[]);
     run.expect_code(1);
-    assert!(run.dumps("fixture").lines("exceptions")[0].starts_with("row 4, "), "{:?}", run.dumps("fixture").lines("exceptions"));
+    let dumps = run.dumps("fixture");
+    assert_eq!(dumps.validated_rows(), [2, 5]);
+    let exceptions = dumps.lines("exceptions");
+    assert_eq!(exceptions.len(), 2, "{exceptions:?}");
+    assert!(exceptions[0].starts_with("row 4, ") && exceptions[1].starts_with("row 7, "), "{exceptions:?}");
+    // The quoted line break is read as a line break (LF).
+    assert_eq!(dumps.validated()[1].1["custom"]["store_id"], "two\nlines");
 }
 
 // --- blank and ragged rows -------------------------------------------------------------------
