@@ -10,6 +10,8 @@
 //! shared machine's figures move from one run to the next. The untimed run is there because on
 //! a virtual machine the first run writes its 1.5 GB of dumps into memory the host may not back
 //! yet: measured here, its kernel time was 3.0-3.5 s against 0.3-1.0 s for the runs after it.
+//! The median CPU seconds (user and kernel) are printed too: a slow run with more CPU time for
+//! the same work was slowed by the machine's other load, not by the tool.
 //!
 //! Targets (SPEC issue 2): at least 500,000 rows/s on 1,000,000 rows, peak memory under 64 MiB.
 
@@ -22,14 +24,16 @@ use std::time::Instant;
 
 use client::generate;
 
-/// Wait for a child and return its exit status and its own peak resident memory, in KiB.
-fn wait_with_peak(child: std::process::Child) -> (i32, i64) {
+/// Wait for a child and return its exit status, its own peak resident memory in KiB, and the
+/// CPU seconds it used (user and kernel).
+fn wait_with_usage(child: std::process::Child) -> (i32, i64, f64) {
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let pid = child.id() as libc::pid_t;
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(waited, pid, "wait4 failed");
-    (status, usage.ru_maxrss)
+    let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;
+    (status, usage.ru_maxrss, seconds(usage.ru_utime) + seconds(usage.ru_stime))
 }
 
 fn main() {
@@ -56,7 +60,7 @@ fn main() {
     let binary = env!("CARGO_BIN_EXE_replayer");
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-dry-run");
     println!("{runs} timed runs a size after one untimed; seconds and rows/s as median (best)");
-    println!("{:>10} {:>8} {:>16} {:>22} {:>10}", "rows", "MB", "seconds", "rows/s", "peak MiB");
+    println!("{:>10} {:>8} {:>16} {:>22} {:>10} {:>8}", "rows", "MB", "seconds", "rows/s", "peak MiB", "CPU s");
     for rows in sizes {
         let folder = root.join(format!("client-{rows}"));
         generate(&folder, rows).expect("generate the synthetic client");
@@ -64,6 +68,7 @@ fn main() {
         let size_mb = fs::metadata(&csv).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
         let output = folder.join("output");
         let mut seconds = Vec::new();
+        let mut cpu_seconds = Vec::new();
         let mut peak_mib: f64 = 0.0;
         for run in 0..=runs {
             let _ = fs::remove_dir_all(&output);
@@ -80,20 +85,23 @@ fn main() {
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .expect("run replayer");
-            let (status, peak_kib) = wait_with_peak(child);
+            let (status, peak_kib, cpu) = wait_with_usage(child);
             let elapsed = started.elapsed().as_secs_f64();
             assert_eq!(status, 0, "replayer failed on {rows} rows");
             if run > 0 {
                 seconds.push(elapsed);
+                cpu_seconds.push(cpu);
                 peak_mib = peak_mib.max(peak_kib as f64 / 1024.0);
             }
         }
         let _ = fs::remove_dir_all(&output);
         seconds.sort_by(f64::total_cmp);
+        cpu_seconds.sort_by(f64::total_cmp);
+        let cpu = cpu_seconds[cpu_seconds.len() / 2];
         let (median, best) = (seconds[seconds.len() / 2], seconds[0]);
         let rate = |seconds: f64| rows as f64 / seconds;
         println!(
-            "{rows:>10} {size_mb:>8.1} {:>16} {:>22} {peak_mib:>10.1}",
+            "{rows:>10} {size_mb:>8.1} {:>16} {:>22} {peak_mib:>10.1} {cpu:>8.2}",
             format!("{median:.2} ({best:.2})"),
             format!("{:.0} ({:.0})", rate(median), rate(best))
         );
