@@ -67,7 +67,13 @@ fn read_fixed(pieces: &[Piece], text: &str) -> Option<Reading> {
     let mut slots: [Option<u32>; 6] = [None; 6];
     for piece in pieces {
         match piece {
-            Piece::Text(literal) => rest = rest.strip_prefix(literal.as_bytes())?,
+            // Most literals are one byte ('/', '-', ' ', ':'): compared as a byte, not with memcmp.
+            Piece::Text(literal) => {
+                rest = match (literal.as_bytes(), rest) {
+                    ([byte], [first, after @ ..]) => (first == byte).then_some(after)?,
+                    (literal, rest) => rest.strip_prefix(literal)?,
+                }
+            }
             Piece::Number { slot, width } => {
                 let (digits, after) = rest.split_at_checked(*width)?;
                 let value = digits.iter().try_fold(0u32, |value, &byte| byte.is_ascii_digit().then(|| value * 10 + u32::from(byte - b'0')))?;
