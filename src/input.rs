@@ -1,7 +1,7 @@
 //! Opening the client's CSV (SPEC §5): encoding, delimiter, header checks and spreadsheet row numbers.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -101,19 +101,22 @@ impl CsvInput {
             }
         };
 
-        let mut buffered = BufReader::with_capacity(256 * 1024, decoded);
-        let first = buffered.fill_buf().with_context(|| format!("cannot read {}", path.display()))?;
-        let delimiter = delimiter.unwrap_or_else(|| sniff_delimiter(first));
+        // The start of the text, read whole (a decoder gives a few bytes a read), tells the
+        // delimiter and the line ends; it is then read again ahead of the rest.
+        let mut decoded = decoded;
+        let head = read_head(&mut decoded).with_context(|| format!("cannot read {}", path.display()))?;
+        let delimiter = delimiter.unwrap_or_else(|| sniff_delimiter(&head));
         // Old Mac exports end lines with a lone CR. csv reads those as line ends, but counts LFs
-        // only, so the blank rows of such a file would go uncounted: its CRs are read as LFs.
-        let lone_cr = first.contains(&b'\r') && !first.contains(&b'\n');
-        let buffered: Box<dyn Read> = if lone_cr { Box::new(CrAsLf(buffered)) } else { Box::new(buffered) };
+        // only, so the blank rows of such a file would go uncounted: its line ends are read as LFs.
+        let lone_cr = head.contains(&b'\r') && !head.contains(&b'\n');
+        let text = io::Cursor::new(head).chain(decoded);
+        let text: Box<dyn Read> = if lone_cr { Box::new(LineEndsAsLf::new(text, delimiter)) } else { Box::new(text) };
         let reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .has_headers(false)
             .flexible(true)
             .buffer_capacity(256 * 1024)
-            .from_reader(buffered);
+            .from_reader(text);
 
         let mut input = CsvInput { path: path.to_owned(), reader, last_line: 1, last_row: 0, headers: Vec::new(), file_warnings };
         let mut header = ByteRecord::new();
@@ -170,15 +173,57 @@ impl CsvInput {
     }
 }
 
-/// Reads CR bytes as LF: a file whose lines end with a lone CR reads as one with LFs. (0x0D is
-/// never part of a longer character in UTF-8, nor in Windows-1252.)
-struct CrAsLf<R>(R);
+/// How much of the text is read to sniff the delimiter and the line ends.
+const HEAD_BYTES: usize = 64 * 1024;
 
-impl<R: Read> Read for CrAsLf<R> {
+/// Up to `HEAD_BYTES` of `text`, and one byte more when they end with a CR, so that a CRLF is
+/// never cut in two.
+fn read_head(text: &mut impl Read) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(HEAD_BYTES + 1);
+    text.by_ref().take(HEAD_BYTES as u64).read_to_end(&mut head)?;
+    if head.last() == Some(&b'\r') {
+        text.by_ref().take(1).read_to_end(&mut head)?;
+    }
+    Ok(head)
+}
+
+/// Reads the line ends of a file whose lines end with a lone CR as LFs; a CR inside a quoted
+/// cell stays as it is, so the cell is sent unchanged. Quotes are followed as csv reads them: a
+/// quote opens a quoted cell only at the cell's start, and `""` inside one is a quote. (0x0D is
+/// never part of a longer character in UTF-8, nor in Windows-1252.)
+struct LineEndsAsLf<R> {
+    text: R,
+    delimiter: u8,
+    state: Quoting,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    /// Outside quotes; `true` at a cell's start.
+    Unquoted(bool),
+    Quoted,
+    /// A quote inside a quoted cell: its end, or the first half of `""`.
+    QuoteInQuoted,
+}
+
+impl<R> LineEndsAsLf<R> {
+    fn new(text: R, delimiter: u8) -> LineEndsAsLf<R> {
+        LineEndsAsLf { text, delimiter, state: Quoting::Unquoted(true) }
+    }
+}
+
+impl<R: Read> Read for LineEndsAsLf<R> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        let read = self.0.read(buffer)?;
+        let read = self.text.read(buffer)?;
         for byte in &mut buffer[..read] {
-            if *byte == b'\r' {
+            let ends_cell = *byte == self.delimiter || *byte == b'\r' || *byte == b'\n';
+            self.state = match (self.state, *byte) {
+                (Quoting::Quoted, b'"') => Quoting::QuoteInQuoted,
+                (Quoting::Quoted, _) => Quoting::Quoted,
+                (Quoting::QuoteInQuoted, b'"') | (Quoting::Unquoted(true), b'"') => Quoting::Quoted,
+                _ => Quoting::Unquoted(ends_cell),
+            };
+            if *byte == b'\r' && self.state != Quoting::Quoted {
                 *byte = b'\n';
             }
         }
@@ -408,6 +453,52 @@ pub fn resolve_columns(headers: &[String], mapping: &Mapping) -> Result<(Columns
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Gives one byte a read, as a decoder may.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+            let Some((&first, rest)) = self.0.split_first() else { return Ok(0) };
+            buffer[0] = first;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn the_head_is_read_whole_and_never_cuts_a_crlf() {
+        for line in [HEAD_BYTES - 2, HEAD_BYTES - 1, HEAD_BYTES] {
+            let text = [vec![b'a'; line], b"\r\nb\r\n".to_vec()].concat();
+            let mut reader = Trickle(&text);
+            let head = read_head(&mut reader).unwrap();
+            assert!(head.len() >= HEAD_BYTES.min(text.len()), "{line}: {} bytes", head.len());
+            assert_ne!(head.last(), Some(&b'\r'), "{line}: ends between CR and LF");
+            // Nothing is lost or repeated: the head and the rest are the text.
+            let mut rest = Vec::new();
+            reader.read_to_end(&mut rest).unwrap();
+            assert_eq!([head, rest].concat(), text);
+        }
+    }
+
+    #[test]
+    fn lone_cr_line_ends_become_lf_outside_quotes_only() {
+        let cases: [(&[u8], &[u8]); 5] = [
+            (b"a,b\rc,d\r", b"a,b\nc,d\n"),
+            (b"a,\"x\ry\"\r", b"a,\"x\ry\"\n"),
+            // An escaped quote does not end the quoted cell.
+            (b"\"x\"\"\ry\",b\r", b"\"x\"\"\ry\",b\n"),
+            // A quote inside an unquoted cell is a character, as csv reads it.
+            (b"5\" tv,b\rc\r", b"5\" tv,b\nc\n"),
+            // Text after a closing quote is outside quotes.
+            (b"\"x\"y\r\"z\r\"\r", b"\"x\"y\n\"z\r\"\n"),
+        ];
+        for (text, expected) in cases {
+            let mut read = Vec::new();
+            LineEndsAsLf::new(Trickle(text), b',').read_to_end(&mut read).unwrap();
+            assert_eq!(read, expected, "{:?}", String::from_utf8_lossy(text));
+        }
+    }
 
     fn rows_of(content: &[u8]) -> Vec<(u64, String)> {
         let directory = tempfile::tempdir().unwrap();

@@ -50,6 +50,9 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(2048));
 }
 
+// A payload's fields are flagged in the bits of a u64.
+const _: () = assert!(Field::COUNT <= 64);
+
 /// One row's payload, in the order of §4: fields, `custom`, `replay`, `rid`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payload<'a> {

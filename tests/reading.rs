@@ -225,8 +225,40 @@ fn row_numbers_with_lone_cr_line_ends() {
     let exceptions = dumps.lines("exceptions");
     assert_eq!(exceptions.len(), 2, "{exceptions:?}");
     assert!(exceptions[0].starts_with("row 4, ") && exceptions[1].starts_with("row 7, "), "{exceptions:?}");
-    // The quoted line break is read as a line break (LF).
-    assert_eq!(dumps.validated()[1].1["custom"]["store_id"], "two\nlines");
+    // The quoted line break is sent as it was written.
+    assert_eq!(dumps.validated()[1].1["custom"]["store_id"], "two\rlines");
+}
+
+#[test]
+fn a_windows_1252_file_with_lone_cr_line_ends_and_blank_rows() {
+    // Excel 2011 for Mac's "CSV (Macintosh)": Mac Roman-ish 8-bit text, semicolons, lone CRs.
+    let mut csv = HEADER.replace(',', ";").into_bytes();
+    csv.extend_from_slice(b"\r01/06/2024 10:00;C-1;O-1;10.00;Cr\xe8me;a\r\r02/06/2024 10:00;C-2;O-2;ten;;b\r");
+    let client = Client::new(MAPPING, csv);
+    let run = dump(&client, &[]);
+    run.expect_code(1);
+    let dumps = run.dumps("fixture");
+    assert_eq!(stores_and_sources(&dumps), [("a".to_owned(), Some("Crème".to_owned()))]);
+    let exceptions = dumps.lines("exceptions");
+    assert!(exceptions.len() == 1 && exceptions[0].starts_with("row 4, "), "{exceptions:?}");
+}
+
+#[test]
+fn crlf_cut_by_a_decoders_first_read_is_still_crlf() {
+    // A decoder hands over its text a little at a time (UTF-16: about 4,096 characters a read);
+    // a header that long puts the first read's end between CR and LF.
+    for header_chars in [4094, 4095, 4096] {
+        let extra = "x".repeat(header_chars - HEADER.len() - 1);
+        let tsv = format!(
+            "{}\t{extra}\r\n01/06/2024 10:00\tC-1\tO-1\t10.00\t\tST01\t\r\n02/06/2024 10:00\tC-2\tO-2\tten\t\tST02\t\r\n",
+            HEADER.replace(',', "\t")
+        );
+        let client = Client::new(MAPPING, utf16(&tsv, true));
+        let run = dump(&client, &[]);
+        run.expect_code(1);
+        let exceptions = run.dumps("fixture").lines("exceptions");
+        assert!(exceptions.len() == 1 && exceptions[0].starts_with("row 3, "), "{header_chars}: {exceptions:?}");
+    }
 }
 
 // --- blank and ragged rows -------------------------------------------------------------------
