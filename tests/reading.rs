@@ -80,6 +80,15 @@ fn the_line_of_the_first_bad_byte_counts_crlf_and_lone_cr_line_ends() {
 }
 
 #[test]
+fn a_windows_1252_files_delimiter_is_sniffed_from_its_whole_header() {
+    let file: Vec<u8> = windows_1252_file().into_iter().map(|byte| if byte == b',' { b';' } else { byte }).collect();
+    let client = Client::new(MAPPING, file);
+    let run = dump(&client, &[]);
+    run.expect_code(0);
+    assert_eq!(stores_and_sources(&run.dumps("fixture"))[1], ("Café €5".to_owned(), Some("Crème".to_owned())));
+}
+
+#[test]
 fn encoding_windows_1252_reads_it_without_a_warning() {
     let client = Client::new(MAPPING, windows_1252_file());
     let run = dump(&client, &["--encoding", "windows-1252"]);
