@@ -10,7 +10,7 @@ use csv::StringRecord;
 
 use crate::dates::DateFormat;
 use crate::field::Field;
-use crate::handlers::{event_time_outcome, handler, Outcome};
+use crate::handlers::{handler, Outcome};
 use crate::input::Columns;
 use crate::mapping::Mapping;
 use crate::payload::{Payload, Value};
@@ -141,8 +141,6 @@ impl ReplayerConfig {
         let mut exceptions = Vec::new();
         let mut identifier_notes = Vec::new();
         let mut has_identifier = false;
-        // The time the event_time cell gave (none when the mapping's default did).
-        let mut event_time = None;
 
         // One search of the whole row, for the replacement character's first byte (a vectorised
         // byte search); the cells are searched only when it finds the character.
@@ -155,14 +153,7 @@ impl ReplayerConfig {
                 exceptions.push(self.problem(field, column, "holds the replacement character \u{FFFD}: the file was damaged by a wrong conversion before it reached us; fix the cell".to_owned()));
                 continue;
             }
-            let handled = if field == Field::EventTime {
-                let (outcome, read) = event_time_outcome(self, cell);
-                event_time = read;
-                outcome
-            } else {
-                handler(field)(self, cell)
-            };
-            let outcome = match handled {
+            let outcome = match handler(field)(self, cell) {
                 Outcome::Empty => match &self.defaults[field.index()] {
                     Some(default) => default.reborrow(),
                     None => Outcome::Empty,
@@ -225,8 +216,11 @@ impl ReplayerConfig {
         if !exceptions.is_empty() {
             return Err(exceptions);
         }
-        let event_time = event_time
-            .or_else(|| fields.iter().find(|(field, _)| *field == Field::EventTime).and_then(|(_, text)| crate::dates::parse_utc_text(text)))
+        // Read back from the text sent (the cell's or the default's), on a fast path for its form.
+        let event_time = fields
+            .iter()
+            .find(|(field, _)| *field == Field::EventTime)
+            .and_then(|(_, text)| crate::dates::parse_utc_text(text))
             .expect("a valid row has an event_time");
         let local_date = event_time.with_timezone(&self.mapping.timezone).date_naive();
         Ok(Formatted { payload: Payload::new(fields, custom), warnings, event_time, local_date })

@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use chrono::{DateTime, Timelike, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::config::ReplayerConfig;
@@ -127,23 +126,16 @@ pub fn handle_event_name<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outco
 }
 
 pub fn handle_event_time<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
-    event_time_outcome(config, cell).0
-}
-
-/// What `handle_event_time` gives, and the time it sends (for `format_data`, which needs it too).
-pub fn event_time_outcome<'a>(config: &'a ReplayerConfig, cell: &'a str) -> (Outcome<'a>, Option<DateTime<Utc>>) {
-    let Some(text) = non_empty(cell) else { return (Outcome::Empty, None) };
+    let Some(text) = non_empty(cell) else { return Outcome::Empty };
     match read_event_time(text, config.date_formats(), config.timezone(), config.now()) {
         Ok(time) => {
             let value = crate::dates::utc_text(time.utc);
-            let outcome = match time.warning {
+            match time.warning {
                 Some(problem) => Outcome::Warning { problem, sent: Some(value.into()) },
                 None => Outcome::Value(value.into()),
-            };
-            // Sent in whole seconds.
-            (outcome, time.utc.with_nanosecond(0))
+            }
         }
-        Err(problem) => (Outcome::Exception(problem), None),
+        Err(problem) => Outcome::Exception(problem),
     }
 }
 
