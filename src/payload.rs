@@ -75,7 +75,7 @@ impl<'a> Payload<'a> {
         // One pass over each value tells both what JSON must escape and what the query must encode.
         let (mut plain_fields, mut unreserved_fields) = (0u64, 0u64);
         for (index, (_, value)) in fields.iter().enumerate() {
-            let needs = value.bytes().fold(0, |needs, byte| needs | NEEDS[usize::from(byte)]);
+            let needs = needs(value.as_bytes());
             plain_fields |= u64::from(needs & JSON_ESCAPE == 0) << index;
             unreserved_fields |= u64::from(needs & PERCENT_ENCODE == 0) << index;
         }
@@ -215,8 +215,7 @@ impl<'a> Payload<'a> {
 
 /// Percent-encode every byte but the unreserved ones.
 fn percent_encode_into(out: &mut Vec<u8>, bytes: &[u8]) {
-    // Most values (hashes, ids, numbers) need no encoding: one branch-free pass tells.
-    if bytes.iter().fold(true, |plain, &byte| plain & is_unreserved(byte)) {
+    if needs(bytes) & PERCENT_ENCODE == 0 {
         out.extend_from_slice(bytes);
     } else {
         percent_encode_all(out, bytes);
@@ -258,8 +257,12 @@ const NEEDS: [u8; 256] = {
 const JSON_ESCAPE: u8 = 1;
 const PERCENT_ENCODE: u8 = 2;
 
-/// The unreserved characters of RFC 3986, with comparisons (no table), so that a pass over a
-/// value compiles to vector instructions.
+/// What some byte of `bytes` needs (`JSON_ESCAPE`, `PERCENT_ENCODE`): one pass tells both.
+fn needs(bytes: &[u8]) -> u8 {
+    bytes.iter().fold(0, |needs, &byte| needs | NEEDS[usize::from(byte)])
+}
+
+/// The unreserved characters of RFC 3986.
 const fn is_unreserved(byte: u8) -> bool {
     let letter = (byte | 0x20).wrapping_sub(b'a') < 26;
     let digit = byte.wrapping_sub(b'0') < 10;
@@ -272,8 +275,7 @@ const fn needs_json_escape(byte: u8) -> bool {
 }
 
 fn is_plain_json(text: &str) -> bool {
-    // Without an early exit the check compiles to vector instructions.
-    !text.bytes().fold(false, |found, byte| found | needs_json_escape(byte))
+    needs(text.as_bytes()) & JSON_ESCAPE == 0
 }
 
 /// A JSON string, escaped as serde_json does: `"`, `\\` and control characters.
