@@ -64,9 +64,8 @@ impl CsvInput {
         let mut file = File::open(path).with_context(|| format!("cannot open {}; check the path given to --load-file", path.display()))?;
         let mut file_warnings = Vec::new();
         let mut bom = [0u8; 3];
-        let bom_len = read_up_to(&mut file, &mut bom).with_context(|| format!("cannot read {}", path.display()))?;
+        let bom_len = read_up_to(&file, &mut bom, 0).with_context(|| format!("cannot read {}", path.display()))?;
         let bom = &bom[..bom_len];
-        file.seek(SeekFrom::Start(0))?;
 
         let decoded: Box<dyn Read> = if bom.starts_with(&[0xFF, 0xFE]) || bom.starts_with(&[0xFE, 0xFF]) {
             // A UTF-16 byte-order mark means UTF-16, whatever --encoding says.
@@ -231,10 +230,11 @@ impl<R: Read> Read for LineEndsAsLf<R> {
     }
 }
 
-fn read_up_to(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
+/// Fill `buffer` from `offset`, short only at the end of the file.
+fn read_up_to(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buffer.len() {
-        match file.read(&mut buffer[filled..])? {
+        match file.read_at(&mut buffer[filled..], offset + filled as u64)? {
             0 => break,
             read => filled += read,
         }
@@ -270,13 +270,7 @@ fn first_invalid_utf8_in_parts(file: &File, size: u64, parts: usize) -> io::Resu
     for part in 1..parts as u64 {
         let mut start = size * part / parts as u64;
         let mut head = [0u8; 4];
-        let mut read = 0;
-        while read < head.len() {
-            match file.read_at(&mut head[read..], start + read as u64)? {
-                0 => break,
-                more => read += more,
-            }
-        }
+        let read = read_up_to(file, &mut head, start)?;
         start += head[..read].iter().take_while(|&&byte| byte & 0xC0 == 0x80).count() as u64;
         // Within the size first seen, even if the file grows meanwhile (what it grows by is not
         // checked here; the rows reading it still refuse bytes that are not UTF-8).
