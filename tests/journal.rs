@@ -80,7 +80,6 @@ fn accounts_add(database: &str, token: &str, connection: &str) {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
 
-/// Run one statement with one bound value, as a person would by hand in the database.
 /// A runtime and a connection to `database`, for the tests' own SQL.
 fn connect(database: &str) -> (tokio::runtime::Runtime, sqlx::AnyPool) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -89,6 +88,7 @@ fn connect(database: &str) -> (tokio::runtime::Runtime, sqlx::AnyPool) {
     (runtime, pool)
 }
 
+/// Run one statement with one bound value, as a person would by hand in the database.
 fn execute(database: &str, sql: &str, value: &str) {
     let (runtime, pool) = connect(database);
     runtime.block_on(async {
