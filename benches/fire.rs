@@ -34,8 +34,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use replayer::fire::{fire_all, FireSettings, Fired, Firer, Hooks, Job, Stop, Verdict};
 use client::{generate, ACCOUNT};
+use replayer::fire::{fire_all, FireSettings, Fired, Firer, Hooks, Job, Stop, Verdict};
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -79,7 +79,10 @@ fn ensure_tools() -> Result<(PathBuf, PathBuf)> {
         return Ok((nginx, wrk));
     }
     if unsafe { libc::geteuid() } != 0 {
-        return Err("nginx or wrk is missing and this is not root: install them with `sudo apt-get install nginx-light wrk`".into());
+        return Err(
+            "nginx or wrk is missing and this is not root: install them with `sudo apt-get install nginx-light wrk`"
+                .into(),
+        );
     }
     eprintln!("installing nginx and wrk from Debian's packages…");
     run_checked(Command::new("apt-get").args(["update", "-q"]).stdout(Stdio::null()), "apt-get update")?;
@@ -124,7 +127,8 @@ impl Nginx {
             let _ = fs::remove_dir_all(prefix);
             fs::create_dir_all(prefix.join("temp")).map_err(|e| format!("cannot create {}: {e}", prefix.display()))?;
             let conf = prefix.join("nginx.conf");
-            fs::write(&conf, template.replace("@PORT@", &port.to_string())).map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
+            fs::write(&conf, template.replace("@PORT@", &port.to_string()))
+                .map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
             let mut command = Command::new(nginx);
             command
                 .arg("-p")
@@ -150,7 +154,10 @@ impl Nginx {
                     return Ok(server);
                 }
                 if Instant::now() > deadline {
-                    return Err(format!("nginx did not listen on 127.0.0.1:{port} within 10 s: {}", server.error_log()));
+                    return Err(format!(
+                        "nginx did not listen on 127.0.0.1:{port} within 10 s: {}",
+                        server.error_log()
+                    ));
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -229,7 +236,8 @@ fn remove_stale_prefixes(root: &Path) {
 }
 
 fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("cannot find a free loopback port: {e}"))?;
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("cannot find a free loopback port: {e}"))?;
     listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
@@ -265,7 +273,8 @@ struct Measure {
 fn run_timed(command: &mut Command, what: &str) -> Result<(String, f64, f64)> {
     let cpu_before = children_cpu();
     let started = Instant::now();
-    let output = die_with_parent(command).stdin(Stdio::null()).output().map_err(|e| format!("cannot run {what}: {e}"))?;
+    let output =
+        die_with_parent(command).stdin(Stdio::null()).output().map_err(|e| format!("cannot run {what}: {e}"))?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = children_cpu() - cpu_before;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -292,7 +301,8 @@ fn wrk(wrk: &Path, url: &str) -> Result<Measure> {
         Command::new(wrk).args(["-t1", &format!("-c{CONCURRENCY}"), &format!("-d{WRK_SECONDS}s"), "--latency", url]),
         "wrk",
     )?;
-    let per_second = number_after(&stdout, "Requests/sec:").ok_or_else(|| format!("no Requests/sec in wrk's output:\n{stdout}"))?;
+    let per_second =
+        number_after(&stdout, "Requests/sec:").ok_or_else(|| format!("no Requests/sec in wrk's output:\n{stdout}"))?;
     let requests = stdout
         .lines()
         .find(|line| line.contains("requests in"))
@@ -306,18 +316,42 @@ fn wrk(wrk: &Path, url: &str) -> Result<Measure> {
         }
     }
     if note.is_empty() {
-        let p50 = stdout.lines().find(|l| l.trim_start().starts_with("50%")).map(|l| l.split_whitespace().nth(1).unwrap_or("").to_owned());
-        let p99 = stdout.lines().find(|l| l.trim_start().starts_with("99%")).map(|l| l.split_whitespace().nth(1).unwrap_or("").to_owned());
+        let p50 = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("50%"))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_owned());
+        let p99 = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("99%"))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_owned());
         note = format!("latency p50 {}, p99 {}", p50.unwrap_or_default(), p99.unwrap_or_default());
     }
-    Ok(Measure { label: format!("wrk -t1 -c{CONCURRENCY} -d{WRK_SECONDS}s"), requests, per_second, seconds: WRK_SECONDS as f64, cpu, note })
+    Ok(Measure {
+        label: format!("wrk -t1 -c{CONCURRENCY} -d{WRK_SECONDS}s"),
+        requests,
+        per_second,
+        seconds: WRK_SECONDS as f64,
+        cpu,
+        note,
+    })
 }
 
 fn fire_binary(binary: &str, csv: &Path, output: &Path, url: &str, rows: u64, label: &str) -> Result<Measure> {
     let _ = fs::remove_dir_all(output);
     let (stdout, wall, cpu) = run_timed(
         Command::new(binary)
-            .args(["--name", "bench", "--fire-tag", "--yes", "--quiet", "--concurrency", &CONCURRENCY.to_string(), "--request-url", url, "--load-file"])
+            .args([
+                "--name",
+                "bench",
+                "--fire-tag",
+                "--yes",
+                "--quiet",
+                "--concurrency",
+                &CONCURRENCY.to_string(),
+                "--request-url",
+                url,
+                "--load-file",
+            ])
             .arg(csv)
             .arg("--output-dir")
             .arg(output),
@@ -327,9 +361,17 @@ fn fire_binary(binary: &str, csv: &Path, output: &Path, url: &str, rows: u64, la
     if accepted != rows {
         return Err(format!("{label}: {accepted} of {rows} rows accepted:\n{stdout}"));
     }
-    let rate_line = stdout.lines().find(|line| line.trim_start().starts_with("request rate:")).ok_or_else(|| format!("no request rate in:\n{stdout}"))?;
+    let rate_line = stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("request rate:"))
+        .ok_or_else(|| format!("no request rate in:\n{stdout}"))?;
     let per_second = number_after(rate_line, "request rate:").ok_or_else(|| format!("cannot read {rate_line:?}"))?;
-    let seconds = rate_line.split(" over ").nth(1).and_then(|rest| rest.split_whitespace().next()).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    let seconds = rate_line
+        .split(" over ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
     let latency = rate_line.split("; ").nth(1).unwrap_or("").to_owned();
     let _ = fs::remove_dir_all(output);
     Ok(Measure {
@@ -359,10 +401,17 @@ impl Hooks for NoJournal {
 /// thread, a `responses` line written per row), with no journal.
 fn fire_in_process(requests_dump: &Path, output: &Path, rows: u64) -> Result<Measure> {
     fs::create_dir_all(output).map_err(|e| e.to_string())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     let cpu_before = own_cpu();
     let reader = BufReader::with_capacity(256 * 1024, fs::File::open(requests_dump).map_err(|e| e.to_string())?);
-    let mut responses = BufWriter::with_capacity(256 * 1024, fs::File::create(output.join("responses.txt")).map_err(|e| e.to_string())?);
+    let mut responses = BufWriter::with_capacity(
+        256 * 1024,
+        fs::File::create(output.join("responses.txt")).map_err(|e| e.to_string())?,
+    );
     let (fired, accepted, seconds) = runtime.block_on(async {
         let firer = Arc::new(
             Firer::new(
@@ -437,7 +486,8 @@ fn bench(rows: u64) -> Result<()> {
     let binary = env!("CARGO_BIN_EXE_replayer");
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-fire");
     let template_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/nginx.conf");
-    let template = fs::read_to_string(&template_path).map_err(|e| format!("cannot read {}: {e}", template_path.display()))?;
+    let template =
+        fs::read_to_string(&template_path).map_err(|e| format!("cannot read {}: {e}", template_path.display()))?;
     let (nginx_path, wrk_path) = ensure_tools()?;
 
     let folder = root.join(format!("client-{rows}"));
@@ -468,7 +518,11 @@ fn bench(rows: u64) -> Result<()> {
     let requests_dump = fs::read_dir(&dry_output)
         .map_err(|e| e.to_string())?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .find(|path| path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("bench-requests-") && !n.contains("validated")))
+        .find(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("bench-requests-") && !n.contains("validated"))
+        })
         .ok_or("the dry run wrote no requests dump")?;
     let first_tag = BufReader::new(fs::File::open(&requests_dump).map_err(|e| e.to_string())?)
         .lines()
@@ -491,7 +545,10 @@ fn bench(rows: u64) -> Result<()> {
     let runs: Vec<(String, PathBuf)> = {
         let mut runs = vec![("(a) replayer, journal on SQLite (disk)".to_owned(), folder.join("output-live"))];
         if Path::new("/dev/shm").is_dir() {
-            runs.push(("(b) replayer, journal on SQLite in tmpfs".to_owned(), PathBuf::from(format!("/dev/shm/replayer-bench-fire-{}", std::process::id()))));
+            runs.push((
+                "(b) replayer, journal on SQLite in tmpfs".to_owned(),
+                PathBuf::from(format!("/dev/shm/replayer-bench-fire-{}", std::process::id())),
+            ));
         }
         runs
     };
@@ -516,7 +573,12 @@ fn bench(rows: u64) -> Result<()> {
         load_average()
     );
     for measure in &results {
-        println!("{:<42} {:>9.0} req/s = {:>3.0}% of wrk's mean", measure.label, measure.per_second, measure.per_second / wrk_rate * 100.0);
+        println!(
+            "{:<42} {:>9.0} req/s = {:>3.0}% of wrk's mean",
+            measure.label,
+            measure.per_second,
+            measure.per_second / wrk_rate * 100.0
+        );
     }
     let ratio = results[0].per_second / wrk_rate;
     println!(
@@ -535,13 +597,23 @@ fn print_row(measure: &Measure, wrk_rate: Option<f64>) {
     let cpu_per_k = if measure.requests > 0 { measure.cpu / measure.requests as f64 * 1000.0 * 1000.0 } else { 0.0 };
     println!(
         "{:<42} {:>9.0} req/s {:>12} {:>9} req in {:>5.1} s  {:>6.1} CPU s ({:.0} µs/req)  {}",
-        measure.label, measure.per_second, ratio, measure.requests, measure.seconds, measure.cpu, cpu_per_k, measure.note
+        measure.label,
+        measure.per_second,
+        ratio,
+        measure.requests,
+        measure.seconds,
+        measure.cpu,
+        cpu_per_k,
+        measure.note
     );
 }
 
 /// The 1-minute load average: how busy the machine was with other work.
 fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg").ok().and_then(|text| text.split_whitespace().next().map(str::to_owned)).unwrap_or_else(|| "?".into())
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }
 
 fn num_cores() -> usize {

@@ -34,7 +34,10 @@ pub async fn run_accounts(command: AccountsCommand, database_url: Option<&str>, 
         Some(url) => url.to_owned(),
         None => {
             std::fs::create_dir_all(output_dir).map_err(|e| {
-                anyhow!("cannot create the output directory {}: {e}; choose another with --output-dir", output_dir.display())
+                anyhow!(
+                    "cannot create the output directory {}: {e}; choose another with --output-dir",
+                    output_dir.display()
+                )
             })?;
             default_sqlite_url(output_dir)
         }
@@ -55,7 +58,9 @@ async fn run_on(database: &Database, command: AccountsCommand) -> Result<()> {
                 None => database.account(&token).await?.map(|account| account.label).unwrap_or_default(),
             };
             match database.add_account(&token, &connection, &label).await? {
-                AccountChange::Added => format!("added account {token} (connection {connection:?}, label {label:?}) to {where_}\n"),
+                AccountChange::Added => {
+                    format!("added account {token} (connection {connection:?}, label {label:?}) to {where_}\n")
+                }
                 AccountChange::Updated { previous } => {
                     let mut changes = Vec::new();
                     if previous.connection != connection {
@@ -76,7 +81,8 @@ async fn run_on(database: &Database, command: AccountsCommand) -> Result<()> {
             if accounts.is_empty() {
                 format!("no accounts in {where_}; add one with: replayer accounts add --token <TOKEN> --connection <CONNECTION> [--label <LABEL>]\n")
             } else {
-                let count = format!("{} account{} in {where_}\n", accounts.len(), if accounts.len() == 1 { "" } else { "s" });
+                let count =
+                    format!("{} account{} in {where_}\n", accounts.len(), if accounts.len() == 1 { "" } else { "s" });
                 render_table(&accounts) + &count
             }
         }
@@ -89,7 +95,8 @@ async fn run_on(database: &Database, command: AccountsCommand) -> Result<()> {
 /// Aligned columns with a header; control characters in a cell become spaces so a row stays one line.
 pub fn render_table(accounts: &[Account]) -> String {
     let clean = |text: &str| -> String { text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect() };
-    let rows: Vec<[String; 3]> = accounts.iter().map(|a| [clean(&a.token), clean(&a.connection), clean(&a.label)]).collect();
+    let rows: Vec<[String; 3]> =
+        accounts.iter().map(|a| [clean(&a.token), clean(&a.connection), clean(&a.label)]).collect();
     let header = ["TOKEN", "CONNECTION", "LABEL"];
     let mut widths = header.map(|h| h.chars().count());
     for row in &rows {

@@ -131,7 +131,9 @@ fn delimiter(text: &str) -> Result<Delimiter, String> {
     match text {
         "auto" => Ok(Delimiter::Auto),
         "tab" | "\\t" | "\t" => Ok(Delimiter::Byte(b'\t')),
-        _ if text.len() == 1 && text.is_ascii() && text != "\"" && text != "\n" => Ok(Delimiter::Byte(text.as_bytes()[0])),
+        _ if text.len() == 1 && text.is_ascii() && text != "\"" && text != "\n" => {
+            Ok(Delimiter::Byte(text.as_bytes()[0]))
+        }
         _ => Err("give auto, or one ASCII character such as ',' ';' '|' or tab".to_owned()),
     }
 }

@@ -85,7 +85,9 @@ impl ReplayerConfig {
         }
         config.fields = Field::ALL
             .into_iter()
-            .filter(|&field| config.columns.of(field).is_some() || defaults[field.index()].is_some() || field.is_required())
+            .filter(|&field| {
+                config.columns.of(field).is_some() || defaults[field.index()].is_some() || field.is_required()
+            })
             .collect();
         config.defaults = defaults;
         Ok(config)
@@ -131,7 +133,11 @@ impl ReplayerConfig {
     }
 
     fn problem(&self, field: Field, column: Option<usize>, text: String) -> Problem {
-        Problem { column: column.map(|index| self.columns.header(index).to_owned()), field: field.name().to_owned(), text }
+        Problem {
+            column: column.map(|index| self.columns.header(index).to_owned()),
+            field: field.name().to_owned(),
+            text,
+        }
     }
 
     /// Run every handler over one row. `Err` lists why the row is not fired.
@@ -191,7 +197,8 @@ impl ReplayerConfig {
         }
 
         if !has_identifier && exceptions.is_empty() {
-            let notes = if identifier_notes.is_empty() { String::new() } else { format!(" ({})", identifier_notes.join("; ")) };
+            let notes =
+                if identifier_notes.is_empty() { String::new() } else { format!(" ({})", identifier_notes.join("; ")) };
             exceptions.push(Problem {
                 column: None,
                 field: "identifier".to_owned(),
@@ -254,10 +261,18 @@ mod tests {
         formatted.payload.write_json_without_rid(&mut json);
         let json = String::from_utf8(json).unwrap();
         assert!(json.starts_with(r#"{"account_token":"ex4mpl3-t0k3n-0001","event_name":"offline_sale","event_time":"2024-06-01T11:00:00Z","email_sha256":""#), "{json}");
-        assert!(json.ends_with(r#""order_id":"o-1","revenue":"10","currency":"GBP","custom":{"store_id":"12"},"replay":"1"}"#), "{json}");
+        assert!(
+            json.ends_with(
+                r#""order_id":"o-1","revenue":"10","currency":"GBP","custom":{"store_id":"12"},"replay":"1"}"#
+            ),
+            "{json}"
+        );
         assert!(!json.contains("example.com"));
         assert_eq!(formatted.warnings.len(), 1);
-        assert_eq!(formatted.warnings[0].line(2), "row 2, column \"Value\" (revenue): \"£10\" had a currency symbol; sent 10");
+        assert_eq!(
+            formatted.warnings[0].line(2),
+            "row 2, column \"Value\" (revenue): \"£10\" had a currency symbol; sent 10"
+        );
     }
 
     #[test]
@@ -265,10 +280,16 @@ mod tests {
         let config = config(&["Date", "Value", "email", "Store"]);
         let problems = config.format_data(&StringRecord::from(vec!["", "x", "nobody", ""])).unwrap_err();
         let lines: Vec<String> = problems.iter().map(|p| p.line(7)).collect();
-        assert_eq!(lines[0], "row 7, column \"Date\" (event_time): is empty and the mapping has no default; fill it in");
+        assert_eq!(
+            lines[0],
+            "row 7, column \"Date\" (event_time): is empty and the mapping has no default; fill it in"
+        );
         assert!(lines[1].starts_with("row 7, column \"Value\" (revenue): \"x\" is not a number"));
         let problems = config.format_data(&StringRecord::from(vec!["01/06/2024", "1", "nobody", ""])).unwrap_err();
-        assert!(problems[0].line(3).contains("(identifier): none of visitor_id") && problems[0].line(3).contains("email: the e-mail address has no @"));
+        assert!(
+            problems[0].line(3).contains("(identifier): none of visitor_id")
+                && problems[0].line(3).contains("email: the e-mail address has no @")
+        );
     }
 
     #[test]
@@ -292,7 +313,8 @@ mod tests {
     #[test]
     fn a_replacement_character_never_reaches_a_tag() {
         let config = config(&["Date", "Value", "customer_id", "Store"]);
-        let problems = config.format_data(&StringRecord::from(vec!["01/06/2024", "1", "c1", "Caf\u{FFFD}"])).unwrap_err();
+        let problems =
+            config.format_data(&StringRecord::from(vec!["01/06/2024", "1", "c1", "Caf\u{FFFD}"])).unwrap_err();
         assert_eq!(problems[0].field, "custom.store_id");
     }
 }

@@ -1,7 +1,10 @@
 //! Reading `event_time` (SPEC §4): the mapping's formats in its time zone, Excel serials, DST.
 
 use chrono::format::{parse, Item, Numeric, Pad, Parsed, StrftimeItems};
-use chrono::{Datelike, DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike,
+    Utc,
+};
 use chrono_tz::Tz;
 
 /// One strftime pattern, parsed once.
@@ -21,7 +24,10 @@ pub struct DateFormat {
 #[derive(Debug, Clone)]
 enum Piece {
     /// A number of exactly `width` digits, into one of the slots year, month, day, hour, minute, second.
-    Number { slot: usize, width: usize },
+    Number {
+        slot: usize,
+        width: usize,
+    },
     Text(Box<str>),
 }
 
@@ -76,7 +82,9 @@ fn read_fixed(pieces: &[Piece], text: &str) -> Option<Reading> {
             }
             Piece::Number { slot, width } => {
                 let (digits, after) = rest.split_at_checked(*width)?;
-                let value = digits.iter().try_fold(0u32, |value, &byte| byte.is_ascii_digit().then(|| value * 10 + u32::from(byte - b'0')))?;
+                let value = digits.iter().try_fold(0u32, |value, &byte| {
+                    byte.is_ascii_digit().then(|| value * 10 + u32::from(byte - b'0'))
+                })?;
                 slots[*slot] = Some(value);
                 rest = after;
             }
@@ -149,7 +157,9 @@ impl DateFormat {
     pub fn defaults() -> Vec<DateFormat> {
         DEFAULT_FORMATS
             .iter()
-            .map(|pattern| DateFormat::new(pattern, StrftimeItems::new(pattern).parse_to_owned().expect("valid default format")))
+            .map(|pattern| {
+                DateFormat::new(pattern, StrftimeItems::new(pattern).parse_to_owned().expect("valid default format"))
+            })
             .collect()
     }
 
@@ -165,8 +175,7 @@ impl DateFormat {
             return false;
         }
         let mut parsed = Parsed::new();
-        parse(&mut parsed, &text, self.items.iter()).is_ok()
-            && parsed.to_naive_date().ok() == Some(probe.date_naive())
+        parse(&mut parsed, &text, self.items.iter()).is_ok() && parsed.to_naive_date().ok() == Some(probe.date_naive())
     }
 
     fn read(&self, text: &str, punctuation: &Punctuation) -> Option<Reading> {
@@ -252,9 +261,17 @@ pub fn utc_text(time: DateTime<Utc>) -> String {
 /// Reads back what `utc_text` wrote; any other RFC 3339 time through chrono.
 pub fn parse_utc_text(text: &str) -> Option<DateTime<Utc>> {
     let bytes = text.as_bytes();
-    let fixed = bytes.len() == 20 && bytes[4] == b'-' && bytes[7] == b'-' && bytes[10] == b'T' && bytes[13] == b':' && bytes[16] == b':' && bytes[19] == b'Z';
+    let fixed = bytes.len() == 20
+        && bytes[4] == b'-'
+        && bytes[7] == b'-'
+        && bytes[10] == b'T'
+        && bytes[13] == b':'
+        && bytes[16] == b':'
+        && bytes[19] == b'Z';
     let number = |range: std::ops::Range<usize>| -> Option<u32> {
-        bytes[range].iter().try_fold(0u32, |value, &byte| byte.is_ascii_digit().then(|| value * 10 + u32::from(byte - b'0')))
+        bytes[range]
+            .iter()
+            .try_fold(0u32, |value, &byte| byte.is_ascii_digit().then(|| value * 10 + u32::from(byte - b'0')))
     };
     let fast = || {
         let date = NaiveDate::from_ymd_opt(number(0..4)? as i32, number(5..7)?, number(8..10)?)?;
@@ -268,7 +285,12 @@ pub fn parse_utc_text(text: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Read a non-empty, trimmed cell. `Err` is the exception text.
-pub fn read_event_time(text: &str, formats: &[DateFormat], timezone: Tz, now: DateTime<Utc>) -> Result<EventTime, String> {
+pub fn read_event_time(
+    text: &str,
+    formats: &[DateFormat],
+    timezone: Tz,
+    now: DateTime<Utc>,
+) -> Result<EventTime, String> {
     let (reading, mut warning) = match excel_serial(text) {
         Some(reading) => {
             let shown = match reading.time {
@@ -361,7 +383,9 @@ fn local_to_utc(naive: NaiveDateTime, timezone: Tz) -> (NaiveDateTime, Option<St
 use chrono::Offset;
 
 fn excel_serial(text: &str) -> Option<Reading> {
-    if !text.bytes().all(|byte| byte.is_ascii_digit() || byte == b'.') || text.bytes().filter(|&b| b == b'.').count() > 1 {
+    if !text.bytes().all(|byte| byte.is_ascii_digit() || byte == b'.')
+        || text.bytes().filter(|&b| b == b'.').count() > 1
+    {
         return None;
     }
     let serial: f64 = text.parse().ok()?;
@@ -491,13 +515,32 @@ mod tests {
     #[test]
     fn the_fixed_shape_reading_agrees_with_chrono() {
         let mut formats = DateFormat::defaults();
-        for pattern in ["%Y%m%d", "%m/%d/%Y %H:%M:%S", "%d/%m/%Y  %H", "%Y-%m-%d %M", "%H:%M %d.%m.%Y", "%d/%m/%Y %S", "%d/%m/%Y %H", "%d/%m/%Y %M:%S"] {
+        for pattern in [
+            "%Y%m%d",
+            "%m/%d/%Y %H:%M:%S",
+            "%d/%m/%Y  %H",
+            "%Y-%m-%d %M",
+            "%H:%M %d.%m.%Y",
+            "%d/%m/%Y %S",
+            "%d/%m/%Y %H",
+            "%d/%m/%Y %M:%S",
+        ] {
             formats.push(DateFormat::new(pattern, StrftimeItems::new(pattern).parse_to_owned().unwrap()));
         }
         assert!(formats.iter().filter(|format| format.fixed.is_some()).count() >= 12);
         let probes = [
-            "2024-02-29T23:59:59", "31/12/2023 00:00:60", "1/6/2024 8:05", "09/06/0999 12:30", "20240601", "29/02/2023",
-            "2024-06-01 99", "2024-06-01 60", "01/06/2024 24", "01/06/2024 61:00", "01/06/2024 12:60", "01/06/2024 12:00:61",
+            "2024-02-29T23:59:59",
+            "31/12/2023 00:00:60",
+            "1/6/2024 8:05",
+            "09/06/0999 12:30",
+            "20240601",
+            "29/02/2023",
+            "2024-06-01 99",
+            "2024-06-01 60",
+            "01/06/2024 24",
+            "01/06/2024 61:00",
+            "01/06/2024 12:60",
+            "01/06/2024 12:00:61",
         ];
         // Cells near each format's shape: rendered dates with characters swapped at random.
         let mut seed = 0x2545_f491_4f6c_dd1du64;
@@ -527,7 +570,12 @@ mod tests {
             for cell in &cells {
                 if let Some(fast) = format.fixed.as_deref().and_then(|pieces| read_fixed(pieces, cell)) {
                     fixed_readings += 1;
-                    assert_eq!(Some(fast), format.read_with_chrono(cell, &Punctuation::of(cell)), "{cell:?} with {}", format.pattern);
+                    assert_eq!(
+                        Some(fast),
+                        format.read_with_chrono(cell, &Punctuation::of(cell)),
+                        "{cell:?} with {}",
+                        format.pattern
+                    );
                 }
             }
         }

@@ -158,11 +158,15 @@ impl Database {
     pub async fn ensure_accounts_table(&self) -> Result<()> {
         let result = match &self.pool {
             Pool::Sqlite(pool) => sqlx::query(ACCOUNTS_DDL_SQLITE).execute(pool).await.map(|_| ()),
-            Pool::MySql(pool) => {
-                sqlx::query("SELECT account_token, connection, label FROM attrib_account WHERE 1 = 0").execute(pool).await.map(|_| ())
-            }
+            Pool::MySql(pool) => sqlx::query("SELECT account_token, connection, label FROM attrib_account WHERE 1 = 0")
+                .execute(pool)
+                .await
+                .map(|_| ()),
             Pool::Postgres(pool) => {
-                sqlx::query("SELECT account_token, connection, label FROM attrib_account WHERE 1 = 0").execute(pool).await.map(|_| ())
+                sqlx::query("SELECT account_token, connection, label FROM attrib_account WHERE 1 = 0")
+                    .execute(pool)
+                    .await
+                    .map(|_| ())
             }
         };
         let Err(error) = result else { return Ok(()) };
@@ -263,7 +267,9 @@ impl Database {
     /// An error for a failed query: what was being done, where, and sqlx's text without secrets.
     pub(crate) fn fail(&self, doing: &str, error: sqlx::Error) -> anyhow::Error {
         let hint = match &error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => "; check that the database server is up and reachable",
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+                "; check that the database server is up and reachable"
+            }
             sqlx::Error::Database(e) if e.message().contains("locked") || e.message().contains("busy") => {
                 "; another process holds the SQLite file locked, wait for it or stop it"
             }
@@ -326,7 +332,12 @@ async fn open_sqlite(url: &str, redacted_url: &str, secrets: &[String]) -> Resul
     }
 }
 
-fn parse_url<O: FromStr<Err = sqlx::Error>>(url: &str, redacted_url: &str, secrets: &[String], example: &str) -> Result<O> {
+fn parse_url<O: FromStr<Err = sqlx::Error>>(
+    url: &str,
+    redacted_url: &str,
+    secrets: &[String],
+    example: &str,
+) -> Result<O> {
     O::from_str(url).map_err(|e| {
         anyhow!(
             "the database URL {redacted_url} is not one sqlx understands: {}; write it as {example}",
@@ -418,7 +429,11 @@ fn url_secrets(url: &str) -> Vec<String> {
     let decoded: Vec<String> = secrets
         .iter()
         .filter_map(|s| percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|d| d.replace('+', " ")))
-        .chain(secrets.iter().filter_map(|s| percent_encoding::percent_decode_str(s).decode_utf8().ok().map(Cow::into_owned)))
+        .chain(
+            secrets
+                .iter()
+                .filter_map(|s| percent_encoding::percent_decode_str(s).decode_utf8().ok().map(Cow::into_owned)),
+        )
         .collect();
     secrets.extend(decoded);
     secrets.retain(|s| !s.is_empty() && s != "****");
@@ -478,7 +493,10 @@ mod tests {
 
     #[test]
     fn redact_url_hides_the_password() {
-        assert_eq!(redact_url("mysql://user:s3cret@db.example:3306/attrib"), "mysql://user:****@db.example:3306/attrib");
+        assert_eq!(
+            redact_url("mysql://user:s3cret@db.example:3306/attrib"),
+            "mysql://user:****@db.example:3306/attrib"
+        );
         assert_eq!(redact_url("postgres://u:p%40ss@h/db?sslmode=require"), "postgres://u:****@h/db?sslmode=require");
         assert_eq!(redact_url("mysql://u:pa@ss/w?rd@host/db"), "mysql://u:****@host/db");
         assert_eq!(redact_url("mysql://user@host/db"), "mysql://user@host/db");
@@ -527,7 +545,8 @@ mod tests {
     async fn placeholders_are_numbered_for_postgres_only() {
         // `sql` only looks at the backend; a lazy pool needs no server.
         let pool = PgPoolOptions::new().connect_lazy_with(PgConnectOptions::new());
-        let db = Database { pool: Pool::Postgres(pool), redacted_url: "postgres://h/d".into(), secrets: Vec::new().into() };
+        let db =
+            Database { pool: Pool::Postgres(pool), redacted_url: "postgres://h/d".into(), secrets: Vec::new().into() };
         assert_eq!(db.sql("a = ? AND b IN (?, ?)"), "a = $1 AND b IN ($2, $3)");
     }
 }

@@ -209,7 +209,8 @@ impl Dedupe {
             write(entry)?;
         }
         let file = merged.into_inner().map_err(|error| error.into_error())?;
-        self.on_disk = Some(OnDisk { file, len: written, first_keys, block: Vec::with_capacity(BLOCK_ENTRIES * ENTRY_BYTES) });
+        self.on_disk =
+            Some(OnDisk { file, len: written, first_keys, block: Vec::with_capacity(BLOCK_ENTRIES * ENTRY_BYTES) });
         self.entries.clear();
         self.index.clear();
         Ok(())
@@ -270,7 +271,9 @@ mod tests {
             };
             let key = DedupeKey::of(&payload(Some(&format!("o-{order}")), &format!("v{visitor}")));
             let expected = match reference.get(&key.key) {
-                Some(&(first, rid)) => Some(if rid == key.rid { Duplicate::Row(first) } else { Duplicate::OrderId(first) }),
+                Some(&(first, rid)) => {
+                    Some(if rid == key.rid { Duplicate::Row(first) } else { Duplicate::OrderId(first) })
+                }
                 None => {
                     reference.insert(key.key, (row, key.rid));
                     None
@@ -280,6 +283,10 @@ mod tests {
             assert!(dedupe.entries.len() < 2, "row {row}: {} rows in memory", dedupe.entries.len());
         }
         assert_eq!(dedupe.len(), reference.len());
-        assert!(reference.len() > 2000 && reference.len() < 2700, "most rows are new, some repeat: {}", reference.len());
+        assert!(
+            reference.len() > 2000 && reference.len() < 2700,
+            "most rows are new, some repeat: {}",
+            reference.len()
+        );
     }
 }

@@ -8,7 +8,6 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use rand::Rng;
 
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DumpType {
     Requests,
@@ -19,8 +18,13 @@ pub enum DumpType {
 }
 
 impl DumpType {
-    pub const ALL: [DumpType; 5] =
-        [DumpType::Requests, DumpType::RequestsValidated, DumpType::Responses, DumpType::Warnings, DumpType::Exceptions];
+    pub const ALL: [DumpType; 5] = [
+        DumpType::Requests,
+        DumpType::RequestsValidated,
+        DumpType::Responses,
+        DumpType::Warnings,
+        DumpType::Exceptions,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -95,14 +99,21 @@ impl Dumps {
     }
 
     pub fn path(&self, kind: DumpType) -> PathBuf {
-        self.directory.join(format!("{}-{}-{}-{}.txt", self.name, kind.name(), self.token, self.date.format("%Y-%m-%d")))
+        self.directory.join(format!(
+            "{}-{}-{}-{}.txt",
+            self.name,
+            kind.name(),
+            self.token,
+            self.date.format("%Y-%m-%d")
+        ))
     }
 
     fn open(&mut self, kind: DumpType) -> Result<&mut BufWriter<File>> {
         let slot = kind as usize;
         if self.files[slot].is_none() {
             let path = self.path(kind);
-            let file = create_new(&path).with_context(|| format!("cannot create {}; check the output directory", path.display()))?;
+            let file = create_new(&path)
+                .with_context(|| format!("cannot create {}; check the output directory", path.display()))?;
             self.written.push(path.clone());
             self.files[slot] = Some(DumpFile { path, writer: BufWriter::with_capacity(256 * 1024, file) });
         }

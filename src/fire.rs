@@ -1,13 +1,12 @@
 //! Firing tags (SPEC §7): one connection pool, at most `concurrency` in flight and `rate` a
 //! second, retries with backoff, and a stop on a dead DCS, a refused account or Ctrl-C.
 
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::future::Future;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use rand::Rng;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
@@ -17,8 +16,9 @@ use hyper::http::uri::{Authority, PathAndQuery, Scheme};
 use hyper::{Request, Response, StatusCode, Uri};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
-use tower_service::Service;
+use rand::Rng;
 use tokio::sync::{mpsc, Mutex, Notify};
+use tower_service::Service;
 
 /// Failures in a row (after retries) that mean the DCS is down.
 pub const DOWN_AFTER_FAILURES: u32 = 20;
@@ -251,7 +251,8 @@ impl Firer {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(settings.timeout));
         http.enforce_http(false);
-        let connector = HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().wrap_connector(http);
+        let connector =
+            HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().wrap_connector(http);
         let limiter = settings.rate.map(RateLimiter::new);
         Ok(Firer { connector, settings, limiter, stop })
     }
@@ -316,7 +317,8 @@ impl Firer {
             }
             Err(broken())
         };
-        let answer = tokio::time::timeout(self.settings.timeout, exchange).await.unwrap_or_else(|_| Err("timeout".to_owned()));
+        let answer =
+            tokio::time::timeout(self.settings.timeout, exchange).await.unwrap_or_else(|_| Err("timeout".to_owned()));
         if answer.is_err() {
             *connection = None;
         }
@@ -344,7 +346,15 @@ impl Firer {
                         None
                     };
                     if let Some(verdict) = verdict {
-                        return Fired { job, verdict, status: Some(status.as_u16()), error: None, attempts, elapsed: started.elapsed(), body };
+                        return Fired {
+                            job,
+                            verdict,
+                            status: Some(status.as_u16()),
+                            error: None,
+                            attempts,
+                            elapsed: started.elapsed(),
+                            body,
+                        };
                     }
                     (Some(status.as_u16()), None, body, wait)
                 }
@@ -530,12 +540,27 @@ mod tests {
     #[test]
     fn response_and_exception_lines() {
         let job = Job { row: 7, account: "acct".into(), rid: "r".repeat(32), url: String::new() };
-        let refused = Fired { job: job.clone(), verdict: Verdict::Refused, status: Some(400), error: None, attempts: 1, elapsed: Duration::from_millis(12), body: "bad rid".into() };
+        let refused = Fired {
+            job: job.clone(),
+            verdict: Verdict::Refused,
+            status: Some(400),
+            error: None,
+            attempts: 1,
+            elapsed: Duration::from_millis(12),
+            body: "bad rid".into(),
+        };
         let value: serde_json::Value = serde_json::from_str(&refused.response_line()).unwrap();
         assert_eq!(value["status"], 400);
         assert_eq!(value["row"], 7);
         assert_eq!(refused.exception_line().unwrap(), "row 7: DCS answered 400 (bad rid); row not accepted");
-        let failed = Fired { verdict: Verdict::Failed, status: None, error: Some("timeout".into()), attempts: 6, body: String::new(), ..refused };
+        let failed = Fired {
+            verdict: Verdict::Failed,
+            status: None,
+            error: Some("timeout".into()),
+            attempts: 6,
+            body: String::new(),
+            ..refused
+        };
         let value: serde_json::Value = serde_json::from_str(&failed.response_line()).unwrap();
         assert_eq!(value["error"], "timeout");
         assert!(value.get("status").is_none());

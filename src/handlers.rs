@@ -30,7 +30,9 @@ impl Outcome<'_> {
         match self {
             Outcome::Value(value) => Outcome::Value(Cow::Owned(value.into_owned())),
             Outcome::Empty => Outcome::Empty,
-            Outcome::Warning { problem, sent } => Outcome::Warning { problem, sent: sent.map(|v| Cow::Owned(v.into_owned())) },
+            Outcome::Warning { problem, sent } => {
+                Outcome::Warning { problem, sent: sent.map(|v| Cow::Owned(v.into_owned())) }
+            }
             Outcome::Exception(text) => Outcome::Exception(text),
         }
     }
@@ -40,7 +42,9 @@ impl Outcome<'_> {
         match self {
             Outcome::Value(value) => Outcome::Value(Cow::Borrowed(value)),
             Outcome::Empty => Outcome::Empty,
-            Outcome::Warning { problem, sent } => Outcome::Warning { problem: problem.clone(), sent: sent.as_deref().map(Cow::Borrowed) },
+            Outcome::Warning { problem, sent } => {
+                Outcome::Warning { problem: problem.clone(), sent: sent.as_deref().map(Cow::Borrowed) }
+            }
             Outcome::Exception(text) => Outcome::Exception(text.clone()),
         }
     }
@@ -235,10 +239,9 @@ pub fn handle_revenue<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<
         return Outcome::Value(text.into());
     }
     match crate::money::parse_amount(text, config.decimal_separator()) {
-        Ok(amount) if amount.cleaned => Outcome::Warning {
-            problem: format!("{text:?} had {}", amount.removed),
-            sent: Some(amount.value.into()),
-        },
+        Ok(amount) if amount.cleaned => {
+            Outcome::Warning { problem: format!("{text:?} had {}", amount.removed), sent: Some(amount.value.into()) }
+        }
         Ok(amount) => Outcome::Value(amount.value.into()),
         Err(problem) => Outcome::Exception(problem),
     }
@@ -247,7 +250,8 @@ pub fn handle_revenue<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<
 pub fn handle_currency<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(text) = non_empty(cell) else { return Outcome::Empty };
     // Most cells are written as sent: no copy for them.
-    let code: Cow<str> = if text.bytes().any(|byte| byte.is_ascii_lowercase()) { text.to_ascii_uppercase().into() } else { text.into() };
+    let code: Cow<str> =
+        if text.bytes().any(|byte| byte.is_ascii_lowercase()) { text.to_ascii_uppercase().into() } else { text.into() };
     // The mapping's currency was checked when the mapping was read.
     if config.currency() == Some(&*code) || (code.len() == 3 && iso_currency::Currency::from_code(&code).is_some()) {
         return Outcome::Value(code);
@@ -286,7 +290,9 @@ pub fn handle_quantity<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> 
 /// would accept too; anything else goes to the parser. Saves a full parse for most cells.
 fn is_simple_http_url(text: &str) -> bool {
     // Bytes, not str slices: the cell may start with a character of several bytes.
-    let lower = |prefix: &str| text.len() > prefix.len() && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes());
+    let lower = |prefix: &str| {
+        text.len() > prefix.len() && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    };
     let rest = if lower("https://") {
         &text[8..]
     } else if lower("http://") {
@@ -300,7 +306,9 @@ fn is_simple_http_url(text: &str) -> bool {
         && !host.starts_with('.')
         && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
         && host.bytes().any(|b| b.is_ascii_alphabetic())
-        && rest[host_end..].bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'\\' | b'"' | b'<' | b'>' | b'`' | b'{' | b'}' | b'|' | b'^'))
+        && rest[host_end..].bytes().all(|b| {
+            b.is_ascii_graphic() && !matches!(b, b'\\' | b'"' | b'<' | b'>' | b'`' | b'{' | b'}' | b'|' | b'^')
+        })
 }
 
 pub fn handle_url<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
@@ -309,7 +317,9 @@ pub fn handle_url<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
         return Outcome::Value(text.into());
     }
     match url::Url::parse(text) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => Outcome::Value(text.into()),
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {
+            Outcome::Value(text.into())
+        }
         _ => dropped(format!("{text:?} is not an absolute http(s) URL")),
     }
 }
@@ -413,7 +423,18 @@ mod tests {
         assert_eq!(hash.len(), 64);
         assert_eq!(value(handle_email(&c, "jane.doe@example.com")), hash, "already lower-case: the same hash");
         assert_eq!(value(handle_email(&c, "ÉLISE@example.com")), sha256_hex("élise@example.com"));
-        for bad in ["jane.doe", "jane@", "@example.com", "jane@example", "a@b@example.com", "jane doe@example.com", "a@x.com;b@y.com", "jane@example..com", "jane@.example.com", "jane@example.com."] {
+        for bad in [
+            "jane.doe",
+            "jane@",
+            "@example.com",
+            "jane@example",
+            "a@b@example.com",
+            "jane doe@example.com",
+            "a@x.com;b@y.com",
+            "jane@example..com",
+            "jane@.example.com",
+            "jane@example.com.",
+        ] {
             let (problem, sent) = warning(handle_email(&c, bad));
             assert_eq!(sent, None);
             assert!(!problem.contains(bad), "{problem} echoes {bad}");
@@ -475,11 +496,28 @@ mod tests {
 
     #[test]
     fn the_simple_url_check_accepts_only_what_the_parser_accepts() {
-        for text in ["https://shop.example.com/p?a=1&b=2", "HTTP://Example.COM", "http://a-b.example/x#frag", "https://x.io/%20"] {
+        for text in [
+            "https://shop.example.com/p?a=1&b=2",
+            "HTTP://Example.COM",
+            "http://a-b.example/x#frag",
+            "https://x.io/%20",
+        ] {
             assert!(is_simple_http_url(text), "{text}");
             assert!(url::Url::parse(text).is_ok(), "{text}");
         }
-        for text in ["http://", "https:///x", "é://x.io/", "httpé://x.io/", "http://a b/", "http://[::1]/", "http://h:99999/", "http://.x/", "ftp://x.io/", "http://x.io/a b", "http://123/"] {
+        for text in [
+            "http://",
+            "https:///x",
+            "é://x.io/",
+            "httpé://x.io/",
+            "http://a b/",
+            "http://[::1]/",
+            "http://h:99999/",
+            "http://.x/",
+            "ftp://x.io/",
+            "http://x.io/a b",
+            "http://123/",
+        ] {
             assert!(!is_simple_http_url(text), "{text}");
         }
     }

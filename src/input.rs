@@ -61,7 +61,8 @@ pub struct CsvInput {
 
 impl CsvInput {
     pub fn open(path: &Path, encoding: Encoding, delimiter: Option<u8>) -> Result<CsvInput> {
-        let mut file = File::open(path).with_context(|| format!("cannot open {}; check the path given to --load-file", path.display()))?;
+        let mut file = File::open(path)
+            .with_context(|| format!("cannot open {}; check the path given to --load-file", path.display()))?;
         let mut file_warnings = Vec::new();
         let mut bom = [0u8; 3];
         let bom_len = read_up_to(&file, &mut bom, 0).with_context(|| format!("cannot read {}", path.display()))?;
@@ -117,7 +118,8 @@ impl CsvInput {
             .buffer_capacity(256 * 1024)
             .from_reader(text);
 
-        let mut input = CsvInput { path: path.to_owned(), reader, last_line: 1, last_row: 0, headers: Vec::new(), file_warnings };
+        let mut input =
+            CsvInput { path: path.to_owned(), reader, last_line: 1, last_row: 0, headers: Vec::new(), file_warnings };
         let mut header = ByteRecord::new();
         if input.next_row(&mut header)?.is_none() {
             bail!("{} is empty: it has no header row; export the client's sheet again", path.display());
@@ -144,7 +146,8 @@ impl CsvInput {
 
     /// The next record and its spreadsheet row number (the header is row 1).
     pub fn next_row(&mut self, record: &mut ByteRecord) -> Result<Option<u64>> {
-        let more = self.reader.read_byte_record(record).with_context(|| format!("cannot read {}", self.path.display()))?;
+        let more =
+            self.reader.read_byte_record(record).with_context(|| format!("cannot read {}", self.path.display()))?;
         if !more {
             return Ok(None);
         }
@@ -258,7 +261,11 @@ const PARALLEL_CHECK_BYTES: u64 = 8 << 20;
 /// The line of the first byte that is not UTF-8, or `None` when the whole file is UTF-8.
 fn first_invalid_utf8(file: &File) -> io::Result<Option<u64>> {
     let size = file.metadata()?.len();
-    let parts = if size < PARALLEL_CHECK_BYTES { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8) };
+    let parts = if size < PARALLEL_CHECK_BYTES {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8)
+    };
     first_invalid_utf8_in_parts(file, size, parts)
 }
 
@@ -279,8 +286,15 @@ fn first_invalid_utf8_in_parts(file: &File, size: u64, parts: usize) -> io::Resu
     let mut ends: Vec<u64> = starts[1..].to_vec();
     ends.push(size);
     let firsts = std::thread::scope(|scope| {
-        let checks: Vec<_> = starts.iter().zip(&ends).map(|(&start, &end)| scope.spawn(move || first_invalid_byte(file, start, end))).collect();
-        checks.into_iter().map(|check| check.join().expect("the UTF-8 check does not panic")).collect::<io::Result<Vec<_>>>()
+        let checks: Vec<_> = starts
+            .iter()
+            .zip(&ends)
+            .map(|(&start, &end)| scope.spawn(move || first_invalid_byte(file, start, end)))
+            .collect();
+        checks
+            .into_iter()
+            .map(|check| check.join().expect("the UTF-8 check does not panic"))
+            .collect::<io::Result<Vec<_>>>()
     })?;
     let Some(bad) = firsts.into_iter().flatten().min() else { return Ok(None) };
 
@@ -314,7 +328,8 @@ fn first_invalid_byte(file: &File, start: u64, end: u64) -> io::Result<Option<u6
     let mut offset = start;
     loop {
         let want = (buffer.len() - carried).min((end - offset - carried as u64) as usize);
-        let read = if want == 0 { 0 } else { file.read_at(&mut buffer[carried..carried + want], offset + carried as u64)? };
+        let read =
+            if want == 0 { 0 } else { file.read_at(&mut buffer[carried..carried + want], offset + carried as u64)? };
         let filled = carried + read;
         if filled == 0 {
             return Ok(None);
@@ -360,7 +375,9 @@ pub fn sniff_delimiter(start: &[u8]) -> u8 {
 
 fn find_header(headers: &[String], wanted: &str) -> Option<usize> {
     let wanted = wanted.trim();
-    headers.iter().position(|header| header.eq_ignore_ascii_case(wanted) || header.to_lowercase() == wanted.to_lowercase())
+    headers
+        .iter()
+        .position(|header| header.eq_ignore_ascii_case(wanted) || header.to_lowercase() == wanted.to_lowercase())
 }
 
 fn missing_header(headers: &[String], wanted: &str, what: &str) -> String {
@@ -400,7 +417,9 @@ pub fn resolve_columns(headers: &[String], mapping: &Mapping) -> Result<(Columns
     let mut used = vec![false; headers.len()];
     for field in Field::ALL {
         let index = match mapping.header_for(field) {
-            Some(header) => Some(find_header(headers, header).ok_or_else(|| missing_header(headers, header, field.name()))?),
+            Some(header) => {
+                Some(find_header(headers, header).ok_or_else(|| missing_header(headers, header, field.name()))?)
+            }
             None => find_header(headers, field.name()),
         };
         if let Some(index) = index {
@@ -409,7 +428,8 @@ pub fn resolve_columns(headers: &[String], mapping: &Mapping) -> Result<(Columns
         columns.fields[field.index()] = index;
     }
     for (key, header) in &mapping.custom {
-        let index = find_header(headers, header).ok_or_else(|| missing_header(headers, header, &format!("custom.{key}")))?;
+        let index =
+            find_header(headers, header).ok_or_else(|| missing_header(headers, header, &format!("custom.{key}")))?;
         used[index] = true;
         columns.custom.push((key.clone(), index));
     }
@@ -433,7 +453,8 @@ pub fn resolve_columns(headers: &[String], mapping: &Mapping) -> Result<(Columns
         ));
     }
 
-    let unmapped: Vec<&String> = headers.iter().zip(&used).filter(|(h, used)| !h.is_empty() && !**used).map(|(h, _)| h).collect();
+    let unmapped: Vec<&String> =
+        headers.iter().zip(&used).filter(|(h, used)| !h.is_empty() && !**used).map(|(h, _)| h).collect();
     let warning = (!unmapped.is_empty()).then(|| {
         format!(
             "file: {} column(s) that nothing maps, not sent: {}; map them in \"columns\" or \"custom\" if they matter",
@@ -543,10 +564,16 @@ mod tests {
         cases.push(stray);
         for bytes in cases {
             std::fs::write(&path, &bytes).unwrap();
-            let expected = std::str::from_utf8(&bytes).err().map(|error| 1 + bytes[..error.valid_up_to()].iter().filter(|&&b| b == b'\n').count() as u64);
+            let expected = std::str::from_utf8(&bytes)
+                .err()
+                .map(|error| 1 + bytes[..error.valid_up_to()].iter().filter(|&&b| b == b'\n').count() as u64);
             let file = File::open(&path).unwrap();
             for parts in 1..=7 {
-                assert_eq!(first_invalid_utf8_in_parts(&file, bytes.len() as u64, parts).unwrap(), expected, "{parts} parts");
+                assert_eq!(
+                    first_invalid_utf8_in_parts(&file, bytes.len() as u64, parts).unwrap(),
+                    expected,
+                    "{parts} parts"
+                );
             }
         }
     }
@@ -554,7 +581,8 @@ mod tests {
     #[test]
     fn rows_are_numbered_as_a_spreadsheet_shows_them() {
         for terminator in ["\n", "\r\n"] {
-            let content = ["h1,h2", "a,1", "\"multi", "line\",2", "", "b,3", "", "", "\"x\ny\nz\",4", "c,5"].join(terminator);
+            let content =
+                ["h1,h2", "a,1", "\"multi", "line\",2", "", "b,3", "", "", "\"x\ny\nz\",4", "c,5"].join(terminator);
             let rows = rows_of(content.as_bytes());
             let numbers: Vec<u64> = rows.iter().map(|(row, _)| *row).collect();
             assert_eq!(numbers, [2, 3, 5, 8, 9], "terminator {terminator:?}");
@@ -579,7 +607,8 @@ mod tests {
     #[test]
     fn resolves_mapped_and_same_named_headers() {
         let mapping = Mapping::parse(r#"{"account_token": "ex4mpl3-t0k3n-0001", "columns": {"event_time": "Sale Date"}, "custom": {"store": "Store"}}"#).unwrap();
-        let (columns, warning) = resolve_columns(&headers(&["sale date", "Event_Name", "email", "Store", "Notes", ""]), &mapping).unwrap();
+        let (columns, warning) =
+            resolve_columns(&headers(&["sale date", "Event_Name", "email", "Store", "Notes", ""]), &mapping).unwrap();
         assert_eq!(columns.of(Field::EventTime), Some(0));
         assert_eq!(columns.of(Field::EventName), Some(1));
         assert_eq!(columns.of(Field::Email), Some(2));
@@ -590,7 +619,9 @@ mod tests {
 
     #[test]
     fn missing_and_duplicate_headers_stop_the_run() {
-        let mapping = Mapping::parse(r#"{"account_token": "ex4mpl3-t0k3n-0001", "columns": {"event_time": "Sale Date"}}"#).unwrap();
+        let mapping =
+            Mapping::parse(r#"{"account_token": "ex4mpl3-t0k3n-0001", "columns": {"event_time": "Sale Date"}}"#)
+                .unwrap();
         let error = resolve_columns(&headers(&["Sale Dat", "event_name", "email"]), &mapping).unwrap_err();
         assert!(error.contains("\"Sale Date\"") && error.contains("closest is \"Sale Dat\""), "{error}");
         let error = resolve_columns(&headers(&["Sale Date", "event_name", "Email", "EMAIL"]), &mapping).unwrap_err();

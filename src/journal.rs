@@ -57,7 +57,8 @@ impl Hooks for Journal {
         if batch.is_empty() {
             return Ok(());
         }
-        let rows: Vec<(&str, &str, u64)> = batch.iter().map(|job| (job.account.as_str(), job.rid.as_str(), job.row)).collect();
+        let rows: Vec<(&str, &str, u64)> =
+            batch.iter().map(|job| (job.account.as_str(), job.rid.as_str(), job.row)).collect();
         self.database.mark_sent(&self.run, &rows).await
     }
 

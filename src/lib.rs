@@ -10,8 +10,8 @@ pub mod db;
 pub mod dedupe;
 pub mod dump;
 pub mod field;
-pub mod handlers;
 pub mod fire;
+pub mod handlers;
 pub mod input;
 pub mod journal;
 pub mod live;
@@ -28,9 +28,9 @@ use chrono::Utc;
 
 use crate::cli::{Cli, Command};
 use crate::db::{default_sqlite_url, Database};
-use crate::rows::KnownAccounts;
 use crate::fire::StopReason;
 use crate::replayer::Replayer;
+use crate::rows::KnownAccounts;
 use crate::settings::Settings;
 use crate::summary::ExitCode;
 
@@ -52,7 +52,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         (Some(url), _) => Some(runtime.block_on(Database::connect(url))?),
         (None, true) => {
             std::fs::create_dir_all(&settings.output_dir).with_context(|| {
-                format!("cannot create the output directory {}; choose another with --output-dir", settings.output_dir.display())
+                format!(
+                    "cannot create the output directory {}; choose another with --output-dir",
+                    settings.output_dir.display()
+                )
             })?;
             Some(runtime.block_on(Database::connect(&default_sqlite_url(&settings.output_dir)))?)
         }

@@ -32,7 +32,8 @@ struct Spool {
 impl Spool {
     fn create(directory: &std::path::Path) -> Result<Spool> {
         // tempfile creates it readable by its owner only, and it is gone when closed.
-        let file = tempfile::tempfile_in(directory).with_context(|| format!("cannot create a temporary file in {}", directory.display()))?;
+        let file = tempfile::tempfile_in(directory)
+            .with_context(|| format!("cannot create a temporary file in {}", directory.display()))?;
         Ok(Spool { file: BufWriter::with_capacity(256 * 1024, file), rows: 0 })
     }
 
@@ -77,7 +78,13 @@ pub fn check_confirmation_possible(settings: &Settings) -> Result<()> {
     Ok(())
 }
 
-fn preflight(summary: &Summary, settings: &Settings, to_fire: u64, over_limit: u64, already: &BTreeMap<String, u64>) -> String {
+fn preflight(
+    summary: &Summary,
+    settings: &Settings,
+    to_fire: u64,
+    over_limit: u64,
+    already: &BTreeMap<String, u64>,
+) -> String {
     let mut text = String::new();
     let skipped: u64 = already.values().sum();
     text.push_str(&format!(
@@ -88,13 +95,18 @@ fn preflight(summary: &Summary, settings: &Settings, to_fire: u64, over_limit: u
     ));
     if skipped > 0 {
         let runs: Vec<String> = already.iter().map(|(run, count)| format!("{count} by run {run}")).collect();
-        text.push_str(&format!("  already fired, skipped: {skipped} ({}; --refire sends them again)\n", runs.join(", ")));
+        text.push_str(&format!(
+            "  already fired, skipped: {skipped} ({}; --refire sends them again)\n",
+            runs.join(", ")
+        ));
     }
     if over_limit > 0 {
         text.push_str(&format!("  (--limit: {over_limit} more valid rows will not be sent)\n"));
     }
     text.push_str(&format!("  rows with exceptions, not fired: {}\n", summary.rows_with_exceptions));
-    let list = |map: &std::collections::BTreeMap<String, u64>| map.iter().map(|(k, v)| format!("{k} ({v})")).collect::<Vec<_>>().join(", ");
+    let list = |map: &std::collections::BTreeMap<String, u64>| {
+        map.iter().map(|(k, v)| format!("{k} ({v})")).collect::<Vec<_>>().join(", ")
+    };
     text.push_str(&format!("  accounts: {}\n", list(&summary.accounts)));
     text.push_str(&format!("  events: {}\n", list(&summary.events)));
     if let Some(range) = summary.date_range() {
@@ -155,7 +167,11 @@ pub fn run_live(
     let mut dumps = dumps.context("a live run writes its dumps")?;
     let to_fire = spool.rows;
 
-    let run = RunInfo { name: settings.name.clone(), token: dumps.token().to_owned(), started_at_ms: Utc::now().timestamp_millis() };
+    let run = RunInfo {
+        name: settings.name.clone(),
+        token: dumps.token().to_owned(),
+        started_at_ms: Utc::now().timestamp_millis(),
+    };
     let tokens: Vec<String> = tokens.into_iter().collect();
     let journal = Journal::new(database.clone(), run.clone(), &tokens);
     let (lock, spool, already) = runtime.block_on(async {
@@ -163,8 +179,11 @@ pub fn run_live(
         let lock = database.acquire_lock(&tokens, &run).await?;
         // What a run that died left in the log goes into the journal before the look-up.
         journal.fold().await?;
-        let (spool, already) =
-            if settings.refire { (spool, BTreeMap::new()) } else { skip_already_fired(&journal, spool, &settings.output_dir).await? };
+        let (spool, already) = if settings.refire {
+            (spool, BTreeMap::new())
+        } else {
+            skip_already_fired(&journal, spool, &settings.output_dir).await?
+        };
         anyhow::Ok((lock, spool, already))
     })?;
     if let Some(note) = lock.took_over() {
@@ -227,7 +246,9 @@ fn spool_batches(spool: &mut Spool) -> Result<impl Iterator<Item = Result<Vec<Jo
     Ok(std::iter::from_fn(move || {
         let mut batch = Vec::with_capacity(1000);
         for line in lines.by_ref() {
-            let job = line.map_err(anyhow::Error::from).and_then(|line| parse_job(&line).context("the spool file is damaged"));
+            let job = line
+                .map_err(anyhow::Error::from)
+                .and_then(|line| parse_job(&line).context("the spool file is damaged"));
             match job {
                 Ok(job) => batch.push(job),
                 Err(error) => return Some(Err(error)),
@@ -243,7 +264,11 @@ fn spool_batches(spool: &mut Spool) -> Result<impl Iterator<Item = Result<Vec<Jo
 /// Take out of the spool the rows an earlier run got accepted, counted per run: before the
 /// pre-flight summary, so it says what will really be sent. The spool is copied only when some
 /// rows were accepted before (a rerun), not on a file's first run.
-async fn skip_already_fired(journal: &Journal, mut spool: Spool, directory: &std::path::Path) -> Result<(Spool, BTreeMap<String, u64>)> {
+async fn skip_already_fired(
+    journal: &Journal,
+    mut spool: Spool,
+    directory: &std::path::Path,
+) -> Result<(Spool, BTreeMap<String, u64>)> {
     let mut runs = BTreeMap::new();
     let mut accepted_rows = HashSet::new();
     for batch in spool_batches(&mut spool)? {
@@ -345,7 +370,8 @@ mod tests {
         let mut spool = Spool::create(directory.path()).unwrap();
         spool.push(2, "acct-0001", &"a".repeat(32), "http://127.0.0.1/tag?x=%09").unwrap();
         spool.push(9, "acct-0001", &"b".repeat(32), "http://127.0.0.1/tag?y=1").unwrap();
-        let jobs: Vec<Job> = spool.into_reader().unwrap().lines().map(|line| parse_job(&line.unwrap()).unwrap()).collect();
+        let jobs: Vec<Job> =
+            spool.into_reader().unwrap().lines().map(|line| parse_job(&line.unwrap()).unwrap()).collect();
         assert_eq!(jobs.len(), 2);
         assert_eq!((jobs[1].row, jobs[1].url.as_str()), (9, "http://127.0.0.1/tag?y=1"));
     }

@@ -108,7 +108,9 @@ impl Mapping {
                         }
                     }
                 }
-                unknown => bail!("unknown key \"{unknown}\"{}; the keys are: {}", did_you_mean(unknown, KEYS), KEYS.join(", ")),
+                unknown => {
+                    bail!("unknown key \"{unknown}\"{}; the keys are: {}", did_you_mean(unknown, KEYS), KEYS.join(", "))
+                }
             }
         }
         for event in &mapping.events {
@@ -155,10 +157,7 @@ fn string_map(key: &str, value: &Value) -> Result<Vec<(String, String)>> {
 }
 
 fn object_pairs(key: &str, object: &Map<String, Value>) -> Result<Vec<(String, String)>> {
-    object
-        .iter()
-        .map(|(name, value)| Ok((name.clone(), string(&format!("{key}.{name}"), value)?)))
-        .collect()
+    object.iter().map(|(name, value)| Ok((name.clone(), string(&format!("{key}.{name}"), value)?))).collect()
 }
 
 fn field_map(key: &str, value: &Value) -> Result<Vec<(Field, String)>> {
@@ -207,9 +206,9 @@ fn check_currency(code: &str) -> Result<String> {
 }
 
 fn check_date_format(format: &str) -> Result<DateFormat> {
-    let items = StrftimeItems::new(format)
-        .parse_to_owned()
-        .map_err(|_| anyhow::anyhow!("\"date_formats\" has {format:?}, which is not a valid chrono strftime pattern"))?;
+    let items = StrftimeItems::new(format).parse_to_owned().map_err(|_| {
+        anyhow::anyhow!("\"date_formats\" has {format:?}, which is not a valid chrono strftime pattern")
+    })?;
     if items.iter().any(|item| matches!(item, Item::Error)) {
         bail!("\"date_formats\" has {format:?}, which is not a valid chrono strftime pattern");
     }

@@ -15,7 +15,8 @@ fn is_group_char(c: char) -> bool {
 }
 
 fn is_currency_char(c: char) -> bool {
-    c.is_alphabetic() || matches!(c, '£' | '$' | '€' | '¥' | '₹' | '¢' | '₩' | '₽' | '₺' | '₪' | '₫' | '₱' | '₦' | '₴' | '฿' | '₣')
+    c.is_alphabetic()
+        || matches!(c, '£' | '$' | '€' | '¥' | '₹' | '¢' | '₩' | '₽' | '₺' | '₪' | '₫' | '₱' | '₦' | '₴' | '฿' | '₣')
 }
 
 /// True when `text` is already an amount as it is sent with `.` as the decimal separator: digits
@@ -76,7 +77,11 @@ pub fn parse_amount(text: &str, decimal: char) -> Result<Amount, String> {
     };
     if let Some(fraction) = fraction {
         if !fraction.bytes().all(|b| b.is_ascii_digit()) {
-            let hint = if fraction.contains(decimal) { "more than one decimal separator" } else { "a separator after the decimal separator" };
+            let hint = if fraction.contains(decimal) {
+                "more than one decimal separator"
+            } else {
+                "a separator after the decimal separator"
+            };
             return Err(format!("{text:?} has {hint}; write the amount like 1234{decimal}50"));
         }
     }
@@ -136,10 +141,17 @@ mod tests {
 
     #[test]
     fn the_sent_form_is_what_parse_amount_gives_back() {
-        let cells = ["0", "5", "10.00", "0.50", "1234.5", "007", "0.", ".5", "5.", "-1", "1,000", "1 000", "1.2.3", "", "٣", "12a", "+5", "00", "0.0"];
+        let cells = [
+            "0", "5", "10.00", "0.50", "1234.5", "007", "0.", ".5", "5.", "-1", "1,000", "1 000", "1.2.3", "", "٣",
+            "12a", "+5", "00", "0.0",
+        ];
         for cell in cells {
             if is_sent_form(cell) {
-                assert_eq!(parse_amount(cell, '.').unwrap(), Amount { value: cell.to_owned(), cleaned: false, removed: String::new() }, "{cell}");
+                assert_eq!(
+                    parse_amount(cell, '.').unwrap(),
+                    Amount { value: cell.to_owned(), cleaned: false, removed: String::new() },
+                    "{cell}"
+                );
             }
         }
         assert!(["0", "5", "10.00", "0.50", "0.0"].iter().all(|cell| is_sent_form(cell)));

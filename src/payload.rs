@@ -79,7 +79,8 @@ impl<'a> Payload<'a> {
             plain_fields |= u64::from(needs & JSON_ESCAPE == 0) << index;
             unreserved_fields |= u64::from(needs & PERCENT_ENCODE == 0) << index;
         }
-        let mut payload = Payload { fields, custom, rid: [b'0'; 32], rid_bytes: [0; 16], plain_fields, unreserved_fields };
+        let mut payload =
+            Payload { fields, custom, rid: [b'0'; 32], rid_bytes: [0; 16], plain_fields, unreserved_fields };
         // Written whole into a reused buffer and hashed at once: cheaper than feeding the hasher
         // piece by piece.
         let digest = SCRATCH.with(|json| {

@@ -8,7 +8,7 @@ use crate::dedupe::{Dedupe, Duplicate};
 use crate::dump::Dumps;
 use crate::field::Field;
 use crate::input::CsvInput;
-use crate::rows::{check_rows, CheckedBatch, Checked, KnownAccounts, RowContext, ValidInfo};
+use crate::rows::{check_rows, Checked, CheckedBatch, KnownAccounts, RowContext, ValidInfo};
 use crate::settings::Settings;
 use crate::summary::Summary;
 
@@ -94,7 +94,8 @@ impl Replayer {
             ..Summary::default()
         };
         let file_warnings: Vec<String> = input.file_warnings.iter().cloned().chain(unmapped).collect();
-        let context = RowContext { config, request_url: settings.request_url.clone(), pretty: settings.dump_data, accounts };
+        let context =
+            RowContext { config, request_url: settings.request_url.clone(), pretty: settings.dump_data, accounts };
         let mut replayer = Replayer {
             settings,
             context: Some(context),
@@ -190,7 +191,8 @@ impl Replayer {
         info: &ValidInfo,
         on_valid: &mut impl FnMut(&ValidRow) -> Result<()>,
     ) -> Result<bool> {
-        let duplicate = self.dedupe.check(row, info.dedupe_key).context("cannot use the temporary file of duplicate detection")?;
+        let duplicate =
+            self.dedupe.check(row, info.dedupe_key).context("cannot use the temporary file of duplicate detection")?;
         match duplicate {
             None => {}
             Some(Duplicate::Row(first)) => {

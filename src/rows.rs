@@ -13,8 +13,8 @@ use csv::{ByteRecord, StringRecord};
 
 use crate::config::{Problem, ReplayerConfig};
 use crate::db::Account;
-use crate::field::{closest, Field};
 use crate::dedupe::DedupeKey;
+use crate::field::{closest, Field};
 use crate::input::CsvInput;
 
 /// Longest tag URL the DCS takes.
@@ -292,7 +292,11 @@ impl Spare {
 
 /// Read every record of `input`, check them on all cores, and give the batches to `sink` in row
 /// order. Memory stays bounded: a few batches are in flight at once, and their buffers are reused.
-pub fn check_rows(input: &mut CsvInput, context: &RowContext, mut sink: impl FnMut(&mut CheckedBatch) -> Result<()>) -> Result<()> {
+pub fn check_rows(
+    input: &mut CsvInput,
+    context: &RowContext,
+    mut sink: impl FnMut(&mut CheckedBatch) -> Result<()>,
+) -> Result<()> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     if workers == 1 {
         let mut records = Records::with_capacity(BATCH_ROWS);

@@ -42,7 +42,9 @@ impl Settings {
         let request_url = check_request_url(&args.request_url)?;
         let mapping_path = match args.mapping {
             Some(path) => path,
-            None => load_file.parent().map(|folder| folder.join("mapping.json")).unwrap_or_else(|| "mapping.json".into()),
+            None => {
+                load_file.parent().map(|folder| folder.join("mapping.json")).unwrap_or_else(|| "mapping.json".into())
+            }
         };
         if !load_file.is_file() {
             bail!("--load-file {}: no such file; check the path", load_file.display());
@@ -76,8 +78,9 @@ impl Settings {
 }
 
 fn check_request_url(text: &str) -> Result<String> {
-    let url = url::Url::parse(text.trim())
-        .map_err(|error| anyhow::anyhow!("--request-url {text:?} is not a URL ({error}); give one like http://127.0.0.1:8080/tag"))?;
+    let url = url::Url::parse(text.trim()).map_err(|error| {
+        anyhow::anyhow!("--request-url {text:?} is not a URL ({error}); give one like http://127.0.0.1:8080/tag")
+    })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         bail!("--request-url {text:?} must be an http:// or https:// URL with a host, like http://127.0.0.1:8080/tag");
     }

@@ -88,7 +88,8 @@ impl FireStats {
         let _ = writeln!(out, "  failed:             {}", self.failed);
         let already = self.already_fired_total();
         if already > 0 {
-            let runs: Vec<String> = self.already_fired.iter().map(|(run, count)| format!("{count} by run {run}")).collect();
+            let runs: Vec<String> =
+                self.already_fired.iter().map(|(run, count)| format!("{count} by run {run}")).collect();
             let _ = writeln!(out, "already fired:        {already} ({}; --refire sends them again)", runs.join(", "));
         } else {
             let _ = writeln!(out, "already fired:        0");
@@ -152,7 +153,9 @@ impl Summary {
         if let Some(fire) = &self.fire {
             match fire.stop {
                 Some(StopReason::Interrupted) => return ExitCode::Interrupted,
-                Some(StopReason::DcsDown | StopReason::AccountRefused | StopReason::LockLost) => return ExitCode::StoppedEarly,
+                Some(StopReason::DcsDown | StopReason::AccountRefused | StopReason::LockLost) => {
+                    return ExitCode::StoppedEarly
+                }
                 None if fire.refused + fire.failed > 0 => return ExitCode::RowsFailed,
                 None => {}
             }
@@ -175,7 +178,13 @@ impl Summary {
         let _ = writeln!(out, "rows read:            {}", self.rows_read);
         let _ = writeln!(out, "  valid:              {}", self.rows_valid);
         let _ = writeln!(out, "  with exceptions:    {} (not fired)", self.rows_with_exceptions);
-        let _ = writeln!(out, "  with warnings:      {} ({} warning{})", self.rows_with_warnings, self.warnings, if self.warnings == 1 { "" } else { "s" });
+        let _ = writeln!(
+            out,
+            "  with warnings:      {} ({} warning{})",
+            self.rows_with_warnings,
+            self.warnings,
+            if self.warnings == 1 { "" } else { "s" }
+        );
         if self.rows_blank > 0 {
             let _ = writeln!(out, "  blank, skipped:     {}", self.rows_blank);
         }

@@ -44,7 +44,10 @@ fn mysql_url(test: &str) -> Option<String> {
         }
         _ => {
             // Straight to stderr: the test harness captures eprintln! of a passing test.
-            let _ = writeln!(std::io::stderr(), "\n*** SKIPPED {test} (MySQL): set {MYSQL_URL_VAR} (bash scripts/start-mariadb.sh) ***");
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n*** SKIPPED {test} (MySQL): set {MYSQL_URL_VAR} (bash scripts/start-mariadb.sh) ***"
+            );
             None
         }
     }
@@ -150,7 +153,8 @@ async fn accounts_add_list_update(t: TestDb) {
     assert_eq!(db.add_account(&first, "dcs-eu-1", "Norton UK").await.unwrap(), AccountChange::Added);
     assert_eq!(db.add_account(&second, "dcs-eu-2", "").await.unwrap(), AccountChange::Added);
 
-    let ours: Vec<_> = db.accounts().await.unwrap().into_iter().filter(|a| a.token == first || a.token == second).collect();
+    let ours: Vec<_> =
+        db.accounts().await.unwrap().into_iter().filter(|a| a.token == first || a.token == second).collect();
     assert_eq!(ours.len(), 2);
     assert_eq!(ours[0].token, second, "ordered by token");
     assert_eq!((ours[1].connection.as_str(), ours[1].label.as_str()), ("dcs-eu-1", "Norton UK"));
@@ -217,11 +221,19 @@ async fn journal_mark_sent_then_lookup(t: TestDb) {
     let account = unique_token("jrnl");
     let other_account = unique_token("jrnl-other");
     let first_run = run("norton-june");
-    db.mark_sent(&first_run, &[(account.clone(), rid(1), 2), (account.clone(), rid(2), 3), (other_account.clone(), rid(1), 2)])
-        .await
-        .unwrap();
+    db.mark_sent(
+        &first_run,
+        &[(account.clone(), rid(1), 2), (account.clone(), rid(2), 3), (other_account.clone(), rid(1), 2)],
+    )
+    .await
+    .unwrap();
 
-    let keys = vec![(account.clone(), rid(1)), (account.clone(), rid(2)), (other_account.clone(), rid(1)), (account.clone(), rid(99))];
+    let keys = vec![
+        (account.clone(), rid(1)),
+        (account.clone(), rid(2)),
+        (other_account.clone(), rid(1)),
+        (account.clone(), rid(99)),
+    ];
     let found = folded_lookup(db, &keys).await;
     assert_eq!(found.len(), 3, "the never-sent rid is absent");
     let entry = &found[&(account.clone(), rid(2))];
@@ -377,9 +389,12 @@ async fn stale_lock_is_taken_over(t: TestDb) {
     let dead = run("dead-run");
     let dead_lock = db.acquire_lock(std::slice::from_ref(&account), &dead).await.unwrap();
     // Its heartbeat stopped 4 minutes ago.
-    raw_sql(&t.url, &format!("UPDATE replayer_lock SET heartbeat_at = heartbeat_at - 240000 WHERE account_token = '{account}'"))
-        .await
-        .unwrap();
+    raw_sql(
+        &t.url,
+        &format!("UPDATE replayer_lock SET heartbeat_at = heartbeat_at - 240000 WHERE account_token = '{account}'"),
+    )
+    .await
+    .unwrap();
 
     let next = run("next-run");
     let lock = db.acquire_lock(std::slice::from_ref(&account), &next).await.unwrap();
@@ -405,8 +420,14 @@ async fn lock_race_between_two_processes_has_one_winner(t: TestDb) {
         let account = unique_token(&format!("race{round}"));
         let accounts = [account];
         let (run_one, run_two) = (run("one"), run("two"));
-        let (one, two) = tokio::join!(t.db.acquire_lock(&accounts, &run_one), other_process.acquire_lock(&accounts, &run_two));
-        assert!(one.is_ok() != two.is_ok(), "round {round}: exactly one winner (one: {:?}, two: {:?})", one.is_ok(), two.is_ok());
+        let (one, two) =
+            tokio::join!(t.db.acquire_lock(&accounts, &run_one), other_process.acquire_lock(&accounts, &run_two));
+        assert!(
+            one.is_ok() != two.is_ok(),
+            "round {round}: exactly one winner (one: {:?}, two: {:?})",
+            one.is_ok(),
+            two.is_ok()
+        );
         let winner = one.or(two).unwrap();
         winner.release().await.unwrap();
     }
@@ -424,9 +445,13 @@ async fn journal_concurrent_writers_do_not_trip_over_each_other(t: TestDb) {
         writers.spawn(async move {
             let the_run = run(&format!("writer-{writer}"));
             for round in 0..10u64 {
-                let rows: Vec<_> = (0..200).map(|n| (account.clone(), rid(writer << 32 | round << 16 | n), n)).collect();
+                let rows: Vec<_> =
+                    (0..200).map(|n| (account.clone(), rid(writer << 32 | round << 16 | n), n)).collect();
                 db.mark_sent(&the_run, &rows).await?;
-                let results: Vec<_> = rows.iter().map(|(a, r, n)| (a.clone(), r.clone(), *n, JournalState::Accepted, Some(200))).collect();
+                let results: Vec<_> = rows
+                    .iter()
+                    .map(|(a, r, n)| (a.clone(), r.clone(), *n, JournalState::Accepted, Some(200)))
+                    .collect();
                 db.mark_done(&the_run, &results).await?;
             }
             anyhow::Ok(())
@@ -458,14 +483,19 @@ async fn unreachable_mysql_fails_fast_without_the_password() {
     assert_eq!(pool_debug, "Database { url: \"sqlite::memory:\", .. }");
     for text in [format!("{error}"), format!("{error:#}"), format!("{error:?}")] {
         assert!(!text.contains("Sup3r") && !text.contains("S3cret"), "{text}");
-        assert!(text.contains(&format!("mysql://attrib:****@127.0.0.1:{closed_port}/attrib")), "names the redacted URL: {text}");
+        assert!(
+            text.contains(&format!("mysql://attrib:****@127.0.0.1:{closed_port}/attrib")),
+            "names the redacted URL: {text}"
+        );
         assert!(text.contains("check that the server is running"), "says what to do: {text}");
     }
 }
 
 #[tokio::test]
 async fn bad_urls_are_clear_errors_without_the_password() {
-    for url in ["oracle://u:Sup3rS3cret@h/db", "mysql://u:Sup3rS3cret@h:notaport/db", "postgres://u:Sup3rS3cret@[::1/db"] {
+    for url in
+        ["oracle://u:Sup3rS3cret@h/db", "mysql://u:Sup3rS3cret@h:notaport/db", "postgres://u:Sup3rS3cret@[::1/db"]
+    {
         let error = format!("{:#}", Database::connect(url).await.err().unwrap());
         assert!(!error.contains("Sup3rS3cret"), "{error}");
         assert!(error.contains("****"), "{error}");
@@ -527,10 +557,15 @@ async fn accounts_command_uses_the_default_sqlite_file() {
     use replayer::accounts::{run_accounts, AccountsCommand};
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("new-output");
-    let add = AccountsCommand::Add { token: "ex4mpl3-t0k3n-0001".into(), connection: "dcs-eu-1".into(), label: Some("Example Ltd".into()) };
+    let add = AccountsCommand::Add {
+        token: "ex4mpl3-t0k3n-0001".into(),
+        connection: "dcs-eu-1".into(),
+        label: Some("Example Ltd".into()),
+    };
     run_accounts(add, None, &output).await.unwrap();
     // Updating the connection keeps the label when none is given.
-    let update = AccountsCommand::Add { token: "ex4mpl3-t0k3n-0001".into(), connection: "dcs-eu-2".into(), label: None };
+    let update =
+        AccountsCommand::Add { token: "ex4mpl3-t0k3n-0001".into(), connection: "dcs-eu-2".into(), label: None };
     run_accounts(update, None, &output).await.unwrap();
     run_accounts(AccountsCommand::List, None, &output).await.unwrap();
     assert!(output.join("replayer.sqlite").exists());

@@ -51,8 +51,11 @@ fn file_names_modes_and_one_token() {
     assert_eq!(dumps.kinds(), ["exceptions", "requests", "requests-validated", "warnings"]);
     for (kind, path) in &dumps.files {
         let file_name = path.file_name().unwrap().to_str().unwrap();
-        let expected: Vec<String> =
-            run.dates.iter().map(|date| format!("{name}-{kind}-{}-{}.txt", dumps.token, date.format("%Y-%m-%d"))).collect();
+        let expected: Vec<String> = run
+            .dates
+            .iter()
+            .map(|date| format!("{name}-{kind}-{}-{}.txt", dumps.token, date.format("%Y-%m-%d")))
+            .collect();
         assert!(expected.iter().any(|e| e == file_name), "{file_name} is not one of {expected:?}");
         #[cfg(unix)]
         {
@@ -60,9 +63,14 @@ fn file_names_modes_and_one_token() {
             assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o600, "{file_name}");
         }
     }
-    assert_eq!(dumps.lines("warnings"), [r#"row 3, column "Sale Value" (revenue): "£5" had a currency symbol; sent 5"#]);
+    assert_eq!(
+        dumps.lines("warnings"),
+        [r#"row 3, column "Sale Value" (revenue): "£5" had a currency symbol; sent 5"#]
+    );
     assert_eq!(dumps.lines("exceptions").len(), 1);
-    assert!(dumps.lines("exceptions")[0].starts_with(r#"row 4, column "Sale Date" (event_time): "bad date" is not a date"#));
+    assert!(
+        dumps.lines("exceptions")[0].starts_with(r#"row 4, column "Sale Date" (event_time): "bad date" is not a date"#)
+    );
     assert!(dumps.lines("exceptions")[0].ends_with("; row not fired"));
 }
 
@@ -82,7 +90,11 @@ fn an_output_directory_that_is_a_file_cannot_start() {
     std::fs::write(&not_a_dir, "x").unwrap();
     let run = run("fixture", &client.csv(), &not_a_dir, &["--dump-data"]);
     run.expect_code(2);
-    assert!(run.stderr.contains("output directory") && run.stderr.contains(&not_a_dir.display().to_string()), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("output directory") && run.stderr.contains(&not_a_dir.display().to_string()),
+        "{}",
+        run.stderr
+    );
     assert_eq!(std::fs::read_to_string(&not_a_dir).unwrap(), "x");
 }
 

@@ -108,8 +108,20 @@ fn requests_validated_is_the_requests_as_a_json_array() {
     assert_eq!(
         keys,
         [
-            "account_token", "event_name", "event_time", "visitor_id", "customer_id", "email_sha256", "phone_sha256", "order_id",
-            "revenue", "currency", "quantity", "custom", "replay", "rid"
+            "account_token",
+            "event_name",
+            "event_time",
+            "visitor_id",
+            "customer_id",
+            "email_sha256",
+            "phone_sha256",
+            "order_id",
+            "revenue",
+            "currency",
+            "quantity",
+            "custom",
+            "replay",
+            "rid"
         ]
     );
     assert_eq!(first["event_time"], "2024-06-02T09:07:00Z");

@@ -55,7 +55,10 @@ fn a_503_then_200_is_sent_twice_and_accepted() {
     let responses = dump_lines(&directory.path().join("out"), "responses");
     assert_eq!(responses.len(), 1);
     let response: serde_json::Value = serde_json::from_str(&responses[0]).unwrap();
-    assert_eq!((response["status"].as_u64(), response["attempts"].as_u64(), response["row"].as_u64()), (Some(200), Some(2), Some(2)));
+    assert_eq!(
+        (response["status"].as_u64(), response["attempts"].as_u64(), response["row"].as_u64()),
+        (Some(200), Some(2), Some(2))
+    );
     assert!(run.stdout.contains("accepted:           1"), "{}", run.stdout);
 }
 
@@ -76,7 +79,8 @@ fn a_429_with_retry_after_waits_at_least_that_long() {
 fn a_400_is_sent_once_and_listed_in_exceptions() {
     let directory = tempfile::tempdir().unwrap();
     let csv = client(directory.path(), 3);
-    let dcs = Dcs::start(|hit, _| if hit.get("order_id") == Some("o-3") { Reply::Status(400) } else { Reply::Status(200) });
+    let dcs =
+        Dcs::start(|hit, _| if hit.get("order_id") == Some("o-3") { Reply::Status(400) } else { Reply::Status(200) });
     let output = directory.path().join("out");
     let run = live(&csv, &output, &dcs.url, &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -91,7 +95,9 @@ fn a_400_is_sent_once_and_listed_in_exceptions() {
 fn a_timeout_is_retried() {
     let directory = tempfile::tempdir().unwrap();
     let csv = client(directory.path(), 1);
-    let dcs = Dcs::start(|hit, _| if hit.attempt == 1 { Reply::Slow(Duration::from_secs(3), 200) } else { Reply::Status(200) });
+    let dcs = Dcs::start(
+        |hit, _| if hit.attempt == 1 { Reply::Slow(Duration::from_secs(3), 200) } else { Reply::Status(200) },
+    );
     let run = live(&csv, &directory.path().join("out"), &dcs.url, &["--timeout", "0.5"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(dcs.hit_count(), 2);
@@ -199,7 +205,9 @@ fn every_tag_has_exactly_the_parameters_of_its_payload() {
     let output = folder.join("out");
     let run = live(&csv, &output, &dcs.url, &["--dump-data"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let validated: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dump_path(&output, "requests-validated").unwrap()).unwrap()).unwrap();
+    let validated: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dump_path(&output, "requests-validated").unwrap()).unwrap())
+            .unwrap();
     let hits = dcs.hits();
     assert_eq!(hits.len(), 2);
     for entry in validated.as_array().unwrap() {
@@ -278,6 +286,9 @@ fn a_server_closing_each_connection_gets_every_row_once() {
     assert_eq!(connections.len(), 30, "the server closed every connection, so each tag had its own");
     assert!(run.stdout.contains("accepted:           30"), "{}", run.stdout);
     let responses = dump_lines(&directory.path().join("out"), "responses");
-    let attempts: Vec<u64> = responses.iter().map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["attempts"].as_u64().unwrap()).collect();
+    let attempts: Vec<u64> = responses
+        .iter()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["attempts"].as_u64().unwrap())
+        .collect();
     assert_eq!(attempts, vec![1; 30], "a connection the server closed costs no attempt");
 }

@@ -24,7 +24,10 @@ fn database_url(backend: Backend, directory: &Path) -> Option<String> {
         Backend::Mysql => match std::env::var("REPLAYER_TEST_MYSQL_URL") {
             Ok(url) if !url.is_empty() => Some(url),
             _ => {
-                assert!(std::env::var_os("CI").is_none(), "CI must set REPLAYER_TEST_MYSQL_URL (bash scripts/start-mariadb.sh)");
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI must set REPLAYER_TEST_MYSQL_URL (bash scripts/start-mariadb.sh)"
+                );
                 eprintln!("SKIPPED on MySQL: set REPLAYER_TEST_MYSQL_URL (bash scripts/start-mariadb.sh prints it)");
                 None
             }
@@ -108,7 +111,11 @@ fn count(database: &str, sql: &str, value: &str) -> i64 {
 
 /// `accounts add` refuses an empty connection, but the table can hold one (added by hand).
 fn insert_account_without_connection(database: &str, token: &str) {
-    execute(database, "INSERT INTO attrib_account (account_token, connection, label) VALUES (?, '', 'added by hand')", token);
+    execute(
+        database,
+        "INSERT INTO attrib_account (account_token, connection, label) VALUES (?, '', 'added by hand')",
+        token,
+    );
 }
 
 fn text(output: &Output) -> String {
@@ -149,7 +156,8 @@ fn kill_9_then_rerun(backend: Backend) {
     let log_rows = "SELECT COUNT(*) FROM replayer_journal_log WHERE account_token = ?";
     assert!(count(&database, log_rows, &token) > 0, "{backend:?}: the killed run's records wait in the log");
 
-    let rerun = command(&csv, &output, &dcs.url, &database, &["--fire-tag", "--yes", "--concurrency", "4"]).output().unwrap();
+    let rerun =
+        command(&csv, &output, &dcs.url, &database, &["--fire-tag", "--yes", "--concurrency", "4"]).output().unwrap();
     assert_eq!(rerun.status.code(), Some(0), "{backend:?}: {}", text(&rerun));
 
     let hits = dcs.hits();
@@ -297,7 +305,10 @@ fn overlapping_runs(backend: Backend) {
         .unwrap();
     dcs.wait_for_hits(10);
     let hits_before = dcs.hit_count();
-    let second = named("second-run", &csv, &directory.path().join("second"), &dcs.url, &database, &["--fire-tag", "--yes"]).output().unwrap();
+    let second =
+        named("second-run", &csv, &directory.path().join("second"), &dcs.url, &database, &["--fire-tag", "--yes"])
+            .output()
+            .unwrap();
     let first = first.wait_with_output().unwrap();
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     assert_eq!(second.status.code(), Some(2), "{backend:?}: {}", text(&second));
@@ -319,15 +330,25 @@ fn lock_lost(backend: Backend) {
     accounts_add(&database, &token, "dcs-test");
     let csv = client(directory.path(), &token, 400);
     let dcs = Dcs::start(|_, _| Reply::Slow(Duration::from_millis(20), 200));
-    let mut child = command(&csv, &directory.path().join("out"), &dcs.url, &database, &["--fire-tag", "--yes", "--concurrency", "2"])
-        .env("REPLAYER_HEARTBEAT_SECONDS", "0.3")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = command(
+        &csv,
+        &directory.path().join("out"),
+        &dcs.url,
+        &database,
+        &["--fire-tag", "--yes", "--concurrency", "2"],
+    )
+    .env("REPLAYER_HEARTBEAT_SECONDS", "0.3")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     dcs.wait_for_hits(10);
     // Another run takes the lock over, as it would a stale one.
-    execute(&database, "UPDATE replayer_lock SET run_name = 'thief', run_token = 'th1ef000' WHERE account_token = ?", &token);
+    execute(
+        &database,
+        "UPDATE replayer_lock SET run_name = 'thief', run_token = 'th1ef000' WHERE account_token = ?",
+        &token,
+    );
     let hits_at_takeover = dcs.hit_count();
     let output = {
         let started = Instant::now();

@@ -56,7 +56,10 @@ fn a_bad_currency() {
 #[test]
 fn a_bad_date_format() {
     fails_with(&mapping_with(r#""%d/%m/%Y""#, r#""%d/%m/%Q""#), &[r#""date_formats" has "%d/%m/%Q""#]);
-    fails_with(&mapping_with(r#""%d/%m/%Y""#, r#""%H:%M""#), &[r#""date_formats" has "%H:%M", which does not give a year, month and day"#]);
+    fails_with(
+        &mapping_with(r#""%d/%m/%Y""#, r#""%H:%M""#),
+        &[r#""date_formats" has "%H:%M", which does not give a year, month and day"#],
+    );
 }
 
 #[test]

@@ -88,7 +88,12 @@ fn a_bad_encoding_cannot_start() {
 fn a_missing_load_file_cannot_start() {
     let client = Client::rows(&[ROW]);
     let missing = client.dir.path().join("nope.csv");
-    let run = run("fixture", &missing, &client.output(), &["--dump-data", "--mapping", client.dir.path().join("mapping.json").to_str().unwrap()]);
+    let run = run(
+        "fixture",
+        &missing,
+        &client.output(),
+        &["--dump-data", "--mapping", client.dir.path().join("mapping.json").to_str().unwrap()],
+    );
     run.expect_code(2);
     assert!(run.stderr.contains("nope.csv"), "{}", run.stderr);
     assert!(!client.output().exists());

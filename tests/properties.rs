@@ -16,9 +16,27 @@ use replayer::mapping::Mapping;
 use sha2::{Digest, Sha256};
 
 const FIELDS: [&str; 21] = [
-    "account_token", "event_name", "event_time", "visitor_id", "customer_id", "email", "phone", "order_id", "revenue",
-    "currency", "quantity", "page_url", "referrer", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
-    "gclid", "ip", "user_agent",
+    "account_token",
+    "event_name",
+    "event_time",
+    "visitor_id",
+    "customer_id",
+    "email",
+    "phone",
+    "order_id",
+    "revenue",
+    "currency",
+    "quantity",
+    "page_url",
+    "referrer",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "gclid",
+    "ip",
+    "user_agent",
 ];
 const CUSTOM_HEADERS: [&str; 2] = ["Store", "Note"];
 const EMAIL: &str = "Jane.Doe@Example.com";
@@ -72,7 +90,8 @@ fn cell(field: &str) -> BoxedStrategy<String> {
     };
     let valid: Vec<String> = valid.iter().map(|v| v.to_string()).collect();
     // Arbitrary text in these is nearly always an exception: keep it rarer so most rows get through.
-    let text_weight = if ["account_token", "event_name", "event_time", "revenue", "currency"].contains(&field) { 1 } else { 4 };
+    let text_weight =
+        if ["account_token", "event_name", "event_time", "revenue", "currency"].contains(&field) { 1 } else { 4 };
     prop_oneof![6 => proptest::sample::select(valid), text_weight => text()].boxed()
 }
 
@@ -168,7 +187,12 @@ fn file_bytes() -> impl Strategy<Value = Vec<u8>> {
             let mut text = ["Sale Date", "Customer", "Order Ref", "Sale Value", "utm_source", "Store"].join(delimiter);
             for row in rows {
                 text.push_str(newline);
-                text.push_str(&row.iter().map(|cell| if cell.contains('"') { format!("\"{cell}") } else { cell.clone() }).collect::<Vec<_>>().join(delimiter));
+                text.push_str(
+                    &row.iter()
+                        .map(|cell| if cell.contains('"') { format!("\"{cell}") } else { cell.clone() })
+                        .collect::<Vec<_>>()
+                        .join(delimiter),
+                );
             }
             let mut bytes = match prefix {
                 "utf16" => [0xFF, 0xFE].into_iter().chain(text.encode_utf16().flat_map(u16::to_le_bytes)).collect(),

@@ -61,7 +61,11 @@ fn a_windows_1252_file_is_read_as_such_with_one_warning() {
     );
     let warnings = dumps.lines("warnings");
     assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(warnings[0].starts_with("file: not valid UTF-8 (first at line 3); read as Windows-1252"), "{}", warnings[0]);
+    assert!(
+        warnings[0].starts_with("file: not valid UTF-8 (first at line 3); read as Windows-1252"),
+        "{}",
+        warnings[0]
+    );
     let validated = dumps.validated();
     assert_eq!(validated[1].1["utm_source"], "Crème");
 }
@@ -69,12 +73,19 @@ fn a_windows_1252_file_is_read_as_such_with_one_warning() {
 #[test]
 fn the_line_of_the_first_bad_byte_counts_crlf_and_lone_cr_line_ends() {
     for end in ["\r\n", "\r"] {
-        let file: Vec<u8> = windows_1252_file().into_iter().flat_map(|byte| if byte == b'\n' { end.as_bytes().to_vec() } else { vec![byte] }).collect();
+        let file: Vec<u8> = windows_1252_file()
+            .into_iter()
+            .flat_map(|byte| if byte == b'\n' { end.as_bytes().to_vec() } else { vec![byte] })
+            .collect();
         let client = Client::new(MAPPING, file);
         let run = dump(&client, &[]);
         run.expect_code(0);
         let dumps = run.dumps("fixture");
-        assert!(dumps.lines("warnings")[0].starts_with("file: not valid UTF-8 (first at line 3)"), "{end:?}: {:?}", dumps.lines("warnings"));
+        assert!(
+            dumps.lines("warnings")[0].starts_with("file: not valid UTF-8 (first at line 3)"),
+            "{end:?}: {:?}",
+            dumps.lines("warnings")
+        );
         assert_eq!(stores_and_sources(&dumps)[1].0, "Café €5", "{end:?}");
     }
 }
@@ -107,11 +118,18 @@ fn encoding_utf8_on_a_windows_1252_file_is_a_row_exception_never_a_replacement_c
     let exceptions = dumps.lines("exceptions");
     assert_eq!(exceptions.len(), 1, "{exceptions:?}");
     assert!(exceptions[0].starts_with("row 3, column \"utm_source\""), "{}", exceptions[0]);
-    assert!(exceptions[0].contains("not valid UTF-8") && exceptions[0].ends_with("; row not fired"), "{}", exceptions[0]);
+    assert!(
+        exceptions[0].contains("not valid UTF-8") && exceptions[0].ends_with("; row not fired"),
+        "{}",
+        exceptions[0]
+    );
     assert_eq!(dumps.validated_rows(), [2]);
     for kind in ["requests", "requests-validated"] {
         let text = dumps.text(kind);
-        assert!(!text.contains('\u{FFFD}') && !text.contains("%EF%BF%BD") && !text.contains("\\ufffd"), "{kind}: {text}");
+        assert!(
+            !text.contains('\u{FFFD}') && !text.contains("%EF%BF%BD") && !text.contains("\\ufffd"),
+            "{kind}: {text}"
+        );
     }
 }
 
@@ -132,7 +150,11 @@ fn utf16_with_a_byte_order_mark_is_read_as_utf16() {
         let run = dump(&client, &[]);
         run.expect_code(0);
         let dumps = run.dumps("fixture");
-        assert_eq!(stores_and_sources(&dumps), [("Café 東京".to_owned(), Some("Crème".to_owned()))], "LE: {little_endian}");
+        assert_eq!(
+            stores_and_sources(&dumps),
+            [("Café 東京".to_owned(), Some("Crème".to_owned()))],
+            "LE: {little_endian}"
+        );
         assert!(dumps.lines("warnings").is_empty());
     }
 }
@@ -175,7 +197,10 @@ fn a_file_with_lone_cr_line_ends_is_sniffed_from_its_first_line() {
     let client = Client::new(MAPPING, csv);
     let run = dump(&client, &[]);
     run.expect_code(0);
-    assert_eq!(stores_and_sources(&run.dumps("fixture")), [("ST01".to_owned(), Some("a,b,c,d,e,f,g,h,i,j,k".to_owned()))]);
+    assert_eq!(
+        stores_and_sources(&run.dumps("fixture")),
+        [("ST01".to_owned(), Some("a,b,c,d,e,f,g,h,i,j,k".to_owned()))]
+    );
 }
 
 #[test]
@@ -198,13 +223,24 @@ fn quoted_cells_hold_newlines_quotes_and_delimiters_and_rows_stay_spreadsheet_ro
     assert_eq!(dumps.validated_rows(), [2, 4]);
     let exceptions = dumps.lines("exceptions");
     assert_eq!(exceptions.len(), 1);
-    assert!(exceptions[0].starts_with(r#"row 3, column "Sale Value" (revenue): "ten" is not a number"#), "{}", exceptions[0]);
+    assert!(
+        exceptions[0].starts_with(r#"row 3, column "Sale Value" (revenue): "ten" is not a number"#),
+        "{}",
+        exceptions[0]
+    );
 }
 
 #[test]
 fn row_numbers_with_crlf_and_quoted_newlines() {
-    let csv = [HEADER, "01/06/2024 10:00,C-1,O-1,10.00,,\"a\r\nb\r\nc\"", "", "02/06/2024 10:00,C-2,O-2,ten,,x", "03/06/2024 10:00,C-3,O-3,1,,y", ""]
-        .join("\r\n");
+    let csv = [
+        HEADER,
+        "01/06/2024 10:00,C-1,O-1,10.00,,\"a\r\nb\r\nc\"",
+        "",
+        "02/06/2024 10:00,C-2,O-2,ten,,x",
+        "03/06/2024 10:00,C-3,O-3,1,,y",
+        "",
+    ]
+    .join("\r\n");
     let client = Client::new(MAPPING, csv);
     let run = dump(&client, &[]);
     run.expect_code(1);
@@ -282,7 +318,11 @@ fn blank_rows_are_skipped_silently_but_still_counted() {
     assert_eq!(exceptions.len(), 1, "{exceptions:?}");
     assert!(exceptions[0].starts_with("row 5, column \"Sale Value\""), "{}", exceptions[0]);
     assert!(!dumps.files.contains_key("warnings"), "{:?}", dumps.lines("warnings"));
-    assert!(!run.stderr.contains("row 3") && !run.stderr.contains("row 4") && !run.stderr.contains("row 6"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("row 3") && !run.stderr.contains("row 4") && !run.stderr.contains("row 6"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -312,7 +352,11 @@ fn trailing_unnamed_columns_may_be_missing_or_empty() {
     run.expect_code(1);
     let dumps = run.dumps("fixture");
     assert_eq!(dumps.validated_rows(), [2, 3]);
-    assert!(dumps.lines("exceptions")[0].starts_with("row 4: cell 8 is past the header's last column"), "{:?}", dumps.lines("exceptions"));
+    assert!(
+        dumps.lines("exceptions")[0].starts_with("row 4: cell 8 is past the header's last column"),
+        "{:?}",
+        dumps.lines("exceptions")
+    );
 }
 
 // --- the header ------------------------------------------------------------------------------
@@ -325,7 +369,12 @@ fn assert_nothing_written(out: &Path) {
 fn a_missing_mapped_header_stops_the_run() {
     let (out, run) = dump_fixture("missing_header");
     run.expect_code(2);
-    assert!(run.stderr.contains(r#"the mapping reads event_time from the header "Sale Date", which the file does not have"#), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(r#"the mapping reads event_time from the header "Sale Date", which the file does not have"#),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains(r#"The closest is "Sale Dat""#), "{}", run.stderr);
     assert!(
         run.stderr.contains(r#""Sale Dat", "Customer", "Order Ref", "Sale Value", "utm_source", "Store""#),
@@ -346,13 +395,16 @@ fn a_duplicated_header_stops_the_run() {
 
 #[test]
 fn unmapped_headers_get_one_warning() {
-    let client = Client::new(MAPPING, format!("{HEADER},Notes,Internal\n01/06/2024 10:00,C-1,O-1,10.00,,ST01,call back,x\n"));
+    let client =
+        Client::new(MAPPING, format!("{HEADER},Notes,Internal\n01/06/2024 10:00,C-1,O-1,10.00,,ST01,call back,x\n"));
     let run = dump(&client, &[]);
     run.expect_code(0);
     let dumps = run.dumps("fixture");
     assert_eq!(
         dumps.lines("warnings"),
-        [r#"file: 2 column(s) that nothing maps, not sent: "Notes", "Internal"; map them in "columns" or "custom" if they matter"#]
+        [
+            r#"file: 2 column(s) that nothing maps, not sent: "Notes", "Internal"; map them in "columns" or "custom" if they matter"#
+        ]
     );
     assert!(!dumps.text("requests").contains("call"));
 }

@@ -37,7 +37,17 @@ const EVIL: &str = "x&rid=evil&account_token=zzz";
 
 #[test]
 fn cells_cannot_add_or_change_a_query_parameter() {
-    let cells = [EVIL, "a=b", "say \"hi\"", "?replay=0", "#frag", "50%25 off+more", "%26rid%3Devil", "line\nrid=evil", "sp ace;semi,colon"];
+    let cells = [
+        EVIL,
+        "a=b",
+        "say \"hi\"",
+        "?replay=0",
+        "#frag",
+        "50%25 off+more",
+        "%26rid%3Devil",
+        "line\nrid=evil",
+        "sp ace;semi,colon",
+    ];
     let mut lines = Vec::new();
     for (index, cell) in cells.iter().enumerate() {
         let quote = |text: &str| format!("\"{}\"", text.replace('"', "\"\""));
@@ -56,7 +66,19 @@ fn cells_cannot_add_or_change_a_query_parameter() {
         let pairs = query_map(request);
         assert_eq!(
             pairs.keys().map(String::as_str).collect::<Vec<_>>(),
-            ["account_token", "currency", "custom", "customer_id", "event_name", "event_time", "order_id", "replay", "revenue", "rid", "utm_source"],
+            [
+                "account_token",
+                "currency",
+                "custom",
+                "customer_id",
+                "event_name",
+                "event_time",
+                "order_id",
+                "replay",
+                "revenue",
+                "rid",
+                "utm_source"
+            ],
             "{request}"
         );
         assert_eq!(pairs["account_token"], TOKEN);
@@ -103,7 +125,11 @@ fn a_tag_url_over_8000_bytes_is_an_exception() {
     assert_eq!(dumps.validated_rows(), [3]);
     let exceptions = dumps.lines("exceptions");
     assert_eq!(exceptions.len(), 2);
-    assert!(exceptions[0].starts_with("row 2: its tag URL would be 8001 bytes, over the DCS's 8000;"), "{}", exceptions[0]);
+    assert!(
+        exceptions[0].starts_with("row 2: its tag URL would be 8001 bytes, over the DCS's 8000;"),
+        "{}",
+        exceptions[0]
+    );
     assert!(exceptions[0].ends_with("; row not fired"));
     assert!(exceptions[1].starts_with("row 4: its tag URL would be "), "{}", exceptions[1]);
     // The long cell is not repeated in the message.
@@ -132,6 +158,9 @@ fn years_that_are_not_four_digits_are_exceptions_not_panics() {
     let dumps = run.dumps("fixture");
     assert_eq!(dumps.validated_rows(), [4]);
     let exceptions = dumps.lines("exceptions");
-    assert!(exceptions[0].starts_with(r#"row 2, column "Sale Date" (event_time): "24/06/24" is in the year 24"#), "{exceptions:?}");
+    assert!(
+        exceptions[0].starts_with(r#"row 2, column "Sale Date" (event_time): "24/06/24" is in the year 24"#),
+        "{exceptions:?}"
+    );
     assert!(exceptions[1].starts_with("row 3, "), "{exceptions:?}");
 }

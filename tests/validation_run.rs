@@ -14,7 +14,13 @@ fn the_example_is_validated_without_writing_anything() {
     assert!(!output.exists(), "a validation run created the output directory");
     assert_eq!(files_under(dir.path()), Vec::<std::path::PathBuf>::new());
     // Exceptions are shown on stderr, with their rows.
-    assert!(run.stderr.contains(r#"row 37, column "Order Ref" (order_id): order id "EX-5001" was already used in row 2; row not fired"#), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            r#"row 37, column "Order Ref" (order_id): order id "EX-5001" was already used in row 2; row not fired"#
+        ),
+        "{}",
+        run.stderr
+    );
     for row in 34..=39 {
         assert!(run.stderr.contains(&format!("row {row}")), "row {row} not on stderr:\n{}", run.stderr);
     }
@@ -39,6 +45,10 @@ fn a_file_with_only_warnings_exits_0() {
     let client = Client::rows(&["01/06/2024 10:00,C-1,O-1,£10.00,,"]);
     let run = run("warned", &client.csv(), &client.output(), &[]);
     run.expect_code(0);
-    assert!(run.stderr.contains(r#"row 2, column "Sale Value" (revenue): "£10.00" had a currency symbol; sent 10.00"#), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(r#"row 2, column "Sale Value" (revenue): "£10.00" had a currency symbol; sent 10.00"#),
+        "{}",
+        run.stderr
+    );
     assert!(!client.output().exists());
 }

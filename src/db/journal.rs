@@ -207,7 +207,13 @@ impl Database {
     pub async fn mark_sent<A: AsRef<str>, R: AsRef<str>>(&self, run: &RunInfo, rows: &[(A, R, u64)]) -> Result<()> {
         let records: Vec<LogRecord> = rows
             .iter()
-            .map(|(account, rid, row)| LogRecord { account: account.as_ref(), rid: rid.as_ref(), row: *row, state: JournalState::Sent, status: None })
+            .map(|(account, rid, row)| LogRecord {
+                account: account.as_ref(),
+                rid: rid.as_ref(),
+                row: *row,
+                state: JournalState::Sent,
+                status: None,
+            })
             .collect();
         self.append_log(run, &records).await.map_err(|e| self.fail("marking rows sent in replayer_journal_log", e))
     }
@@ -221,7 +227,13 @@ impl Database {
     ) -> Result<()> {
         let records: Vec<LogRecord> = results
             .iter()
-            .map(|(account, rid, row, state, status)| LogRecord { account: account.as_ref(), rid: rid.as_ref(), row: *row, state: *state, status: *status })
+            .map(|(account, rid, row, state, status)| LogRecord {
+                account: account.as_ref(),
+                rid: rid.as_ref(),
+                row: *row,
+                state: *state,
+                status: *status,
+            })
             .collect();
         self.append_log(run, &records).await.map_err(|e| self.fail("recording results in replayer_journal_log", e))
     }
@@ -232,7 +244,8 @@ impl Database {
         }
         let now = now_ms();
         let full_chunk_sql = self.sql(&append_log_sql(ROWS_PER_INSERT)).into_owned();
-        retrying_deadlocks(|| async { with_pool!(self, pool => async {
+        retrying_deadlocks(|| async {
+            with_pool!(self, pool => async {
             let mut transaction = pool.begin().await?;
             for chunk in records.chunks(ROWS_PER_INSERT) {
                 let sql = if chunk.len() == ROWS_PER_INSERT {
@@ -256,7 +269,8 @@ impl Database {
             }
             transaction.commit().await
         }
-        .await) })
+        .await)
+        })
         .await
     }
 

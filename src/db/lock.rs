@@ -165,7 +165,10 @@ impl Database {
             match taken {
                 Ok(1) => {
                     let how = if died { ", whose process on this machine is gone," } else { "" };
-                    return Ok(Some(format!("took over the lock left by {}{how} on account {account}", holder.describe(now))));
+                    return Ok(Some(format!(
+                        "took over the lock left by {}{how} on account {account}",
+                        holder.describe(now)
+                    )));
                 }
                 // Another run took it over, or its owner woke up: look again.
                 Ok(_) => {}
@@ -179,7 +182,9 @@ impl Database {
     }
 
     async fn lock_holder(&self, account: &str) -> Result<Option<Holder>> {
-        let sql = self.sql("SELECT run_name, run_token, started_at, heartbeat_at, holder FROM replayer_lock WHERE account_token = ?");
+        let sql = self.sql(
+            "SELECT run_name, run_token, started_at, heartbeat_at, holder FROM replayer_lock WHERE account_token = ?",
+        );
         let holder: Result<Option<Holder>, sqlx::Error> = with_pool!(self, pool => {
             match sqlx::query(&sql).bind(account).fetch_optional(pool).await {
                 Ok(Some(row)) => (|| {

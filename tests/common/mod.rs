@@ -205,7 +205,10 @@ pub fn dumps_in(dir: &Path, name: &str, dates: &[NaiveDate]) -> Dumps {
             file_token.len() == 8 && file_token.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
             "{file_name}: token {file_token:?} is not 8 of [a-z0-9]"
         );
-        assert!(dates.iter().any(|d| d.format("%Y-%m-%d").to_string() == date), "{file_name}: date is not the run's, {dates:?}");
+        assert!(
+            dates.iter().any(|d| d.format("%Y-%m-%d").to_string() == date),
+            "{file_name}: date is not the run's, {dates:?}"
+        );
         match &token {
             None => token = Some(file_token.to_owned()),
             Some(token) => assert_eq!(token, file_token, "one token per run"),

@@ -59,7 +59,11 @@ pub struct Dcs {
     _runtime: tokio::runtime::Runtime,
 }
 
-async fn tag(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, RawQuery(raw): RawQuery) -> Response {
+async fn tag(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let raw_query = raw.unwrap_or_default();
     let query: Vec<(String, String)> = url::form_urlencoded::parse(raw_query.as_bytes()).into_owned().collect();
     let rid = query.iter().find(|(k, _)| k == "rid").map(|(_, v)| v.clone()).unwrap_or_default();
@@ -98,7 +102,11 @@ impl Dcs {
     /// Start a server; `script(hit, hits_so_far)` chooses each answer.
     pub fn start(script: impl Fn(&Hit, usize) -> Reply + Send + Sync + 'static) -> Dcs {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let shared = Arc::new(Shared { hits: Mutex::new(Vec::new()), per_rid: Mutex::new(HashMap::new()), script: Box::new(script) });
+        let shared = Arc::new(Shared {
+            hits: Mutex::new(Vec::new()),
+            per_rid: Mutex::new(HashMap::new()),
+            script: Box::new(script),
+        });
         let app = axum::Router::new().route("/tag", axum::routing::get(tag)).with_state(shared.clone());
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let address: SocketAddr = listener.local_addr().unwrap();
