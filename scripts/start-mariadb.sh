@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Start a throwaway MariaDB server for the tests (SPEC §8) and print its URL on the last line:
 #   REPLAYER_TEST_MYSQL_URL=mysql://replayer:…@127.0.0.1:PORT/replayer_test
-# Idempotent: a server this script started and that still answers is reused.
+# Idempotent: a server this script started for this checkout and that still answers is reused.
 #   bash scripts/start-mariadb.sh          install (Debian's mariadb-server) when missing, start, print the URL
 #   bash scripts/start-mariadb.sh --stop   stop the server it started
 # The server listens on 127.0.0.1 only; its data, socket, pid and log live in $REPLAYER_MARIADB_DIR
-# (default: replayer-mariadb under the temp dir). Progress goes to stderr, the URL to stdout.
+# (default: a directory under the temp dir named after this checkout, so two checkouts on one
+# machine never share or stop each other's server). Progress goes to stderr, the URL to stdout.
 set -euo pipefail
 
-state_dir="${REPLAYER_MARIADB_DIR:-${TMPDIR:-/tmp}/replayer-mariadb}"
+checkout="$(cd "$(dirname "$0")/.." && pwd -P)"
+checkout_id="$(printf '%s' "$checkout" | sha256sum | cut -c1-12)"
+state_dir="${REPLAYER_MARIADB_DIR:-${TMPDIR:-/tmp}/replayer-ci-$checkout_id/mariadb}"
 data_dir="$state_dir/data"
 socket="$state_dir/mariadb.sock"
 pid_file="$state_dir/mariadb.pid"
