@@ -1,5 +1,6 @@
 //! The journal and accounts on a real database (SPEC §8), through the real binary: every test
-//! runs on SQLite and on MariaDB (REPLAYER_TEST_MYSQL_URL, which `.ci/run` sets).
+//! runs on SQLite, on MariaDB (REPLAYER_TEST_MYSQL_URL) and on PostgreSQL
+//! (REPLAYER_TEST_POSTGRES_URL); `.ci/run` starts both servers and sets both.
 
 mod dcs;
 
@@ -9,29 +10,30 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
-use dcs::{dump_lines, Dcs, Reply};
+use dcs::{dump_lines, Dcs, Gate, Reply};
 
 #[derive(Clone, Copy, Debug)]
 enum Backend {
     Sqlite,
     Mysql,
+    Postgres,
 }
 
-/// The database URL for a backend, or `None` when MariaDB is not available here (an error in CI).
+/// The database URL for a backend, or `None` when its server is not available here (a failure
+/// in CI, where `.ci/run` starts both servers).
 fn database_url(backend: Backend, directory: &Path) -> Option<String> {
-    match backend {
-        Backend::Sqlite => Some(format!("sqlite://{}?mode=rwc", directory.join("attrib.sqlite").display())),
-        Backend::Mysql => match std::env::var("REPLAYER_TEST_MYSQL_URL") {
-            Ok(url) if !url.is_empty() => Some(url),
-            _ => {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "CI must set REPLAYER_TEST_MYSQL_URL (bash scripts/start-mariadb.sh)"
-                );
-                eprintln!("SKIPPED on MySQL: set REPLAYER_TEST_MYSQL_URL (bash scripts/start-mariadb.sh prints it)");
-                None
-            }
-        },
+    let (variable, script) = match backend {
+        Backend::Sqlite => return Some(format!("sqlite://{}?mode=rwc", directory.join("attrib.sqlite").display())),
+        Backend::Mysql => ("REPLAYER_TEST_MYSQL_URL", "start-mariadb.sh"),
+        Backend::Postgres => ("REPLAYER_TEST_POSTGRES_URL", "start-postgres.sh"),
+    };
+    match std::env::var(variable) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(std::env::var_os("CI").is_none(), "CI must set {variable} (bash scripts/{script})");
+            eprintln!("SKIPPED on {backend:?}: set {variable} (bash scripts/{script} prints it)");
+            None
+        }
     }
 }
 
@@ -91,11 +93,20 @@ fn connect(database: &str) -> (tokio::runtime::Runtime, sqlx::AnyPool) {
     (runtime, pool)
 }
 
+/// The tests' SQL is written with `?` for its one bound value; PostgreSQL numbers them.
+fn bound(database: &str, sql: &str) -> String {
+    if database.starts_with("postgres") {
+        sql.replace('?', "$1")
+    } else {
+        sql.to_owned()
+    }
+}
+
 /// Run one statement with one bound value, as a person would by hand in the database.
 fn execute(database: &str, sql: &str, value: &str) {
     let (runtime, pool) = connect(database);
     runtime.block_on(async {
-        sqlx::query(sql).bind(value).execute(&pool).await.unwrap();
+        sqlx::query(&bound(database, sql)).bind(value).execute(&pool).await.unwrap();
         pool.close().await;
     });
 }
@@ -103,7 +114,7 @@ fn execute(database: &str, sql: &str, value: &str) {
 fn count(database: &str, sql: &str, value: &str) -> i64 {
     let (runtime, pool) = connect(database);
     runtime.block_on(async {
-        let found: i64 = sqlx::query_scalar(sql).bind(value).fetch_one(&pool).await.unwrap();
+        let found: i64 = sqlx::query_scalar(&bound(database, sql)).bind(value).fetch_one(&pool).await.unwrap();
         pool.close().await;
         found
     })
@@ -122,14 +133,15 @@ fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
-fn both(test: fn(Backend)) {
+fn every_backend(test: fn(Backend)) {
     test(Backend::Sqlite);
     test(Backend::Mysql);
+    test(Backend::Postgres);
 }
 
 #[test]
 fn kill_9_mid_run_then_rerun_completes_without_double_counting() {
-    both(kill_9_then_rerun);
+    every_backend(kill_9_then_rerun);
 }
 
 fn kill_9_then_rerun(backend: Backend) {
@@ -189,7 +201,7 @@ fn kill_9_then_rerun(backend: Backend) {
 
 #[test]
 fn refire_sends_accepted_rows_again() {
-    both(refire);
+    every_backend(refire);
 }
 
 fn refire(backend: Backend) {
@@ -212,7 +224,7 @@ fn refire(backend: Backend) {
 
 #[test]
 fn unknown_tokens_are_exceptions_with_a_suggestion() {
-    both(unknown_token);
+    every_backend(unknown_token);
 }
 
 fn unknown_token(backend: Backend) {
@@ -287,7 +299,7 @@ fn an_unreachable_database_stops_before_sending_and_hides_its_password() {
 
 #[test]
 fn a_second_live_run_for_the_same_account_refuses_to_start() {
-    both(overlapping_runs);
+    every_backend(overlapping_runs);
 }
 
 fn overlapping_runs(backend: Backend) {
@@ -296,31 +308,43 @@ fn overlapping_runs(backend: Backend) {
     let token = unique_token("lock");
     accounts_add(&database, &token, "dcs-test");
     let csv = client(directory.path(), &token, 200);
-    let dcs = Dcs::start(|_, _| Reply::Slow(Duration::from_millis(20), 200));
+    // The DCS holds its answers until the second run is over: the first is firing all along,
+    // however slow the machine.
+    let gate = Gate::shut();
+    let held = gate.clone();
+    let dcs = Dcs::start(move |_, _| Reply::Held(held.clone(), 200));
     let first_output = directory.path().join("first");
-    let first = command(&csv, &first_output, &dcs.url, &database, &["--fire-tag", "--yes", "--concurrency", "2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    dcs.wait_for_hits(10);
-    let hits_before = dcs.hit_count();
+    let first = command(
+        &csv,
+        &first_output,
+        &dcs.url,
+        &database,
+        &["--fire-tag", "--yes", "--concurrency", "2", "--timeout", "600"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    dcs.wait_for_hits(2);
     let second =
         named("second-run", &csv, &directory.path().join("second"), &dcs.url, &database, &["--fire-tag", "--yes"])
             .output()
             .unwrap();
+    let hits_while_second_ran = dcs.hit_count();
+    gate.open();
     let first = first.wait_with_output().unwrap();
-    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     assert_eq!(second.status.code(), Some(2), "{backend:?}: {}", text(&second));
     assert!(text(&second).contains("journal-test"), "names the first run: {}", text(&second));
+    assert!(text(&second).contains(&token), "names the locked account: {}", text(&second));
     assert!(!text(&second).contains("error: the argument"), "{}", text(&second));
-    assert!(hits_before < 200, "the first run was still going");
+    assert_eq!(hits_while_second_ran, 2, "{backend:?}: the refused run sent nothing");
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     assert_eq!(dcs.hit_count(), 200, "{backend:?}: only the first run sent");
 }
 
 #[test]
 fn a_run_that_loses_its_lock_stops() {
-    both(lock_lost);
+    every_backend(lock_lost);
 }
 
 fn lock_lost(backend: Backend) {

@@ -43,6 +43,26 @@ pub enum Reply {
     /// Answer, then close the connection (`Connection: close`), as a server does at its
     /// keep-alive limit.
     Close(u16),
+    /// Wait until the gate opens, then answer: while it is shut, a run is certainly under way.
+    Held(Gate, u16),
+}
+
+/// Shut until the test opens it.
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Gate {
+    pub fn shut() -> Gate {
+        Gate(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+
+    async fn pass(&self) {
+        let _ = self.0.subscribe().wait_for(|open| *open).await;
+    }
 }
 
 type Script = dyn Fn(&Hit, usize) -> Reply + Send + Sync;
@@ -88,6 +108,10 @@ async fn tag(
         }
         Reply::Slow(wait, code) => {
             tokio::time::sleep(wait).await;
+            (StatusCode::from_u16(code).unwrap(), "ok").into_response()
+        }
+        Reply::Held(gate, code) => {
+            gate.pass().await;
             (StatusCode::from_u16(code).unwrap(), "ok").into_response()
         }
         Reply::Close(code) => {
