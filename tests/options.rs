@@ -69,10 +69,27 @@ fn bad_delimiters_cannot_start() {
 
 #[test]
 fn tab_can_be_named() {
-    let path = fixture("tab").join("input.csv");
+    let tab_file = fixture("tab").join("input.csv");
+    // The same columns with commas: read with a named tab, its header is one column.
+    let comma_file = Client::rows(&[ROW]);
     for delimiter in ["tab", "\\t", "\t"] {
         let out = tempfile::tempdir().unwrap();
-        run("fixture", &path, out.path(), &["--delimiter", delimiter]).expect_code(0);
+        let named = run("fixture", &tab_file, out.path(), &["--dump-data", "--delimiter", delimiter]);
+        named.expect_code(0);
+        let validated = named.dumps("fixture").validated();
+        assert_eq!(validated.len(), 2, "{delimiter:?}");
+        let payload = &validated[0].1;
+        assert_eq!(payload["customer_id"], "C-1", "{delimiter:?}");
+        assert_eq!(payload["utm_source"], "news,letter", "{delimiter:?}: a comma inside a tab-separated cell");
+        assert_eq!(payload["custom"]["store_id"], "ST;01", "{delimiter:?}");
+
+        let forced = dump(&comma_file, &["--delimiter", delimiter]);
+        forced.expect_code(2);
+        assert!(
+            forced.stderr.contains("Sale Date,Customer"),
+            "{delimiter:?}: the tab is used, not sniffed: {}",
+            forced.stderr
+        );
     }
 }
 
