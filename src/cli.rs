@@ -44,6 +44,29 @@ pub enum Command {
         #[arg(long, default_value = "output", global = true, value_name = "DIR")]
         output_dir: PathBuf,
     },
+
+    /// Print a shell completion script, e.g. `replayer completions bash > /etc/bash_completion.d/replayer`
+    Completions {
+        /// The shell to complete in
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the manual page (roff), e.g. `replayer man > ~/.local/share/man/man1/replayer.1`
+    Man,
+}
+
+/// The completion script for `shell`, from the same definitions as `--help`.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "replayer", &mut script);
+    script
+}
+
+/// The manual page, from the same definitions as `--help`.
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;
+    Ok(page)
 }
 
 #[derive(Args, Debug, Clone)]

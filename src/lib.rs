@@ -36,9 +36,14 @@ use crate::summary::ExitCode;
 
 /// The main job: check one client's file, dump it, and fire it; or manage the accounts.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    if let Some(Command::Accounts { command, database_url, output_dir }) = cli.command {
-        runtime()?.block_on(accounts::run_accounts(command, database_url.as_deref(), &output_dir))?;
-        return Ok(ExitCode::Success);
+    match cli.command {
+        Some(Command::Accounts { command, database_url, output_dir }) => {
+            runtime()?.block_on(accounts::run_accounts(command, database_url.as_deref(), &output_dir))?;
+            return Ok(ExitCode::Success);
+        }
+        Some(Command::Completions { shell }) => return print_bytes(&cli::completions(shell)),
+        Some(Command::Man) => return print_bytes(&cli::man_page().context("cannot render the manual page")?),
+        None => {}
     }
     let settings = Settings::from_args(cli.run)?;
     if settings.fire_tag {
@@ -87,6 +92,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         eprintln!("{}", stop_message(reason));
     }
     Ok(summary.exit_code())
+}
+
+/// Write generated text to stdout; a closed pipe (`| head`) is not an error.
+fn print_bytes(bytes: &[u8]) -> Result<ExitCode> {
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), bytes);
+    Ok(ExitCode::Success)
 }
 
 /// One thread drives every request and the journal: on two cores, handing tasks between
