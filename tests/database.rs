@@ -46,10 +46,6 @@ async fn server_db(variable: &str, script: &str, test: &str) -> Option<TestDb> {
     Some(TestDb { db, url, _dir: None })
 }
 
-fn mysql_url(test: &str) -> Option<String> {
-    server_url(MYSQL_URL_VAR, "start-mariadb.sh", test)
-}
-
 /// The URL a start script printed, or None when it is not set here; with CI set, a panic: a test
 /// whose server is missing must fail, not pass without running.
 fn server_url(variable: &str, script: &str, test: &str) -> Option<String> {
@@ -508,15 +504,19 @@ async fn bad_urls_are_clear_errors_without_the_password() {
 }
 
 #[tokio::test]
-async fn wrong_mysql_password_is_a_clear_error() {
-    let Some(url) = mysql_url("wrong_mysql_password_is_a_clear_error") else { return };
-    let (before, after) = url.split_once("://").unwrap();
-    let (user, host) = after.split_once(':').unwrap();
-    let (_, rest) = host.rsplit_once('@').unwrap();
-    let wrong = format!("{before}://{user}:Not-The-Pw-4711@{rest}");
-    let error = format!("{:#}", Database::connect(&wrong).await.err().unwrap());
-    assert!(!error.contains("Not-The-Pw-4711") && error.contains("****"), "{error}");
-    assert!(error.contains("check the user, password and database name"), "{error}");
+async fn a_wrong_password_is_a_clear_error_on_both_servers() {
+    for (variable, script) in [(MYSQL_URL_VAR, "start-mariadb.sh"), (POSTGRES_URL_VAR, "start-postgres.sh")] {
+        let Some(url) = server_url(variable, script, "a_wrong_password_is_a_clear_error_on_both_servers") else {
+            continue;
+        };
+        let (before, after) = url.split_once("://").unwrap();
+        let (user, host) = after.split_once(':').unwrap();
+        let (_, rest) = host.rsplit_once('@').unwrap();
+        let wrong = format!("{before}://{user}:Not-The-Pw-4711@{rest}");
+        let error = format!("{:#}", Database::connect(&wrong).await.err().unwrap());
+        assert!(!error.contains("Not-The-Pw-4711") && error.contains("****"), "{variable}: {error}");
+        assert!(error.contains("check the user, password and database name"), "{variable}: {error}");
+    }
 }
 
 #[test]
