@@ -20,8 +20,11 @@ pub mod money;
 pub mod payload;
 pub mod replayer;
 pub mod rows;
+pub mod run;
 pub mod settings;
 pub mod summary;
+pub mod users;
+pub mod web;
 
 use anyhow::{Context, Result};
 use chrono::Utc;
@@ -29,16 +32,26 @@ use chrono::Utc;
 use crate::cli::{Cli, Command};
 use crate::db::{default_sqlite_url, Database};
 use crate::fire::StopReason;
-use crate::replayer::Replayer;
 use crate::rows::KnownAccounts;
 use crate::settings::Settings;
 use crate::summary::ExitCode;
 
 /// The main job: check one client's file, dump it, and fire it; or manage the accounts.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    if let Some(Command::Accounts { command, database_url, output_dir }) = cli.command {
-        runtime()?.block_on(accounts::run_accounts(command, database_url.as_deref(), &output_dir))?;
-        return Ok(ExitCode::Success);
+    match cli.command {
+        Some(Command::Accounts { command, database_url, output_dir }) => {
+            runtime()?.block_on(accounts::run_accounts(command, database_url.as_deref(), &output_dir))?;
+            return Ok(ExitCode::Success);
+        }
+        Some(Command::Users { command, database_url, output_dir }) => {
+            runtime()?.block_on(users::run_users(command, database_url.as_deref(), &output_dir))?;
+            return Ok(ExitCode::Success);
+        }
+        Some(Command::Serve(args)) => {
+            web::serve(args)?;
+            return Ok(ExitCode::Success);
+        }
+        None => {}
     }
     let settings = Settings::from_args(cli.run)?;
     if settings.fire_tag {
@@ -70,10 +83,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     };
     let outcome = match database.clone() {
         Some(database) if settings.fire_tag => live::run_live(settings, now, &runtime, database, accounts),
-        _ => Replayer::new(settings, now, accounts).and_then(|mut replayer| {
-            replayer.load_file(|_| Ok(()))?;
-            replayer.finish()
-        }),
+        _ => run::dry_run(settings, now, accounts, &mut run::Silent),
     };
     if let Some(database) = database {
         runtime.block_on(database.close());
