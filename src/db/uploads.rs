@@ -289,7 +289,8 @@ impl Database {
 
     /// Staged uploads older than this time: those the retention sweep removes.
     pub async fn staged_before(&self, before_ms: i64) -> Result<Vec<UploadId>> {
-        let sql = self.sql("SELECT id FROM replayer_uploads WHERE staged = 1 AND uploaded_at < ?");
+        let sql =
+            self.sql("SELECT id FROM replayer_uploads WHERE staged = 1 AND state <> 'checking' AND uploaded_at < ?");
         let found: Result<Vec<String>, sqlx::Error> = with_pool!(self, pool => {
             match sqlx::query(&sql).bind(before_ms).fetch_all(pool).await {
                 Ok(rows) => rows.iter().map(|row| row.try_get(0)).collect(),
