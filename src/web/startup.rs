@@ -74,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(login::get::form).post(login::post::sign_in))
         .route("/assets/app.js", get(assets::app_js))
         .route("/assets/style.css", get(assets::style_css))
+        .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
         .merge(signed_in)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,

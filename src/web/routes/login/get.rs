@@ -1,22 +1,31 @@
 //! The sign-in page: its CSRF token also goes in a cookie, checked against the form's.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use crate::db::users::random_secret;
-use crate::web::authentication::signin_cookie;
+use crate::web::authentication::{cookie, signin_cookie, SIGNIN_COOKIE};
 use crate::web::pages::{layout, render};
 use crate::web::state::AppState;
 
-pub async fn form(State(state): State<AppState>) -> Response {
-    sign_in_page(&state, StatusCode::OK, None, "")
+pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    sign_in_page(&state, &headers, StatusCode::OK, None, "")
 }
 
-/// The form, with a fresh token, and a message when the last try failed.
-pub fn sign_in_page(state: &AppState, status: StatusCode, message: Option<&str>, email: &str) -> Response {
-    let token = random_secret();
+/// The form and a message when the last try failed. The browser's token is kept when it has
+/// one: a second tab (or the favicon's redirect) must not make the first tab's form stale.
+pub fn sign_in_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    message: Option<&str>,
+    email: &str,
+) -> Response {
+    let token = cookie(headers, SIGNIN_COOKIE)
+        .filter(|token| token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(random_secret);
     let content = html! {
         h1 { "Sign in" }
         @if let Some(message) = message {

@@ -24,19 +24,31 @@ pub struct SignIn {
 pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<SignIn>) -> Response {
     let cookie_token = cookie(&headers, SIGNIN_COOKIE).unwrap_or_default();
     if cookie_token.is_empty() || !same_secret(&cookie_token, &form.csrf) {
-        return sign_in_page(&state, StatusCode::FORBIDDEN, Some(crate::web::authentication::CSRF_MESSAGE), "");
+        return sign_in_page(
+            &state,
+            &headers,
+            StatusCode::FORBIDDEN,
+            Some(crate::web::authentication::CSRF_MESSAGE),
+            "",
+        );
     }
     let key = form.email.trim().to_lowercase();
     if let Some(wait) = state.signin_throttle.wait_for(&key) {
         let message =
             format!("too many failed sign-ins for this address: wait {} s and try again", wait.as_secs().max(1));
-        return sign_in_page(&state, StatusCode::TOO_MANY_REQUESTS, Some(&message), &form.email);
+        return sign_in_page(&state, &headers, StatusCode::TOO_MANY_REQUESTS, Some(&message), &form.email);
     }
     let user = match Email::parse(&form.email) {
         Ok(email) => match state.db.user_password_hash(&email).await {
             Ok(found) => found,
             Err(error) => {
-                return sign_in_page(&state, StatusCode::INTERNAL_SERVER_ERROR, Some(&format!("{error:#}")), "")
+                return sign_in_page(
+                    &state,
+                    &headers,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Some(&format!("{error:#}")),
+                    "",
+                )
             }
         },
         Err(_) => None,
@@ -46,13 +58,21 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(for
     let matches = tokio::task::spawn_blocking(move || password::verify(&typed, &hash)).await.unwrap_or(false);
     let Some((user, _)) = user.filter(|_| matches) else {
         state.signin_throttle.failed(&key);
-        return sign_in_page(&state, StatusCode::UNAUTHORIZED, Some("wrong e-mail address or password"), &form.email);
+        return sign_in_page(
+            &state,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            Some("wrong e-mail address or password"),
+            &form.email,
+        );
     };
     state.signin_throttle.succeeded(&key);
     let lifetime_ms = SESSION_HOURS * 3600 * 1000;
     let (id, _) = match state.db.create_session(&user.email, lifetime_ms).await {
         Ok(session) => session,
-        Err(error) => return sign_in_page(&state, StatusCode::INTERNAL_SERVER_ERROR, Some(&format!("{error:#}")), ""),
+        Err(error) => {
+            return sign_in_page(&state, &headers, StatusCode::INTERNAL_SERVER_ERROR, Some(&format!("{error:#}")), "")
+        }
     };
     let mut response = Redirect::to("/").into_response();
     let cookie = session_cookie(&id, SESSION_HOURS * 3600, state.config.secure_cookies);
