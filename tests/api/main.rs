@@ -1,5 +1,6 @@
 //! HTTP-level tests of `replayer serve`: each starts the real server (`helpers::spawn_app`).
 
+mod backends;
 mod check;
 mod helpers;
 mod signin;
