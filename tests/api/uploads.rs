@@ -134,3 +134,31 @@ async fn staged_files_older_than_the_retention_are_swept() {
     // The dumps stay: the sweep removes what is staged in the database.
     assert_eq!(browser.get(&format!("/uploads/{id}/dumps/requests")).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_restarted_server_checks_again_what_it_was_checking_and_interrupts_half_uploads() {
+    use replayer::db::uploads::UploadId;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("replayer.sqlite").display());
+    // What a server killed during a check and during an upload leaves behind.
+    let db = replayer::db::Database::connect(&url).await.unwrap();
+    db.ensure_web_tables().await.unwrap();
+    let (checking, arriving) = (UploadId::random(), UploadId::random());
+    let bytes = std::fs::read(repo("clients/example/example.csv")).unwrap();
+    db.create_upload(&checking, "example", "example.csv", "ann@example.com").await.unwrap();
+    db.add_chunk(&checking, 0, &bytes).await.unwrap();
+    db.upload_staged(&checking, bytes.len() as i64).await.unwrap();
+    db.create_upload(&arriving, "example", "half.csv", "ann@example.com").await.unwrap();
+    db.add_chunk(&arriving, 0, &bytes[..100]).await.unwrap();
+    db.close().await;
+
+    let app = spawn_app_with(|config| config.database_url = url).await;
+    app.add_user("ann@example.com", Role::Analyst).await;
+    let browser = app.sign_in("ann@example.com").await;
+    let upload = browser.wait_checked(checking.as_str()).await;
+    assert_eq!((upload["state"].as_str(), upload["counts"]["valid"].as_i64()), (Some("checked"), Some(32)));
+    let half = browser.api(arriving.as_str()).await;
+    assert_eq!((half["state"].as_str(), half["staged"].as_bool()), (Some("interrupted"), Some(false)));
+    assert!(half["error"].as_str().unwrap().contains("upload it again"));
+    assert_eq!(app.chunks(arriving.as_str()).await, 0);
+}
