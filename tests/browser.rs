@@ -87,6 +87,15 @@ async fn browser(webdriver: &str, profile: &std::path::Path) -> Client {
         .expect("chromium starts under chromedriver")
 }
 
+/// With REPLAYER_SCREENSHOTS=DIR, a PNG of the page as `DIR/name.png`, to look at.
+async fn screenshot(browser: &Client, name: &str) {
+    if let Some(dir) = std::env::var_os("REPLAYER_SCREENSHOTS") {
+        if let Ok(png) = browser.screenshot().await {
+            let _ = std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png);
+        }
+    }
+}
+
 /// Waits until the element's text satisfies `ok`; returns that text.
 async fn wait_for_text(browser: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
     let start = Instant::now();
@@ -138,6 +147,7 @@ async fn run(app: &helpers::TestApp, browser: &Client) -> Result<(), fantoccini:
     let message = wait_for_text(browser, "#header-check", |text| text.contains("lacks")).await;
     assert!(message.contains("\"Sale Date\"") && message.contains("\"Order Ref\""), "{message}");
     assert!(!browser.find(Locator::Css("#upload-button")).await?.is_enabled().await?);
+    screenshot(browser, "missing-headers").await;
     assert!(app.db.uploads(10).await.unwrap().is_empty(), "nothing was uploaded");
 
     // The example: every header there, uploaded with a progress bar, checked live.
@@ -150,6 +160,7 @@ async fn run(app: &helpers::TestApp, browser: &Client) -> Result<(), fantoccini:
     let valid = wait_for_text(browser, "#count-valid", |text| !text.is_empty()).await;
     assert_eq!(valid, "32");
     assert_eq!(browser.find(Locator::Css("#count-exceptions")).await?.text().await?, "6");
+    screenshot(browser, "checked").await;
     let cli = run_cli(&example, &repo("clients/example/mapping.json"));
     let cli_rows: Vec<String> = cli.dumps["exceptions"]
         .lines()

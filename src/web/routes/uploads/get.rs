@@ -66,7 +66,7 @@ pub async fn page(
             (counts(&upload))
         }
         @if let Some(summary) = &upload.summary {
-            details { summary { "The summary, as the command line prints it" } pre #summary { (summary) } }
+            details open { summary { "The summary, as the command line prints it" } pre #summary { (summary) } }
         }
         (downloads(&upload))
         @if upload.summary.is_some() {
