@@ -146,17 +146,19 @@ async fn an_analyst_and_an_operator_see_what_their_role_allows() {
     assert!(analyst_page.contains("Only operators fire"), "{analyst_page}");
     let operator_page = operator.get(&format!("/uploads/{id}")).await.text().await.unwrap();
     assert!(!operator_page.contains("Only operators fire") && operator_page.contains("id=\"fire\""));
-    for (browser, status) in [(&analyst, 403), (&operator, 501)] {
+    for (browser, status, action) in
+        [(&analyst, 403, "fire"), (&operator, 501, "fire"), (&analyst, 403, "cancel"), (&operator, 501, "cancel")]
+    {
         let response = app
             .http
-            .post(app.url(&format!("/api/uploads/{id}/fire")))
+            .post(app.url(&format!("/api/uploads/{id}/{action}")))
             .header("cookie", &browser.cookie)
             .header("x-csrf-token", &browser.csrf)
             .json(&serde_json::json!({ "confirm_rows": 32 }))
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), status);
+        assert_eq!(response.status(), status, "{action}");
     }
     assert_eq!(operator.get(&format!("/uploads/{id}/dumps/requests")).await.status(), 200);
     assert_eq!(analyst.get(&format!("/uploads/{id}/dumps/requests")).await.status(), 200);
