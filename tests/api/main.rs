@@ -1,0 +1,8 @@
+//! HTTP-level tests of `replayer serve`: each starts the real server (`helpers::spawn_app`).
+
+mod backends;
+mod check;
+mod helpers;
+mod signin;
+mod uploads;
+mod users_cli;
