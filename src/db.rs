@@ -234,6 +234,20 @@ impl Database {
         Ok(rows.into_iter().find(|account| account.token == token))
     }
 
+    /// The accounts of the embedded SQLite file, when it has an `attrib_account` with rows (SPEC
+    /// §8: only then are the tokens checked against it). Reads only: no table is created.
+    pub async fn embedded_accounts(&self) -> Result<Option<Vec<Account>>> {
+        let Pool::Sqlite(pool) = &self.pool else { return Ok(None) };
+        let sql = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'attrib_account'";
+        let tables: i64 =
+            sqlx::query_scalar(sql).fetch_one(pool).await.map_err(|e| self.fail("reading attrib_account", e))?;
+        if tables == 0 {
+            return Ok(None);
+        }
+        let accounts = self.accounts().await?;
+        Ok((!accounts.is_empty()).then_some(accounts))
+    }
+
     /// Every account, ordered by token (byte order, the same on every backend).
     pub async fn accounts(&self) -> Result<Vec<Account>> {
         let sql = "SELECT account_token, connection, label FROM attrib_account";
@@ -463,6 +477,14 @@ fn create_private(path: &Path) {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let _ = options.open(path);
+}
+
+/// The embedded SQLite file in `output_dir`, opened when it exists: never created here.
+pub async fn open_embedded(output_dir: &Path) -> Result<Option<Database>> {
+    if !output_dir.join("replayer.sqlite").is_file() {
+        return Ok(None);
+    }
+    Database::connect(&default_sqlite_url(output_dir)).await.map(Some)
 }
 
 /// The embedded default database: `replayer.sqlite` in the output directory.
