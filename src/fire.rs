@@ -555,10 +555,10 @@ pub trait Hooks: Clone + Send + 'static {
 /// Jobs taken from the queue at once: the journal's batch.
 pub const BATCH: usize = 1024;
 
-/// The longest an answer waits before it is written to the `responses` dump and the journal:
-/// a run killed with `kill -9` fires again at most what was answered in the last 100 ms (SPEC
-/// §8), this wait plus one journal commit.
-pub const RECORD_EVERY: Duration = Duration::from_millis(50);
+/// The longest an answer waits in hand before it is written to the `responses` dump and the
+/// journal. A run killed with `kill -9` fires again at most what was answered in the last 100 ms
+/// (SPEC §8): this wait, plus the commit under way and the batch's own, must stay within it.
+pub const RECORD_EVERY: Duration = Duration::from_millis(30);
 
 /// How long a second Ctrl-C waits for the last answers to reach the journal.
 const ABORT_GRACE: Duration = Duration::from_secs(2);
