@@ -341,11 +341,7 @@ fn connect_failure(uri: &Uri, error: &(dyn std::error::Error + 'static)) -> NoAn
     let mut chain = Vec::new();
     let mut link: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(error) = link {
-        // tokio-rustls carries the TLS error inside an io::Error, whose source() skips it.
-        let inner = error.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
-        let tls =
-            error.downcast_ref::<rustls::Error>().or_else(|| inner.and_then(|e| e.downcast_ref::<rustls::Error>()));
-        if let Some(tls) = tls {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
             return NoAnswer::fatal(match tls {
                 rustls::Error::InvalidCertificate(_) => format!(
                     "the certificate of {host} is not trusted ({tls}); if the DCS uses its own CA, give that CA's certificate with --ca-cert FILE (PEM)"
@@ -353,31 +349,38 @@ fn connect_failure(uri: &Uri, error: &(dyn std::error::Error + 'static)) -> NoAn
                 _ => format!("the TLS handshake with {authority} failed ({tls})"),
             });
         }
-        if let Some(io) = error.downcast_ref::<std::io::Error>() {
-            match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => {
-                    return NoAnswer::retryable(format!("connection refused by {authority}"))
-                }
-                std::io::ErrorKind::TimedOut => {
-                    return NoAnswer::retryable(format!("timed out connecting to {authority}"))
-                }
-                _ => {}
+        let io = error.downcast_ref::<std::io::Error>();
+        match io.map(std::io::Error::kind) {
+            Some(std::io::ErrorKind::ConnectionRefused) => {
+                return NoAnswer::retryable(format!("connection refused by {authority}"))
             }
+            Some(std::io::ErrorKind::TimedOut) => {
+                return NoAnswer::retryable(format!("timed out connecting to {authority}"))
+            }
+            _ => {}
         }
+        let text = error.to_string();
         // hyper-util's connector names a failed look-up so; its error type is not public.
-        if error.to_string() == "dns error" {
+        if text == "dns error" {
             let cause = error.source().map(|cause| format!(" ({cause})")).unwrap_or_default();
             return NoAnswer::fatal(format!(
                 "the host name {host} does not resolve{cause}; check the host in --request-url"
             ));
         }
-        if error.to_string().contains("invalid dnsname") {
+        if text.contains("invalid dnsname") {
             return NoAnswer::fatal(format!(
                 "{host} is not a host name a certificate can be checked for; check --request-url"
             ));
         }
-        chain.push(error.to_string());
-        link = error.source();
+        if chain.last() != Some(&text) {
+            chain.push(text);
+        }
+        // An io::Error's source() skips the error it wraps (hyper-rustls wraps tokio-rustls's
+        // io::Error, which wraps rustls's error): step into it instead.
+        link = match io.and_then(std::io::Error::get_ref) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
     }
     NoAnswer::retryable(format!("cannot connect to {authority} ({})", chain.join(": ")))
 }
