@@ -113,19 +113,20 @@ fn preflight(
             runs.join(", ")
         ));
     }
+    let were = |count: u64| if count == 1 { "was" } else { "were" };
     if earlier.refused > 0 {
-        text.push_str(&format!("  {} were refused before and will be sent again\n", earlier.refused));
+        let count = earlier.refused;
+        text.push_str(&format!("  {count} {} refused before and will be sent again\n", were(count)));
     }
     if earlier.failed > 0 {
-        text.push_str(&format!(
-            "  {} failed before (no acceptance after every retry) and will be sent again\n",
-            earlier.failed
-        ));
+        let count = earlier.failed;
+        text.push_str(&format!("  {count} failed before (no acceptance after every retry) and will be sent again\n"));
     }
     if earlier.unanswered > 0 {
+        let count = earlier.unanswered;
         text.push_str(&format!(
-            "  {} were sent by a run that stopped before their answer was recorded, and will be sent again (same rid)\n",
-            earlier.unanswered
+            "  {count} {} sent by a run that stopped before the answer was recorded, and will be sent again (same rid)\n",
+            were(count)
         ));
     }
     if over_limit > 0 {
@@ -413,6 +414,21 @@ async fn look_up(
     Ok((kept, earlier))
 }
 
+/// Counts a batch of answers, and shows the exact counts on the progress bar.
+fn count_batch(stats: &mut FireStats, bar: &ProgressBar, batch: &[Fired]) {
+    for fired in batch {
+        stats.fired += 1;
+        match fired.verdict {
+            Verdict::Accepted => stats.accepted += 1,
+            Verdict::Refused | Verdict::AccountRefused => stats.refused += 1,
+            Verdict::Failed | Verdict::Abandoned => stats.failed += 1,
+        }
+        stats.latencies_ms.push(u32::try_from(fired.elapsed.as_millis()).unwrap_or(u32::MAX));
+    }
+    bar.set_position(stats.fired);
+    bar.set_message(format!("accepted {} failed {}", stats.accepted, stats.refused + stats.failed));
+}
+
 async fn fire_spool<H: Hooks>(
     settings: &Settings,
     spool: Spool,
@@ -453,13 +469,6 @@ async fn fire_spool<H: Hooks>(
     let started = Instant::now();
     let outcome = fire_all(firer, jobs, hooks, |batch: &[Fired]| {
         for fired in batch {
-            stats.fired += 1;
-            match fired.verdict {
-                Verdict::Accepted => stats.accepted += 1,
-                Verdict::Refused | Verdict::AccountRefused => stats.refused += 1,
-                Verdict::Failed | Verdict::Abandoned => stats.failed += 1,
-            }
-            stats.latencies_ms.push(u32::try_from(fired.elapsed.as_millis()).unwrap_or(u32::MAX));
             dumps.response(&fired.response_line())?;
             if let Some(line) = fired.exception_line() {
                 dumps.exception(&line)?;
@@ -468,8 +477,7 @@ async fn fire_spool<H: Hooks>(
         // Out of this process before the journal records the batch: a kill -9 leaves the
         // `responses` dump holding every answer the journal holds.
         dumps.flush()?;
-        bar.set_position(stats.fired);
-        bar.set_message(format!("accepted {} failed {}", stats.accepted, stats.refused + stats.failed));
+        count_batch(stats, &bar, batch);
         Ok(())
     })
     .await;
@@ -482,6 +490,32 @@ async fn fire_spool<H: Hooks>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_progress_bar_shows_exact_counts_after_every_batch() {
+        let bar = ProgressBar::hidden();
+        bar.set_length(32);
+        let mut stats = FireStats::default();
+        let fired = |row: u64, verdict: Verdict| Fired {
+            job: Job { row, account: "acct-0001".into(), rid: "r".repeat(32), url: String::new() },
+            verdict,
+            status: Some(if verdict == Verdict::Accepted { 200 } else { 400 }),
+            error: None,
+            attempts: 1,
+            elapsed: std::time::Duration::from_millis(3),
+            body: String::new(),
+        };
+        let all: Vec<Fired> =
+            (0..32).map(|row| fired(row + 2, if row == 7 { Verdict::Refused } else { Verdict::Accepted })).collect();
+        for (done, batch) in all.chunks(5).enumerate() {
+            count_batch(&mut stats, &bar, batch);
+            let fired = (5 * (done as u64 + 1)).min(32);
+            assert_eq!(bar.position(), fired);
+            let refused = u64::from(fired > 7);
+            assert_eq!(bar.message(), format!("accepted {} failed {refused}", fired - refused));
+        }
+        assert_eq!((stats.fired, stats.accepted, stats.refused), (32, 31, 1));
+    }
 
     #[test]
     fn spool_round_trips_jobs() {
