@@ -2,7 +2,7 @@
 //! second, retries with backoff, and a stop on a dead DCS, a refused account or Ctrl-C.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -659,9 +659,11 @@ pub async fn fire_all<H: Hooks>(
     // `concurrency` workers, each sending one job at a time, take the jobs in order from the
     // journaled batches.
     let queue = Arc::new(Mutex::new(Queue { batch: Vec::new().into_iter(), ready: ready_rx }));
+    let failures_in_a_row = Arc::new(AtomicU32::new(0));
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
             let (firer, queue, done) = (firer.clone(), queue.clone(), done_tx.clone());
+            let failures_in_a_row = failures_in_a_row.clone();
             tokio::spawn(async move {
                 let mut connection = None;
                 loop {
@@ -669,6 +671,17 @@ pub async fn fire_all<H: Hooks>(
                     let job = queue.lock().await.next(&firer.stop).await;
                     let Some(job) = job else { break };
                     let Some(fired) = firer.send(&mut connection, job).await else { break };
+                    // Here, not where the answers are recorded: that may be a commit behind.
+                    match fired.verdict {
+                        Verdict::Accepted | Verdict::Refused => failures_in_a_row.store(0, Ordering::SeqCst),
+                        Verdict::Failed => {
+                            if failures_in_a_row.fetch_add(1, Ordering::SeqCst) + 1 >= DOWN_AFTER_FAILURES {
+                                firer.stop.set(StopReason::DcsDown);
+                            }
+                        }
+                        Verdict::AccountRefused => firer.stop.set(StopReason::AccountRefused),
+                        Verdict::Abandoned => {}
+                    }
                     if done.send(fired).is_err() {
                         break;
                     }
@@ -679,7 +692,6 @@ pub async fn fire_all<H: Hooks>(
     drop((done_tx, queue));
 
     let mut pending: Vec<Fired> = Vec::with_capacity(BATCH);
-    let mut failures_in_a_row = 0u32;
     let mut journal_ok = true;
     let mut output_error = None;
     let deadline = tokio::time::sleep(RECORD_EVERY);
@@ -695,17 +707,6 @@ pub async fn fire_all<H: Hooks>(
             _ = &mut deadline, if !pending.is_empty() => None,
         };
         if let Some(fired) = fired {
-            match fired.verdict {
-                Verdict::Accepted | Verdict::Refused => failures_in_a_row = 0,
-                Verdict::Failed => {
-                    failures_in_a_row += 1;
-                    if failures_in_a_row >= DOWN_AFTER_FAILURES {
-                        stop.set(StopReason::DcsDown);
-                    }
-                }
-                Verdict::AccountRefused => stop.set(StopReason::AccountRefused),
-                Verdict::Abandoned => {}
-            }
             if pending.is_empty() {
                 deadline.as_mut().reset((Instant::now() + RECORD_EVERY).into());
             }

@@ -281,3 +281,90 @@ fn kill_9_three_times_then_a_rerun_fires_again_only_the_last_answers() {
     let last: HashSet<String> = responses(&output, "kill-last").keys().cloned().collect();
     assert!(last.iter().all(|rid| per_rid.contains_key(rid)));
 }
+
+/// Runs `sql` on the embedded SQLite file of `output`.
+fn execute(output: &Path, sql: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let url = format!("sqlite:{}", output.join("replayer.sqlite").display());
+        let options: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+        let pool = sqlx::SqlitePool::connect_with(options.busy_timeout(Duration::from_secs(10))).await.unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    });
+}
+
+#[test]
+fn a_database_error_mid_run_stops_it_with_exit_3_and_the_rerun_completes_it() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), ROWS);
+    let output = directory.path().join("out");
+    let dcs = Dcs::ok();
+    // A first run of one row makes the journal's tables.
+    let (first, _) = finish(start("db-0", &csv, &output, &dcs.url, &["--limit", "1"]));
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    // From its 5,000th record on, the journal cannot be written: as a full disk or a lost server.
+    execute(
+        &output,
+        "CREATE TRIGGER journal_fails BEFORE INSERT ON replayer_journal_log \
+         WHEN (SELECT count(*) FROM replayer_journal_log) >= 5000 \
+         BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END",
+    );
+    let (run, _) = finish(start("db-1", &csv, &output, &dcs.url, &[]));
+    assert_eq!(run.status.code(), Some(3), "{}", text(&run));
+    let all = text(&run);
+    assert!(all.contains("the journal could not be written") && all.contains("simulated disk failure"), "{all}");
+    assert!(all.contains("fired:") && all.contains("rerun"), "{all}");
+    let answered = responses(&output, "db-1");
+    let received = dcs.hit_count() - 1;
+    assert!(received < ROWS - 1, "the run went on after the journal failed");
+    assert_eq!(answered.len(), received, "every answer is in the responses dump");
+
+    execute(&output, "DROP TRIGGER journal_fails");
+    let (rerun, _) = finish(start("db-2", &csv, &output, &dcs.url, &[]));
+    assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun));
+    assert_eq!(hits_per_rid(&[&dcs]).len(), ROWS, "every row accepted");
+}
+
+#[test]
+fn a_lost_lock_mid_run_stops_it_with_exit_3() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), ROWS);
+    let output = directory.path().join("out");
+    let dcs = Dcs::start(|_, _| Reply::Slow(Duration::from_millis(2), 200));
+    let mut child = Command::cargo_bin("replayer").unwrap();
+    child
+        .args(["--name", "lock-1", "--fire-tag", "--yes", "--quiet", "--load-file"])
+        .arg(&csv)
+        .arg("--output-dir")
+        .arg(&output)
+        .args(["--request-url", &dcs.url])
+        .env_remove("REPLAYER_DATABASE_URL")
+        .env("REPLAYER_HEARTBEAT_SECONDS", "0.2")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = child.spawn().unwrap();
+    dcs.wait_for_hits(2000);
+    // Another run takes the lock over, as one would after believing this one dead.
+    execute(&output, "UPDATE replayer_lock SET run_token = 'someone', heartbeat_at = heartbeat_at + 1");
+    let (run, _) = finish(child);
+    assert_eq!(run.status.code(), Some(3), "{}", text(&run));
+    assert!(text(&run).contains("could not keep its lock") && text(&run).contains("fired:"), "{}", text(&run));
+    assert!(dcs.hit_count() < ROWS);
+    assert_eq!(responses(&output, "lock-1").len(), dcs.hit_count());
+}
+
+#[test]
+fn a_401_on_a_large_file_stops_it_with_exit_3() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), ROWS);
+    let output = directory.path().join("out");
+    let dcs = Dcs::start(|_, total| if total <= 3000 { Reply::Status(200) } else { Reply::Status(403) });
+    let (run, _) = finish(start("refused", &csv, &output, &dcs.url, &[]));
+    assert_eq!(run.status.code(), Some(3), "{}", text(&run));
+    assert!(text(&run).contains("refused the account") && text(&run).contains("fired:"), "{}", text(&run));
+    // The first 403 stops the sending: only the requests already in flight follow it.
+    assert!(dcs.hit_count() <= 3000 + 8, "{} requests", dcs.hit_count());
+    assert_eq!(responses(&output, "refused").len(), dcs.hit_count());
+}
