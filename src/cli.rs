@@ -17,7 +17,7 @@ use crate::input::Encoding;
         replayer --name c-a-norton-uk --load-file clients/norton/norton.csv --dump-data\n\
         2. Read the dump files, then fire: the same command with --fire-tag.",
     after_help = "Exit codes: 0 all rows valid (and accepted), 1 some rows had exceptions or were refused or failed, \
-        2 could not start (nothing sent), 3 stopped early (DCS down or account refused), 130 interrupted.",
+        2 could not start (nothing sent), 3 stopped early (DCS down, account refused, DCS name or certificate failed, lock lost, journal failed), 130 interrupted.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]

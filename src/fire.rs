@@ -711,7 +711,8 @@ pub async fn fire_all<H: Hooks>(
                 deadline.as_mut().reset((Instant::now() + RECORD_EVERY).into());
             }
             pending.push(fired);
-            if pending.len() < BATCH {
+            // The deadline is checked here too: answers that keep coming would starve its branch.
+            if pending.len() < BATCH && !deadline.is_elapsed() {
                 continue;
             }
         }
