@@ -594,9 +594,10 @@ impl Queue {
 }
 
 /// The journal stage: reads the jobs in batches, has `prepare` mark each batch `sent` and hands
-/// it to the sending tasks, up to a few batches ahead so that the sending does not wait for a
-/// commit (a row marked but never sent is sent by the rerun: that counts nothing twice). It
-/// watches the stop at every wait, so no stop leaves it blocked.
+/// it to the sending tasks, one batch ahead of the one being sent, so that the sending does not
+/// wait for a commit (a row marked but never sent is sent by the rerun: that counts nothing
+/// twice). No further ahead: its commits share the database with the answers' records, which
+/// must not wait behind them. It watches the stop at every wait, so no stop leaves it blocked.
 async fn journal_stage<H: Hooks>(
     mut jobs: impl Iterator<Item = Result<Job>>,
     mut hooks: H,
@@ -604,6 +605,15 @@ async fn journal_stage<H: Hooks>(
     stop: Arc<Stop>,
 ) -> Result<()> {
     while stop.reason().is_none() {
+        // A place for the batch first: it is marked only when it can be handed on.
+        let permit = tokio::select! {
+            biased;
+            _ = stop.wait() => break,
+            permit = ready.reserve() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
         let mut batch = Vec::with_capacity(BATCH);
         for job in jobs.by_ref() {
             match job {
@@ -624,11 +634,7 @@ async fn journal_stage<H: Hooks>(
             stop.set_with(StopReason::DatabaseFailed, format!("{error:#}"));
             return Ok(());
         }
-        tokio::select! {
-            biased;
-            _ = stop.wait() => break,
-            sent = ready.send(batch) => if sent.is_err() { break },
-        }
+        permit.send(batch);
         // Reading the jobs does not wait: let the sending tasks run between two batches.
         tokio::task::yield_now().await;
     }
@@ -653,7 +659,7 @@ pub async fn fire_all<H: Hooks>(
     let stop = firer.stop.clone();
 
     let mut complete = hooks.clone();
-    let (ready_tx, ready_rx) = mpsc::channel::<Vec<Job>>(4);
+    let (ready_tx, ready_rx) = mpsc::channel::<Vec<Job>>(1);
     let journal = tokio::spawn(journal_stage(jobs, hooks, ready_tx, stop.clone()));
 
     // `concurrency` workers, each sending one job at a time, take the jobs in order from the
