@@ -594,7 +594,7 @@ impl Queue {
 }
 
 /// The journal stage: reads the jobs in batches, has `prepare` mark each batch `sent` and hands
-/// it to the sending tasks, one batch ahead of the one being sent, so that the sending does not
+/// it to the sending tasks, up to two batches ahead of the one being sent, so that the sending does not
 /// wait for a commit (a row marked but never sent is sent by the rerun: that counts nothing
 /// twice). No further ahead: its commits share the database with the answers' records, which
 /// must not wait behind them. It watches the stop at every wait, so no stop leaves it blocked.
@@ -659,7 +659,7 @@ pub async fn fire_all<H: Hooks>(
     let stop = firer.stop.clone();
 
     let mut complete = hooks.clone();
-    let (ready_tx, ready_rx) = mpsc::channel::<Vec<Job>>(1);
+    let (ready_tx, ready_rx) = mpsc::channel::<Vec<Job>>(2);
     let journal = tokio::spawn(journal_stage(jobs, hooks, ready_tx, stop.clone()));
 
     // `concurrency` workers, each sending one job at a time, take the jobs in order from the
