@@ -153,13 +153,14 @@ impl Stop {
         }
     }
 
-    /// Stop, saying what failed; only the first stop's detail is kept.
+    /// Stop, saying what failed; only the first stop's reason and detail are kept.
     pub fn set_with(&self, reason: StopReason, detail: String) {
-        if self.reason().is_none() {
-            let mut slot = self.detail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            slot.get_or_insert(detail);
+        let mut slot = self.detail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.reason.compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            *slot = Some(detail);
+            drop(slot);
+            self.notify.notify_waiters();
         }
-        self.set(reason);
     }
 
     pub fn detail(&self) -> Option<String> {
