@@ -397,8 +397,8 @@ impl Hooks for NoJournal {
     }
 }
 
-/// The library's firing engine, as `live.rs` drives it (2 runtime workers, jobs fed from a
-/// thread, a `responses` line written per row), with no journal.
+/// The library's firing engine, as `live.rs` drives it (jobs read from the file in batches, a
+/// `responses` line written per row and flushed per batch), with no journal.
 fn fire_in_process(requests_dump: &Path, output: &Path, rows: u64) -> Result<Measure> {
     fs::create_dir_all(output).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -415,38 +415,40 @@ fn fire_in_process(requests_dump: &Path, output: &Path, rows: u64) -> Result<Mea
     let (fired, accepted, seconds) = runtime.block_on(async {
         let firer = Arc::new(
             Firer::new(
-                FireSettings { concurrency: CONCURRENCY, rate: None, timeout: Duration::from_secs(30), max_retries: 5 },
+                FireSettings {
+                    concurrency: CONCURRENCY,
+                    rate: None,
+                    timeout: Duration::from_secs(30),
+                    max_retries: 5,
+                    ca_certs: Vec::new(),
+                },
                 Arc::new(Stop::default()),
             )
             .map_err(|e| e.to_string())?,
         );
-        let (sender, receiver) = tokio::sync::mpsc::channel::<Job>(replayer::fire::BATCH * 8);
-        let producer = std::thread::spawn(move || {
-            for (index, line) in reader.lines().enumerate() {
-                let Ok(url) = line else { break };
-                let rid = url.rsplit("rid=").next().unwrap_or_default().to_owned();
-                let job = Job { row: index as u64 + 2, account: ACCOUNT.to_owned(), rid, url };
-                if sender.blocking_send(job).is_err() {
-                    break;
-                }
-            }
+        let jobs = reader.lines().enumerate().map(|(index, line)| {
+            let url = line?;
+            let rid = url.rsplit("rid=").next().unwrap_or_default().to_owned();
+            Ok(Job { row: index as u64 + 2, account: ACCOUNT.to_owned(), rid, url })
         });
         let started = Instant::now();
         let (mut fired, mut accepted) = (0u64, 0u64);
         let mut latencies: Vec<u32> = Vec::with_capacity(rows as usize);
-        fire_all(firer, receiver, NoJournal, |result: &Fired| {
-            fired += 1;
-            if result.verdict == Verdict::Accepted {
-                accepted += 1;
+        fire_all(firer, jobs, NoJournal, |batch: &[Fired]| {
+            for result in batch {
+                fired += 1;
+                if result.verdict == Verdict::Accepted {
+                    accepted += 1;
+                }
+                latencies.push(result.elapsed.as_millis() as u32);
+                writeln!(responses, "{}", result.response_line())?;
             }
-            latencies.push(result.elapsed.as_millis() as u32);
-            writeln!(responses, "{}", result.response_line())?;
+            responses.flush()?;
             Ok(())
         })
         .await
         .map_err(|e| format!("{e:#}"))?;
         let seconds = started.elapsed().as_secs_f64();
-        producer.join().map_err(|_| "the job reader panicked".to_owned())?;
         Ok::<_, String>((fired, accepted, seconds))
     })?;
     responses.flush().map_err(|e| e.to_string())?;

@@ -17,7 +17,7 @@ use crate::input::Encoding;
         replayer --name c-a-norton-uk --load-file clients/norton/norton.csv --dump-data\n\
         2. Read the dump files, then fire: the same command with --fire-tag.",
     after_help = "Exit codes: 0 all rows valid (and accepted), 1 some rows had exceptions or were refused or failed, \
-        2 could not start (nothing sent), 3 stopped early (DCS down or account refused), 130 interrupted.",
+        2 could not start (nothing sent), 3 stopped early (DCS down, account refused, DCS name or certificate failed, lock lost, journal failed), 130 interrupted.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -111,17 +111,21 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024), value_name = "N")]
     pub concurrency: u32,
 
-    /// At most this many requests a second (0 = no limit)
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative, value_name = "PER_SECOND")]
+    /// At most this many requests a second (0 = no limit; else 0.01 to 1000000)
+    #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "PER_SECOND")]
     pub rate: f64,
 
-    /// Seconds for one request
-    #[arg(long, default_value_t = 10.0, value_parser = positive, value_name = "SECONDS")]
+    /// Seconds for one request (above 0, at most 3600)
+    #[arg(long, default_value_t = 10.0, value_parser = timeout, value_name = "SECONDS")]
     pub timeout: f64,
 
-    /// Retries of one request on a retryable failure
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    /// Retries of one request on a retryable failure (0 to 100)
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100), value_name = "N")]
     pub max_retries: u32,
+
+    /// A PEM file of CA certificates to trust for an https: DCS, besides the system's store
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 
     /// Fire only the first N valid rows (a smoke test)
     #[arg(long, value_name = "N")]
@@ -161,17 +165,23 @@ fn delimiter(text: &str) -> Result<Delimiter, String> {
     }
 }
 
-fn non_negative(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
-        _ => Err("give a number of 0 or more".to_owned()),
+/// The most seconds `--timeout` takes: an hour is already more than any DCS answer needs.
+pub const MAX_TIMEOUT_SECONDS: f64 = 3600.0;
+pub const MIN_RATE: f64 = 0.01;
+pub const MAX_RATE: f64 = 1_000_000.0;
+
+fn rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(value) if value == 0.0 || (MIN_RATE..=MAX_RATE).contains(&value) => Ok(value),
+        _ => Err(format!("give 0 (no limit) or a number of requests a second from {MIN_RATE} to {MAX_RATE}")),
     }
 }
 
-fn positive(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
-        _ => Err("give a number of seconds above 0".to_owned()),
+fn timeout(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        // At least a millisecond: a shorter timeout fails every request.
+        Ok(value) if (0.001..=MAX_TIMEOUT_SECONDS).contains(&value) => Ok(value),
+        _ => Err(format!("give a number of seconds above 0, at most {MAX_TIMEOUT_SECONDS}")),
     }
 }
 
@@ -207,6 +217,22 @@ mod tests {
         assert!(check_name("a").is_ok());
         for bad in ["", "../x", "a/b", "a..b", ".hidden", "-x", "a b", &"a".repeat(101), "a\\b", "é"] {
             assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        for bad in ["1e20", "0", "-1", "nan", "inf", "3601", "0.0001"] {
+            assert!(timeout(bad).is_err(), "--timeout {bad}");
+        }
+        for good in ["0.5", "10", "3600"] {
+            assert!(timeout(good).is_ok(), "--timeout {good}");
+        }
+        for bad in ["1e-300", "-1", "nan", "inf", "1e7"] {
+            assert!(rate(bad).is_err(), "--rate {bad}");
+        }
+        for good in ["0", "0.01", "20", "1000000"] {
+            assert!(rate(good).is_ok(), "--rate {good}");
         }
     }
 

@@ -234,6 +234,20 @@ impl Database {
         Ok(rows.into_iter().find(|account| account.token == token))
     }
 
+    /// The accounts of the embedded SQLite file, when it has an `attrib_account` with rows (SPEC
+    /// §8: only then are the tokens checked against it). Reads only: no table is created.
+    pub async fn embedded_accounts(&self) -> Result<Option<Vec<Account>>> {
+        let Pool::Sqlite(pool) = &self.pool else { return Ok(None) };
+        let sql = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'attrib_account'";
+        let tables: i64 =
+            sqlx::query_scalar(sql).fetch_one(pool).await.map_err(|e| self.fail("reading attrib_account", e))?;
+        if tables == 0 {
+            return Ok(None);
+        }
+        let accounts = self.accounts().await?;
+        Ok((!accounts.is_empty()).then_some(accounts))
+    }
+
     /// Every account, ordered by token (byte order, the same on every backend).
     pub async fn accounts(&self) -> Result<Vec<Account>> {
         let sql = "SELECT account_token, connection, label FROM attrib_account";
@@ -371,19 +385,35 @@ where
     }
 }
 
-/// The URL with its password, and any `password=` query parameter, replaced by `****`.
-/// Works on text that is not a valid URL too, erring towards hiding more.
+/// Where the user info of a URL starts: after `scheme:` and, when present, `//`. Both
+/// `mysql://user:pw@host` and `mysql:user:pw@host` carry a password there.
+fn user_info_start(url: &str) -> Option<usize> {
+    let colon = url.find(':')?;
+    let scheme = &url[..colon];
+    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) {
+        return None;
+    }
+    let rest = colon + 1;
+    Some(if url[rest..].starts_with("//") { rest + 2 } else { rest })
+}
+
+/// The password of the user info, as the range it takes in `url`.
+fn user_info_password(url: &str) -> Option<std::ops::Range<usize>> {
+    let start = user_info_start(url)?;
+    // The user info ends at the last '@': a password may hold '@', '/' or '?' unencoded.
+    let at = start + url[start..].rfind('@')?;
+    let colon = start + url[start..at].find(':')?;
+    Some(colon + 1..at)
+}
+
+/// The URL with its password, and any query parameter that holds one, replaced by `****`:
+/// `scheme://user:pw@…`, `scheme:user:pw@…`, `?password=…`, `?sslpassword=…`, and a parameter
+/// whose value sets one (PostgreSQL's `options=-c password=…`). Works on text that is not a
+/// valid URL too, erring towards hiding more.
 pub fn redact_url(url: &str) -> String {
     let mut redacted = url.to_owned();
-    if let Some(scheme_end) = redacted.find("://") {
-        let rest_start = scheme_end + 3;
-        // The user info ends at the last '@': a password may hold '@', '/' or '?' unencoded.
-        if let Some(at) = redacted[rest_start..].rfind('@') {
-            let at = rest_start + at;
-            if let Some(colon) = redacted[rest_start..at].find(':') {
-                redacted.replace_range(rest_start + colon + 1..at, "****");
-            }
-        }
+    if let Some(password) = user_info_password(&redacted) {
+        redacted.replace_range(password, "****");
     }
     redact_query_password(&redacted)
 }
@@ -394,7 +424,7 @@ fn redact_query_password(url: &str) -> String {
     let parts: Vec<String> = query
         .split('&')
         .map(|part| match part.split_once('=') {
-            Some((key, _)) if is_password_key(key) => format!("{key}=****"),
+            Some((key, value)) if is_password_key(key) || sets_password(value) => format!("{key}=****"),
             _ => part.to_owned(),
         })
         .collect();
@@ -402,33 +432,49 @@ fn redact_query_password(url: &str) -> String {
 }
 
 fn is_password_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    key.contains("password") || key == "pass" || key == "pwd" || key == "passwd"
+    let key = decode(key).to_ascii_lowercase();
+    key.contains("password") || key.contains("secret") || key == "pass" || key == "pwd" || key == "passwd"
+}
+
+/// A parameter value that sets a password inside it, such as `-c password=x`.
+fn sets_password(value: &str) -> bool {
+    let value = decode(value).to_ascii_lowercase();
+    ["password", "passwd", "pwd", "secret"].iter().any(|word| value.contains(word))
+}
+
+/// Percent-decoded, `+` as a space; the text itself when it does not decode.
+fn decode(text: &str) -> String {
+    let spaced = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8().map_or(spaced.clone(), Cow::into_owned)
 }
 
 /// The password(s) in a URL as written and as percent-decoded: the strings no message may hold.
 fn url_secrets(url: &str) -> Vec<String> {
     let mut secrets = Vec::new();
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        if let Some(at) = rest.rfind('@') {
-            if let Some((_, password)) = rest[..at].split_once(':') {
-                secrets.push(password.to_owned());
-            }
-        }
+    if let Some(password) = user_info_password(url) {
+        secrets.push(url[password].to_owned());
     }
     if let Some((_, query)) = url.split_once('?') {
         for part in query.split('&') {
-            if let Some((key, value)) = part.split_once('=') {
-                if is_password_key(key) {
-                    secrets.push(value.to_owned());
+            let Some((key, value)) = part.split_once('=') else { continue };
+            if is_password_key(key) {
+                secrets.push(value.to_owned());
+            } else if sets_password(value) {
+                secrets.push(value.to_owned());
+                // And the password alone, as a server's message may quote it: what follows `=`
+                // or a space after the word, up to the next space.
+                let decoded = decode(value);
+                for piece in decoded.split(|c: char| c.is_whitespace()) {
+                    if let Some((_, inner)) = piece.split_once('=') {
+                        secrets.push(inner.to_owned());
+                    }
                 }
             }
         }
     }
     let decoded: Vec<String> = secrets
         .iter()
-        .filter_map(|s| percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|d| d.replace('+', " ")))
+        .map(|s| decode(s))
         .chain(
             secrets
                 .iter()
@@ -463,6 +509,14 @@ fn create_private(path: &Path) {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let _ = options.open(path);
+}
+
+/// The embedded SQLite file in `output_dir`, opened when it exists: never created here.
+pub async fn open_embedded(output_dir: &Path) -> Result<Option<Database>> {
+    if !output_dir.join("replayer.sqlite").is_file() {
+        return Ok(None);
+    }
+    Database::connect(&default_sqlite_url(output_dir)).await.map(Some)
 }
 
 /// The embedded default database: `replayer.sqlite` in the output directory.
@@ -507,6 +561,14 @@ mod tests {
         assert_eq!(redact_url("postgres://h/db?PassWord=x"), "postgres://h/db?PassWord=****");
         assert_eq!(redact_url("sqlite:output/replayer.sqlite"), "sqlite:output/replayer.sqlite");
         assert_eq!(redact_url("mysql://:onlypw@host/db"), "mysql://:****@host/db");
+        assert_eq!(redact_url("mysql:user:s3cret@host/db"), "mysql:user:****@host/db");
+        assert_eq!(redact_url("postgres:u:p@h:5432/db"), "postgres:u:****@h:5432/db");
+        assert_eq!(
+            redact_url("postgres://u@h/db?options=-c%20password%3Dhunter22&sslmode=require"),
+            "postgres://u@h/db?options=****&sslmode=require"
+        );
+        assert_eq!(redact_url("postgres://h/db?sslpassword=x&user=u"), "postgres://h/db?sslpassword=****&user=u");
+        assert_eq!(redact_url("sqlite:output/replayer.sqlite?mode=rwc"), "sqlite:output/replayer.sqlite?mode=rwc");
     }
 
     #[test]
@@ -519,6 +581,12 @@ mod tests {
             ("mysql://u:top@secret@h/d", "top@secret"),
             ("mysql://u:topsecret@h/d?x=a@b", "topsecret"),
             ("mysql://h/d?user=u&password=topsecret", "topsecret"),
+            ("mysql:u:topsecret@h/d", "topsecret"),
+            ("mysql:u:top@secret@h:3306/d", "top@secret"),
+            ("postgres://u@h/d?options=-c+password%3Dtopsecret", "topsecret"),
+            ("postgres://u@h/d?options=--password=topsecret", "topsecret"),
+            ("postgres://u@h/d?Pass%77ord=topsecret", "topsecret"),
+            ("postgresql:u:topsecret@h/d?sslmode=disable", "topsecret"),
         ] {
             let redacted = redact_url(url);
             assert!(!redacted.contains(password), "{url} → {redacted}");
@@ -531,6 +599,10 @@ mod tests {
         let secrets = url_secrets("mysql://u:p%40ss%20word@h/d");
         let text = scrub_secrets("failed for p%40ss%20word and p@ss word", &secrets);
         assert_eq!(text, "failed for **** and ****");
+        let secrets = url_secrets("postgres://u@h/d?options=-c%20password%3Dhunter22");
+        assert_eq!(scrub_secrets("server said: bad hunter22", &secrets), "server said: bad ****");
+        let secrets = url_secrets("mysql:u:pw-no-slashes@h/d");
+        assert_eq!(scrub_secrets("access denied for pw-no-slashes", &secrets), "access denied for ****");
     }
 
     #[test]

@@ -158,6 +158,22 @@ impl Dumps {
         self.write_line(DumpType::Exceptions, line)
     }
 
+    /// Hand what is written so far to the operating system: a process killed now leaves it whole.
+    pub fn flush(&mut self) -> Result<()> {
+        for file in self.files.iter_mut().flatten() {
+            file.writer.flush().with_context(|| format!("cannot write {}", file.path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Remove every file this run created: a live run that was not confirmed leaves nothing.
+    pub fn discard(mut self) {
+        self.files = Default::default();
+        for path in std::mem::take(&mut self.written) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
     /// Close every file; returns the paths written, in the order they were created.
     pub fn finish(mut self) -> Result<Vec<PathBuf>> {
         if self.files[DumpType::RequestsValidated as usize].is_some() {

@@ -2,7 +2,7 @@
 //! second, retries with backoff, and a stop on a dead DCS, a refused account or Ctrl-C.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use hyper::{Request, Response, StatusCode, Uri};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use rand::Rng;
+use rustls::pki_types::CertificateDer;
 use tokio::sync::{mpsc, Mutex, Notify};
 use tower_service::Service;
 
@@ -34,6 +35,8 @@ pub struct FireSettings {
     pub rate: Option<f64>,
     pub timeout: Duration,
     pub max_retries: u32,
+    /// CA certificates to trust for an `https:` DCS besides the system's store (`--ca-cert`).
+    pub ca_certs: Vec<CertificateDer<'static>>,
 }
 
 /// One tag to fire.
@@ -123,12 +126,23 @@ pub enum StopReason {
     Interrupted = 3,
     /// The run could not keep its lock on the accounts: another run may be firing them.
     LockLost = 4,
+    /// The DCS's host name does not resolve, or its certificate is not trusted: retrying every
+    /// row cannot fix that.
+    CannotConnect = 5,
+    /// The journal could not be written: going on would fire rows no rerun knows about.
+    DatabaseFailed = 6,
+    /// A dump file or the spool could not be written or read.
+    OutputFailed = 7,
 }
 
-/// Set once by whoever stops the run first; everyone else checks it.
+/// Set once by whoever stops the run first; everyone else checks it. A second stop, `abort`,
+/// means stop at once: the requests in flight are not waited for.
 #[derive(Default)]
 pub struct Stop {
     reason: AtomicU8,
+    aborted: AtomicBool,
+    /// What failed, for the reasons that need saying (a certificate, a database error).
+    detail: std::sync::Mutex<Option<String>>,
     notify: Notify,
 }
 
@@ -139,20 +153,57 @@ impl Stop {
         }
     }
 
+    /// Stop, saying what failed; only the first stop's detail is kept.
+    pub fn set_with(&self, reason: StopReason, detail: String) {
+        if self.reason().is_none() {
+            let mut slot = self.detail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            slot.get_or_insert(detail);
+        }
+        self.set(reason);
+    }
+
+    pub fn detail(&self) -> Option<String> {
+        self.detail.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
     pub fn reason(&self) -> Option<StopReason> {
         match self.reason.load(Ordering::SeqCst) {
             1 => Some(StopReason::DcsDown),
             2 => Some(StopReason::AccountRefused),
             3 => Some(StopReason::Interrupted),
             4 => Some(StopReason::LockLost),
+            5 => Some(StopReason::CannotConnect),
+            6 => Some(StopReason::DatabaseFailed),
+            7 => Some(StopReason::OutputFailed),
             _ => None,
         }
+    }
+
+    /// Stop at once (a second Ctrl-C): what is known is recorded, nothing more is waited for.
+    pub fn abort(&self) {
+        self.set(StopReason::Interrupted);
+        self.aborted.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    pub fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::SeqCst)
     }
 
     pub async fn wait(&self) {
         loop {
             let notified = self.notify.notified();
             if self.reason().is_some() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    pub async fn wait_abort(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.is_aborted() {
                 return;
             }
             notified.await;
@@ -205,7 +256,12 @@ pub struct Firer {
 }
 
 fn is_retryable(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 425 | 429 | 500 | 502 | 503 | 504)
+    is_retryable_status(status.as_u16())
+}
+
+/// The statuses §7 retries.
+pub fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 425 | 429 | 500 | 502 | 503 | 504)
 }
 
 /// `Retry-After` as seconds or an HTTP date, capped.
@@ -242,8 +298,92 @@ async fn read_body(response: Response<Incoming>) -> Result<String, hyper::Error>
     Ok(String::from_utf8_lossy(&bytes).chars().take(BODY_CHARS).collect())
 }
 
+/// Why a request got no answer: the text for the dumps, and whether retrying can help.
+#[derive(Debug, Clone)]
+pub struct NoAnswer {
+    pub message: String,
+    /// A host name that does not resolve or a certificate that is not trusted: the same for
+    /// every row, so the run stops at once.
+    pub fatal: bool,
+}
+
+impl NoAnswer {
+    fn retryable(message: impl Into<String>) -> NoAnswer {
+        NoAnswer { message: message.into(), fatal: false }
+    }
+
+    fn fatal(message: String) -> NoAnswer {
+        NoAnswer { message, fatal: true }
+    }
+}
+
 /// One request and its answer: status, `Retry-After` and the start of the body, or why not.
-type Answer = Result<(StatusCode, Option<Duration>, String), String>;
+type Answer = Result<(StatusCode, Option<Duration>, String), NoAnswer>;
+
+/// The trust roots for `https:`: the system's CA store, plus `extra` (`--ca-cert`).
+pub fn root_store(extra: &[CertificateDer<'static>]) -> Result<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    // Certificates of the system's store that rustls cannot use are skipped, as browsers do.
+    let (_added, _ignored) = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    for certificate in extra {
+        roots
+            .add(certificate.clone())
+            .map_err(|error| anyhow::anyhow!("a --ca-cert certificate cannot be used as a CA: {error}"))?;
+    }
+    Ok(roots)
+}
+
+/// What failed in making a connection, told apart as SPEC §7 asks: a name that does not resolve,
+/// an untrusted certificate (with the reason rustls gives), a refused connection, a timeout.
+fn connect_failure(uri: &Uri, error: &(dyn std::error::Error + 'static)) -> NoAnswer {
+    let host = uri.host().unwrap_or_default();
+    let authority = uri.authority().map_or(host, Authority::as_str);
+    let mut chain = Vec::new();
+    let mut link: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = link {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return NoAnswer::fatal(match tls {
+                rustls::Error::InvalidCertificate(_) => format!(
+                    "the certificate of {host} is not trusted ({tls}); if the DCS uses its own CA, give that CA's certificate with --ca-cert FILE (PEM)"
+                ),
+                _ => format!("the TLS handshake with {authority} failed ({tls})"),
+            });
+        }
+        let io = error.downcast_ref::<std::io::Error>();
+        match io.map(std::io::Error::kind) {
+            Some(std::io::ErrorKind::ConnectionRefused) => {
+                return NoAnswer::retryable(format!("connection refused by {authority}"))
+            }
+            Some(std::io::ErrorKind::TimedOut) => {
+                return NoAnswer::retryable(format!("timed out connecting to {authority}"))
+            }
+            _ => {}
+        }
+        let text = error.to_string();
+        // hyper-util's connector names a failed look-up so; its error type is not public.
+        if text == "dns error" {
+            let cause = error.source().map(|cause| format!(" ({cause})")).unwrap_or_default();
+            return NoAnswer::fatal(format!(
+                "the host name {host} does not resolve{cause}; check the host in --request-url"
+            ));
+        }
+        if text.contains("invalid dnsname") {
+            return NoAnswer::fatal(format!(
+                "{host} is not a host name a certificate can be checked for; check --request-url"
+            ));
+        }
+        if chain.last() != Some(&text) {
+            chain.push(text);
+        }
+        // An io::Error's source() skips the error it wraps (hyper-rustls wraps tokio-rustls's
+        // io::Error, which wraps rustls's error): step into it instead.
+        link = match io.and_then(std::io::Error::get_ref) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+    }
+    NoAnswer::retryable(format!("cannot connect to {authority} ({})", chain.join(": ")))
+}
 
 impl Firer {
     pub fn new(settings: FireSettings, stop: Arc<Stop>) -> Result<Firer> {
@@ -251,19 +391,27 @@ impl Firer {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(settings.timeout));
         http.enforce_http(false);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("cannot set up TLS")?
+            .with_root_certificates(root_store(&settings.ca_certs)?)
+            .with_no_client_auth();
         let connector =
-            HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().wrap_connector(http);
+            HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(http);
         let limiter = settings.rate.map(RateLimiter::new);
         Ok(Firer { connector, settings, limiter, stop })
     }
 
     /// A new keep-alive connection (TLS for https) to the DCS at `uri`.
-    async fn connect(&self, uri: &Uri) -> Result<Connection, String> {
-        let refused = |_| "connection refused or failed".to_owned();
+    async fn connect(&self, uri: &Uri) -> Result<Connection, NoAnswer> {
         let mut connector = self.connector.clone();
-        std::future::poll_fn(|context| connector.poll_ready(context)).await.map_err(refused)?;
-        let stream = connector.call(uri.clone()).await.map_err(refused)?;
-        let (sender, connection) = http1::handshake(stream).await.map_err(|_| "broken connection".to_owned())?;
+        std::future::poll_fn(|context| connector.poll_ready(context))
+            .await
+            .map_err(|error| connect_failure(uri, error.as_ref()))?;
+        let stream = connector.call(uri.clone()).await.map_err(|error| connect_failure(uri, error.as_ref()))?;
+        let (sender, connection) =
+            http1::handshake(stream).await.map_err(|_| NoAnswer::retryable("broken connection"))?;
         // Drives the connection until it closes or the sender is dropped.
         tokio::spawn(async move {
             let _ = connection.await;
@@ -274,17 +422,18 @@ impl Firer {
     /// One GET of the tag on the worker's connection (made or remade as needed), within the
     /// timeout, body included. A connection that failed or timed out is dropped.
     async fn request(&self, connection: &mut Option<Connection>, url: &str) -> Answer {
-        let uri: Uri = url.parse().map_err(|_| "not a valid URL".to_owned())?;
-        let authority = uri.authority().ok_or_else(|| "not a valid URL".to_owned())?.clone();
+        let invalid = || NoAnswer::retryable("not a valid URL");
+        let uri: Uri = url.parse().map_err(|_| invalid())?;
+        let authority = uri.authority().ok_or_else(invalid)?.clone();
         // The request line takes the path and query as parsed already: no second parse.
         let path = uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
         let request = Request::get(Uri::from(path))
             .header(HOST, authority.as_str())
             .header(USER_AGENT, USER_AGENT_VALUE)
             .body(Empty::new())
-            .map_err(|_| "not a valid URL".to_owned())?;
+            .map_err(|_| invalid())?;
         let exchange = async {
-            let broken = || "broken connection".to_owned();
+            let broken = || NoAnswer::retryable("broken connection");
             let mut request = request;
             // A second pass only on a new connection, when the worker's one turns out closed by
             // the server (a keep-alive limit) before the request left: no attempt is lost.
@@ -312,26 +461,35 @@ impl Firer {
                 };
                 let status = response.status();
                 let wait = retry_after(response.headers());
-                let body = read_body(response).await.map_err(|_| "broken response".to_owned())?;
+                let body = read_body(response).await.map_err(|_| NoAnswer::retryable("broken response"))?;
                 return Ok((status, wait, body));
             }
             Err(broken())
         };
-        let answer =
-            tokio::time::timeout(self.settings.timeout, exchange).await.unwrap_or_else(|_| Err("timeout".to_owned()));
+        let answer = tokio::time::timeout(self.settings.timeout, exchange).await.unwrap_or_else(|_| {
+            Err(NoAnswer::retryable(format!("timed out: no answer within {} s", self.settings.timeout.as_secs_f64())))
+        });
         if answer.is_err() {
             *connection = None;
         }
         answer
     }
 
-    /// Send one job with the retry policy of §7.
-    pub async fn send(&self, connection: &mut Option<Connection>, job: Job) -> Fired {
+    /// Send one job with the retry policy of §7. None when the run stopped before the job's
+    /// first request left (waiting for the rate limit): it was not sent at all.
+    pub async fn send(&self, connection: &mut Option<Connection>, job: Job) -> Option<Fired> {
         let started = Instant::now();
         let mut attempts = 0;
         loop {
             if let Some(limiter) = &self.limiter {
-                limiter.wait().await;
+                tokio::select! {
+                    biased;
+                    _ = self.stop.wait() => {}
+                    _ = limiter.wait() => {}
+                }
+            }
+            if attempts == 0 && self.stop.reason().is_some() {
+                return None;
             }
             attempts += 1;
             let (status, error, body, wait_at_least) = match self.request(connection, &job.url).await {
@@ -346,7 +504,7 @@ impl Firer {
                         None
                     };
                     if let Some(verdict) = verdict {
-                        return Fired {
+                        return Some(Fired {
                             job,
                             verdict,
                             status: Some(status.as_u16()),
@@ -354,22 +512,36 @@ impl Firer {
                             attempts,
                             elapsed: started.elapsed(),
                             body,
-                        };
+                        });
                     }
                     (Some(status.as_u16()), None, body, wait)
                 }
-                Err(error) => (None, Some(error), String::new(), None),
+                Err(NoAnswer { message, fatal: true }) => {
+                    self.stop.set_with(StopReason::CannotConnect, message.clone());
+                    let elapsed = started.elapsed();
+                    let body = String::new();
+                    return Some(Fired {
+                        job,
+                        verdict: Verdict::Abandoned,
+                        status: None,
+                        error: Some(message),
+                        attempts,
+                        elapsed,
+                        body,
+                    });
+                }
+                Err(NoAnswer { message, .. }) => (None, Some(message), String::new(), None),
             };
             let retries_left = attempts <= self.settings.max_retries;
             if !retries_left || self.stop.reason().is_some() {
                 let verdict = if retries_left { Verdict::Abandoned } else { Verdict::Failed };
-                return Fired { job, verdict, status, error, attempts, elapsed: started.elapsed(), body };
+                return Some(Fired { job, verdict, status, error, attempts, elapsed: started.elapsed(), body });
             }
             let wait = backoff(attempts - 1).max(wait_at_least.unwrap_or(Duration::ZERO));
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.stop.wait() => {
-                    return Fired { job, verdict: Verdict::Abandoned, status, error, attempts, elapsed: started.elapsed(), body };
+                    return Some(Fired { job, verdict: Verdict::Abandoned, status, error, attempts, elapsed: started.elapsed(), body });
                 }
             }
         }
@@ -385,6 +557,14 @@ pub trait Hooks: Clone + Send + 'static {
 
 /// Jobs taken from the queue at once: the journal's batch.
 pub const BATCH: usize = 1024;
+
+/// The longest an answer waits in hand before it is written to the `responses` dump and the
+/// journal. A run killed with `kill -9` fires again at most what was answered in the last 100 ms
+/// (SPEC §8): this wait, plus the commit under way and the batch's own, must stay within it.
+pub const RECORD_EVERY: Duration = Duration::from_millis(30);
+
+/// How long a second Ctrl-C waits for the last answers to reach the journal.
+const ABORT_GRACE: Duration = Duration::from_secs(2);
 
 /// The journaled batches, shared by the sending tasks.
 struct Queue {
@@ -413,99 +593,184 @@ impl Queue {
     }
 }
 
-/// Feed `jobs` to the firer; every result goes to `on_fired`, in completion order. Returns when
-/// the queue is empty or the run stops, after the requests in flight have finished.
+/// The journal stage: reads the jobs in batches, has `prepare` mark each batch `sent` and hands
+/// it to the sending tasks, one batch ahead of the one being sent, so that the sending does not
+/// wait for a commit (a row marked but never sent is sent by the rerun: that counts nothing
+/// twice). No further ahead: its commits share the database with the answers' records, which
+/// must not wait behind them. It watches the stop at every wait, so no stop leaves it blocked.
+async fn journal_stage<H: Hooks>(
+    mut jobs: impl Iterator<Item = Result<Job>>,
+    mut hooks: H,
+    ready: mpsc::Sender<Vec<Job>>,
+    stop: Arc<Stop>,
+) -> Result<()> {
+    while stop.reason().is_none() {
+        // A place for the batch first: it is marked only when it can be handed on.
+        let permit = tokio::select! {
+            biased;
+            _ = stop.wait() => break,
+            permit = ready.reserve() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let mut batch = Vec::with_capacity(BATCH);
+        for job in jobs.by_ref() {
+            match job {
+                Ok(job) => batch.push(job),
+                Err(error) => {
+                    stop.set_with(StopReason::OutputFailed, format!("{error:#}"));
+                    return Err(error);
+                }
+            }
+            if batch.len() == BATCH {
+                break;
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        if let Err(error) = hooks.prepare(&mut batch).await {
+            stop.set_with(StopReason::DatabaseFailed, format!("{error:#}"));
+            return Ok(());
+        }
+        permit.send(batch);
+        // Reading the jobs does not wait: let the sending tasks run between two batches.
+        tokio::task::yield_now().await;
+    }
+    Ok(())
+}
+
+/// Fire `jobs`. Answers are handed, in batches in completion order, first to `on_fired` (which
+/// writes the `responses` dump), then to the hooks' `complete` (the journal): so the dump never
+/// holds less than the journal. A batch goes out when it is full or its first answer is
+/// `RECORD_EVERY` old. Returns when the jobs are over or the run stops, after the requests in
+/// flight have finished (or timed out); at once on `Stop::abort`. A journal error stops the run
+/// (`StopReason::DatabaseFailed`) and the rest is still written to the dumps; an error of
+/// `on_fired` stops the run and is returned.
 pub async fn fire_all<H: Hooks>(
     firer: Arc<Firer>,
-    mut jobs: mpsc::Receiver<Job>,
+    jobs: impl Iterator<Item = Result<Job>> + Send + 'static,
     hooks: H,
-    mut on_fired: impl FnMut(&Fired) -> Result<()>,
+    mut on_fired: impl FnMut(&[Fired]) -> Result<()>,
 ) -> Result<()> {
     let concurrency = firer.settings.concurrency;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Fired>();
     let stop = firer.stop.clone();
 
-    let mut prepare = hooks.clone();
-    let mut complete = hooks;
-    // The journal works up to a few batches ahead of the sending: while a batch is being sent,
-    // the next ones are marked `sent` (durably), so the sending does not wait for a commit. A
-    // row marked but never sent (the run died) is sent by the rerun: that counts nothing twice.
-    let (ready_tx, ready_rx) = mpsc::channel::<Vec<Job>>(4);
-    let journal_stop = firer.stop.clone();
-    let journal = tokio::spawn(async move {
-        loop {
-            let first = tokio::select! {
-                biased;
-                _ = journal_stop.wait() => None,
-                job = jobs.recv() => job,
-            };
-            let Some(first) = first else { break };
-            let mut batch = Vec::with_capacity(BATCH);
-            batch.push(first);
-            while batch.len() < BATCH {
-                match jobs.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            prepare.prepare(&mut batch).await?;
-            if ready_tx.send(batch).await.is_err() {
-                break;
-            }
-        }
-        anyhow::Ok(())
-    });
+    let mut complete = hooks.clone();
+    let (ready_tx, ready_rx) = mpsc::channel::<Vec<Job>>(1);
+    let journal = tokio::spawn(journal_stage(jobs, hooks, ready_tx, stop.clone()));
 
     // `concurrency` workers, each sending one job at a time, take the jobs in order from the
     // journaled batches.
     let queue = Arc::new(Mutex::new(Queue { batch: Vec::new().into_iter(), ready: ready_rx }));
+    let failures_in_a_row = Arc::new(AtomicU32::new(0));
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
             let (firer, queue, done) = (firer.clone(), queue.clone(), done_tx.clone());
+            let failures_in_a_row = failures_in_a_row.clone();
             tokio::spawn(async move {
                 let mut connection = None;
                 loop {
                     // The queue's lock is let go before sending.
                     let job = queue.lock().await.next(&firer.stop).await;
                     let Some(job) = job else { break };
-                    if done.send(firer.send(&mut connection, job).await).is_err() {
+                    let Some(fired) = firer.send(&mut connection, job).await else { break };
+                    // Here, not where the answers are recorded: that may be a commit behind.
+                    match fired.verdict {
+                        Verdict::Accepted | Verdict::Refused => failures_in_a_row.store(0, Ordering::SeqCst),
+                        Verdict::Failed => {
+                            if failures_in_a_row.fetch_add(1, Ordering::SeqCst) + 1 >= DOWN_AFTER_FAILURES {
+                                firer.stop.set(StopReason::DcsDown);
+                            }
+                        }
+                        Verdict::AccountRefused => firer.stop.set(StopReason::AccountRefused),
+                        Verdict::Abandoned => {}
+                    }
+                    if done.send(fired).is_err() {
                         break;
                     }
                 }
             })
         })
         .collect();
-    drop(done_tx);
+    drop((done_tx, queue));
 
     let mut pending: Vec<Fired> = Vec::with_capacity(BATCH);
-    let mut failures_in_a_row = 0u32;
-    let mut last_flush = Instant::now();
-    while let Some(fired) = done_rx.recv().await {
-        match fired.verdict {
-            Verdict::Accepted | Verdict::Refused => failures_in_a_row = 0,
-            Verdict::Failed => {
-                failures_in_a_row += 1;
-                if failures_in_a_row >= DOWN_AFTER_FAILURES {
-                    stop.set(StopReason::DcsDown);
-                }
+    let mut journal_ok = true;
+    let mut output_error = None;
+    let deadline = tokio::time::sleep(RECORD_EVERY);
+    tokio::pin!(deadline);
+    loop {
+        let fired = tokio::select! {
+            biased;
+            _ = stop.wait_abort() => break,
+            fired = done_rx.recv() => match fired {
+                Some(fired) => Some(fired),
+                None => break,
+            },
+            _ = &mut deadline, if !pending.is_empty() => None,
+        };
+        if let Some(fired) = fired {
+            if pending.is_empty() {
+                deadline.as_mut().reset((Instant::now() + RECORD_EVERY).into());
             }
-            Verdict::AccountRefused => stop.set(StopReason::AccountRefused),
-            Verdict::Abandoned => {}
+            pending.push(fired);
+            // The deadline is checked here too: answers that keep coming would starve its branch.
+            if pending.len() < BATCH && !deadline.is_elapsed() {
+                continue;
+            }
         }
-        on_fired(&fired)?;
-        pending.push(fired);
-        if pending.len() >= BATCH || last_flush.elapsed() > Duration::from_millis(200) {
-            complete.complete(&pending).await?;
-            pending.clear();
-            last_flush = Instant::now();
-        }
+        record(&mut pending, &mut on_fired, &mut complete, &mut journal_ok, &mut output_error, &stop).await;
     }
-    complete.complete(&pending).await?;
+    if stop.is_aborted() {
+        // Only what is known: the answers in hand. The requests in flight stay `sent`.
+        let recording = record(&mut pending, &mut on_fired, &mut complete, &mut journal_ok, &mut output_error, &stop);
+        let _ = tokio::time::timeout(ABORT_GRACE, recording).await;
+        for worker in &workers {
+            worker.abort();
+        }
+        journal.abort();
+        return output_error.map_or(Ok(()), Err);
+    }
+    record(&mut pending, &mut on_fired, &mut complete, &mut journal_ok, &mut output_error, &stop).await;
     for worker in workers {
         worker.await.context("a sending task stopped unexpectedly")?;
     }
-    journal.await.context("the journal stage stopped unexpectedly")??;
-    Ok(())
+    let journaled = journal.await.context("the journal stage stopped unexpectedly")?;
+    match output_error {
+        Some(error) => Err(error),
+        None => journaled,
+    }
+}
+
+/// Hands the answers in hand to the dumps, then to the journal, and empties `pending`. A failure
+/// stops the run; after a journal failure, answers only go to the dumps.
+async fn record<H: Hooks>(
+    pending: &mut Vec<Fired>,
+    on_fired: &mut impl FnMut(&[Fired]) -> Result<()>,
+    complete: &mut H,
+    journal_ok: &mut bool,
+    output_error: &mut Option<anyhow::Error>,
+    stop: &Stop,
+) {
+    if pending.is_empty() {
+        return;
+    }
+    if output_error.is_none() {
+        if let Err(error) = on_fired(pending) {
+            stop.set_with(StopReason::OutputFailed, format!("{error:#}"));
+            *output_error = Some(error);
+        }
+    }
+    if *journal_ok {
+        if let Err(error) = complete.complete(pending).await {
+            stop.set_with(StopReason::DatabaseFailed, format!("{error:#}"));
+            *journal_ok = false;
+        }
+    }
+    pending.clear();
 }
 
 #[cfg(test)]

@@ -27,23 +27,49 @@ impl Journal {
         Journal { database, run, accounts: accounts.into(), done_since_fold: 0 }
     }
 
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
     /// Folds this run's records (and any a dead run left for its accounts) into the journal.
     pub async fn fold(&self) -> Result<()> {
         self.database.fold_journal(&self.accounts).await
     }
 
-    /// For each of `jobs`, in order: the run ("name (token …)") that got it accepted, if one did.
-    pub async fn accepted(&self, jobs: &[Job]) -> Result<Vec<Option<String>>> {
+    /// For each of `jobs`, in order: what an earlier run left in the journal for it.
+    pub async fn earlier(&self, jobs: &[Job]) -> Result<Vec<Earlier>> {
         let keys: Vec<(String, String)> = jobs.iter().map(|job| (job.account.clone(), job.rid.clone())).collect();
         let found = self.database.journal_lookup(&keys).await?;
         Ok(keys
             .iter()
-            .map(|key| {
-                let entry = found.get(key).filter(|entry| entry.state == JournalState::Accepted)?;
-                Some(run_label(&entry.run_name, &entry.run_token))
+            .map(|key| match found.get(key) {
+                None => Earlier::Nothing,
+                Some(entry) => match entry.state {
+                    JournalState::Accepted => Earlier::Accepted(run_label(&entry.run_name, &entry.run_token)),
+                    JournalState::Sent => Earlier::Sent,
+                    // A status the DCS answered and that is not retried is a refusal.
+                    JournalState::Failed => match entry.status {
+                        Some(status) if !crate::fire::is_retryable_status(status) => Earlier::Refused,
+                        _ => Earlier::Failed,
+                    },
+                },
             })
             .collect())
     }
+}
+
+/// What the journal says an earlier run did with a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Earlier {
+    Nothing,
+    /// Accepted, by this run ("name (token …)"): skipped unless `--refire`.
+    Accepted(String),
+    /// Sent, and no answer recorded: the run died or stopped.
+    Sent,
+    /// The DCS refused it (a status that is not retried).
+    Refused,
+    /// No acceptance after every retry.
+    Failed,
 }
 
 pub fn run_label(name: &str, token: &str) -> String {

@@ -27,12 +27,12 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 
 use crate::cli::{Cli, Command};
-use crate::db::{default_sqlite_url, Database};
+use crate::db::Database;
 use crate::fire::StopReason;
 use crate::replayer::Replayer;
 use crate::rows::KnownAccounts;
 use crate::settings::Settings;
-use crate::summary::ExitCode;
+use crate::summary::{ExitCode, FireStats};
 
 /// The main job: check one client's file, dump it, and fire it; or manage the accounts.
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -51,45 +51,45 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     let now = Utc::now();
     let runtime = runtime()?;
-    // A dry run without --database-url touches no database; a live run keeps its journal in the
-    // embedded SQLite file unless a database is given.
-    let database = match (&settings.database_url, settings.fire_tag) {
-        (Some(url), _) => Some(runtime.block_on(Database::connect(url))?),
-        (None, true) => {
-            std::fs::create_dir_all(&settings.output_dir).with_context(|| {
-                format!(
-                    "cannot create the output directory {}; choose another with --output-dir",
-                    settings.output_dir.display()
-                )
-            })?;
-            Some(runtime.block_on(Database::connect(&default_sqlite_url(&settings.output_dir)))?)
-        }
-        (None, false) => None,
+    // SPEC §8: --database-url, else the embedded SQLite file when it exists. Neither a dry run
+    // nor a live run creates it here: a live run makes it once the run is confirmed.
+    let database = match &settings.database_url {
+        Some(url) => Some(runtime.block_on(Database::connect(url))?),
+        None => runtime.block_on(db::open_embedded(&settings.output_dir))?,
     };
     let accounts = match (&database, &settings.database_url) {
         (Some(database), Some(_)) => Some(runtime.block_on(async {
             database.ensure_accounts_table().await?;
-            anyhow::Ok(KnownAccounts::new(database.accounts().await?))
+            database.accounts().await
         })?),
+        // The embedded file: its tokens are checked when its attrib_account has rows.
+        (Some(database), None) => runtime.block_on(database.embedded_accounts())?,
+        (None, _) => None,
+    };
+    let accounts_database = match (&database, &accounts) {
+        (Some(database), Some(_)) => Some(database.redacted_url()),
         _ => None,
     };
-    let outcome = match database.clone() {
-        Some(database) if settings.fire_tag => live::run_live(settings, now, &runtime, database, accounts),
-        _ => Replayer::new(settings, now, accounts).and_then(|mut replayer| {
+    let accounts = accounts.map(KnownAccounts::new);
+    let outcome = if settings.fire_tag {
+        live::run_live(settings, now, &runtime, database.clone(), accounts)
+    } else {
+        Replayer::new(settings, now, accounts).and_then(|mut replayer| {
             replayer.load_file(|_| Ok(()))?;
             replayer.finish()
-        }),
+        })
     };
     if let Some(database) = database {
         runtime.block_on(database.close());
     }
     let mut summary = outcome?;
+    summary.accounts_database = accounts_database;
     print_problems("exceptions (rows not fired)", &summary.shown_exceptions, summary.rows_with_exceptions);
     print_problems("warnings", &summary.shown_warnings, summary.warnings);
     // Not print!: a closed pipe (`| head`) must not panic after the work is done.
     let _ = std::io::Write::write_all(&mut std::io::stdout(), summary.render().as_bytes());
-    if let Some(reason) = summary.fire.as_ref().and_then(|fire| fire.stop) {
-        eprintln!("{}", stop_message(reason));
+    if let Some(message) = summary.fire.as_ref().and_then(stop_message) {
+        eprintln!("{message}");
     }
     Ok(summary.exit_code())
 }
@@ -106,9 +106,10 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
 }
 
-fn stop_message(reason: StopReason) -> String {
+fn stop_message(fire: &FireStats) -> Option<String> {
     let resume = "Rerun the same command to resume: rows already accepted are skipped, the rest are sent.";
-    match reason {
+    let detail = fire.stop_detail.as_deref().unwrap_or("see the error above");
+    let message = match fire.stop? {
         StopReason::DcsDown => format!(
             "stopped: the DCS looked down ({} requests in a row failed after every retry). Check that it is up, then resume. {resume}",
             fire::DOWN_AFTER_FAILURES
@@ -116,13 +117,26 @@ fn stop_message(reason: StopReason) -> String {
         StopReason::AccountRefused => format!(
             "stopped: the DCS refused the account (401/403): check the account token and its connection in attrib_account. {resume}"
         ),
+        StopReason::Interrupted if fire.aborted => format!(
+            "interrupted twice: stopped at once; the answers received were recorded, the requests still in flight were not waited for (the rerun sends them again, with the same rid). {resume}"
+        ),
         StopReason::Interrupted => format!("interrupted: requests in flight were finished and recorded. {resume}"),
         StopReason::LockLost => format!(
             "stopped: this run could not keep its lock on the accounts (see the error above), so another run may be firing them. \
              Check with `replayer accounts list` and the other run's output; once no other run is going, {}",
             resume.to_lowercase()
         ),
-    }
+        StopReason::CannotConnect => format!(
+            "stopped: {detail}. Retrying every row cannot fix this, so nothing more was sent. {resume}"
+        ),
+        StopReason::DatabaseFailed => format!(
+            "stopped: the journal could not be written ({detail}), so nothing more was sent: every answer received is in the responses dump. \
+             Rows whose answer did not reach the journal are sent again by the rerun (same rid). Once the database is back, {}",
+            resume.to_lowercase()
+        ),
+        StopReason::OutputFailed => format!("stopped: {detail}. {resume}"),
+    };
+    Some(message)
 }
 
 fn print_problems(title: &str, shown: &[String], total: u64) {

@@ -11,9 +11,8 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::runtime::Runtime;
-use tokio::sync::mpsc;
 
-use crate::db::{Database, RunInfo, HEARTBEAT_EVERY};
+use crate::db::{default_sqlite_url, Database, RunInfo, HEARTBEAT_EVERY};
 use crate::dump::Dumps;
 use crate::fire::{fire_all, FireSettings, Fired, Firer, Hooks, Job, Stop, StopReason, Verdict};
 use crate::journal::Journal;
@@ -78,38 +77,67 @@ pub fn check_confirmation_possible(settings: &Settings) -> Result<()> {
     Ok(())
 }
 
+/// What an earlier run did with the rows about to be fired, counted for the pre-flight.
+#[derive(Debug, Default)]
+struct Earlier {
+    /// Accepted before, per run: skipped unless `--refire`.
+    accepted: BTreeMap<String, u64>,
+    refused: u64,
+    failed: u64,
+    /// Sent by a run that died or stopped, with no answer recorded.
+    unanswered: u64,
+}
+
+/// The pre-flight of §7. `selected` counts the accounts, events and dates of the rows to fire
+/// (with `--limit`, only the first rows).
 fn preflight(
     summary: &Summary,
+    selected: &Summary,
     settings: &Settings,
     to_fire: u64,
     over_limit: u64,
-    already: &BTreeMap<String, u64>,
+    earlier: &Earlier,
 ) -> String {
     let mut text = String::new();
-    let skipped: u64 = already.values().sum();
+    let skipped: u64 = earlier.accepted.values().sum();
+    let sending = to_fire - skipped;
     text.push_str(&format!(
-        "About to fire {} tag{} to {}\n",
-        to_fire - skipped,
-        if to_fire - skipped == 1 { "" } else { "s" },
+        "About to fire {sending} tag{} to {}\n",
+        if sending == 1 { "" } else { "s" },
         settings.request_url
     ));
     if skipped > 0 {
-        let runs: Vec<String> = already.iter().map(|(run, count)| format!("{count} by run {run}")).collect();
+        let runs: Vec<String> = earlier.accepted.iter().map(|(run, count)| format!("{count} by run {run}")).collect();
         text.push_str(&format!(
             "  already fired, skipped: {skipped} ({}; --refire sends them again)\n",
             runs.join(", ")
+        ));
+    }
+    let were = |count: u64| if count == 1 { "was" } else { "were" };
+    if earlier.refused > 0 {
+        let count = earlier.refused;
+        text.push_str(&format!("  {count} {} refused before and will be sent again\n", were(count)));
+    }
+    if earlier.failed > 0 {
+        let count = earlier.failed;
+        text.push_str(&format!("  {count} failed before (no acceptance after every retry) and will be sent again\n"));
+    }
+    if earlier.unanswered > 0 {
+        let count = earlier.unanswered;
+        text.push_str(&format!(
+            "  {count} {} sent by a run that stopped before the answer was recorded, and will be sent again (same rid)\n",
+            were(count)
         ));
     }
     if over_limit > 0 {
         text.push_str(&format!("  (--limit: {over_limit} more valid rows will not be sent)\n"));
     }
     text.push_str(&format!("  rows with exceptions, not fired: {}\n", summary.rows_with_exceptions));
-    let list = |map: &std::collections::BTreeMap<String, u64>| {
-        map.iter().map(|(k, v)| format!("{k} ({v})")).collect::<Vec<_>>().join(", ")
-    };
-    text.push_str(&format!("  accounts: {}\n", list(&summary.accounts)));
-    text.push_str(&format!("  events: {}\n", list(&summary.events)));
-    if let Some(range) = summary.date_range() {
+    let list =
+        |map: &BTreeMap<String, u64>| map.iter().map(|(k, v)| format!("{k} ({v})")).collect::<Vec<_>>().join(", ");
+    text.push_str(&format!("  accounts: {}\n", list(&selected.accounts)));
+    text.push_str(&format!("  events: {}\n", list(&selected.events)));
+    if let Some(range) = selected.date_range() {
         text.push_str(&format!("  dates the nightly jobs will backdate: {range}\n"));
     }
     text
@@ -139,24 +167,30 @@ fn progress_bar(settings: &Settings, total: u64) -> ProgressBar {
     bar
 }
 
-/// The whole live run, journaled in `database`: rows an earlier run got accepted are skipped.
+/// The whole live run, journaled in `database` (None: the embedded SQLite file, which does not
+/// exist yet and is created only once the run is confirmed): rows an earlier run got accepted
+/// are skipped.
 pub fn run_live(
     settings: Settings,
     now: DateTime<Utc>,
     runtime: &Runtime,
-    database: Database,
+    database: Option<Database>,
     accounts: Option<KnownAccounts>,
 ) -> Result<Summary> {
+    let output_existed = settings.output_dir.exists();
     let mut replayer = Replayer::new(settings.clone(), now, accounts)?;
     let mut spool = Spool::create(&settings.output_dir)?;
     let limit = settings.limit.unwrap_or(u64::MAX);
     let mut over_limit = 0;
     let mut tokens = BTreeSet::new();
+    // The accounts, events and dates of the rows to fire, for the pre-flight.
+    let mut selected = Summary { timezone: settings.mapping.timezone.name().to_owned(), ..Summary::default() };
     replayer.load_file(|valid| {
         if spool.rows < limit {
             if !tokens.contains(valid.account()) {
                 tokens.insert(valid.account().to_owned());
             }
+            selected.valid_row(valid.local_date(), valid.account(), valid.event());
             spool.push(valid.row, valid.account(), valid.rid(), valid.tag_url())
         } else {
             over_limit += 1;
@@ -173,34 +207,139 @@ pub fn run_live(
         started_at_ms: Utc::now().timestamp_millis(),
     };
     let tokens: Vec<String> = tokens.into_iter().collect();
-    let journal = Journal::new(database.clone(), run.clone(), &tokens);
-    let (lock, spool, already) = runtime.block_on(async {
-        database.ensure_journal().await?;
-        let lock = database.acquire_lock(&tokens, &run).await?;
-        // What a run that died left in the log goes into the journal before the look-up.
-        journal.fold().await?;
-        let (spool, already) = if settings.refire {
-            (spool, BTreeMap::new())
-        } else {
-            skip_already_fired(&journal, spool, &settings.output_dir).await?
+    // With a database, the lock is taken and the journal read before the question, so that the
+    // pre-flight says what will really be sent and no other run fires these accounts meanwhile.
+    let (held, spool, earlier) = match &database {
+        Some(database) => {
+            let mut held = runtime.block_on(hold(database, &run, &tokens, spool, &settings))?;
+            let spool = held.spool.take().expect("held just above");
+            let earlier = std::mem::take(&mut held.earlier);
+            (Some(held), spool, earlier)
+        }
+        None => (None, spool, Earlier::default()),
+    };
+
+    eprint!("{}", preflight(&summary, &selected, &settings, to_fire, over_limit, &earlier));
+    let confirmed = settings.yes || runtime.block_on(async { tokio::task::spawn_blocking(confirm).await })??;
+    if !confirmed {
+        // Nothing written: the dumps go, and the output directory when this run made it.
+        let released = match held {
+            Some(held) => {
+                held.heartbeat.abort();
+                runtime.block_on(held.lock.release())
+            }
+            None => Ok(()),
         };
-        anyhow::Ok((lock, spool, already))
-    })?;
+        dumps.discard();
+        if !output_existed {
+            let _ = std::fs::remove_dir(&settings.output_dir);
+        }
+        released?;
+        bail!("not confirmed; nothing was sent and nothing was written");
+    }
+    let (held, spool) = match held {
+        Some(held) => (held, spool),
+        None => {
+            // The embedded database is made now, once the run is confirmed.
+            let database = runtime.block_on(Database::connect(&default_sqlite_url(&settings.output_dir)))?;
+            let mut held = runtime.block_on(hold(&database, &run, &tokens, spool, &settings))?;
+            let spool = held.spool.take().expect("held just above");
+            (held, spool)
+        }
+    };
+    let stop = held.stop.clone();
+    let journal = held.journal.clone();
+
+    let mut stats = FireStats { request_url: settings.request_url.clone(), over_limit, ..FireStats::default() };
+    stats.already_fired = earlier.accepted;
+    let fired = if spool.rows > 0 {
+        runtime.block_on(fire_spool(&settings, spool, &mut dumps, &mut stats, journal.clone(), stop.clone()))
+    } else {
+        Ok(())
+    };
+    held.heartbeat.abort();
+    // Before the lock goes: the next run on these accounts finds everything in the journal. Not
+    // after a second Ctrl-C (the next run folds what is in the log) or a journal failure.
+    let folded = match stop.reason() {
+        _ if stop.is_aborted() => Ok(()),
+        Some(StopReason::DatabaseFailed) => Ok(()),
+        _ => runtime.block_on(journal.fold()),
+    };
+    let released = runtime.block_on(async {
+        tokio::time::timeout(RELEASE_WITHIN, held.lock.release()).await.unwrap_or_else(|_| {
+            Err(anyhow::anyhow!("the database did not answer within {} s", RELEASE_WITHIN.as_secs()))
+        })
+    });
+    if database.is_none() {
+        // Made by this run: closing it checkpoints its WAL file back into the database.
+        runtime.block_on(journal.database().close());
+    }
+    stats.stop = stop.reason();
+    stats.stop_detail = stop.detail();
+    stats.aborted = stop.is_aborted();
+    stats.not_sent = to_fire.saturating_sub(stats.fired + stats.already_fired_total());
+    summary.files_written = dumps.finish()?;
+    fired?;
+    // The firing is over and recorded in the dumps: a database failure now is reported with the
+    // summary (exit 3), not instead of it.
+    if let Err(error) = folded {
+        stats.stop.get_or_insert(StopReason::DatabaseFailed);
+        stats.stop_detail.get_or_insert(format!("{error:#}"));
+    }
+    if let Err(error) = released {
+        eprintln!(
+            "warning: the lock on the accounts could not be let go ({error:#}); it goes stale by itself in {} minutes",
+            crate::db::STALE_AFTER.as_secs() / 60
+        );
+    }
+    summary.fire = Some(stats);
+    Ok(summary)
+}
+
+/// How long letting go of the lock may take at the end of a run.
+const RELEASE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a live run holds while it fires: the lock (and its heartbeat), the journal, and the
+/// spool of rows still to fire.
+struct Held {
+    lock: crate::db::Lock,
+    heartbeat: tokio::task::JoinHandle<()>,
+    journal: Journal,
+    stop: Arc<Stop>,
+    spool: Option<Spool>,
+    earlier: Earlier,
+}
+
+/// Take the lock on `tokens`, start its heartbeat, fold what a dead run left, and take out of the
+/// spool the rows accepted before (counting what the journal says of the rest).
+async fn hold(
+    database: &Database,
+    run: &RunInfo,
+    tokens: &[String],
+    spool: Spool,
+    settings: &Settings,
+) -> Result<Held> {
+    database.ensure_journal().await?;
+    let lock = database.acquire_lock(tokens, run).await?;
     if let Some(note) = lock.took_over() {
         eprintln!("note: {note}");
     }
-
-    // The lock's heartbeat runs from now on, the confirmation included; losing the lock stops
-    // the run, since another run may then be firing the same accounts.
+    let journal = Journal::new(database.clone(), run.clone(), tokens);
+    // What a run that died left in the log goes into the journal before the look-up.
+    journal.fold().await?;
+    let (spool, earlier) = look_up(&journal, spool, &settings.output_dir, settings.refire).await?;
+    // The heartbeat runs from now on, the confirmation included; losing the lock stops the run,
+    // since another run may then be firing the same accounts.
     let stop = Arc::new(Stop::default());
     // Hidden, for tests: a shorter heartbeat, so losing the lock can be seen in seconds.
     let every = std::env::var("REPLAYER_HEARTBEAT_SECONDS")
         .ok()
         .and_then(|seconds| seconds.parse().ok())
+        .filter(|seconds: &f64| seconds.is_finite() && *seconds > 0.0 && *seconds < 3600.0)
         .map_or(HEARTBEAT_EVERY, std::time::Duration::from_secs_f64);
     let heartbeat = {
         let (lock, stop) = (lock.clone(), stop.clone());
-        runtime.spawn(async move {
+        tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
                 if let Err(error) = lock.heartbeat().await {
@@ -211,33 +350,7 @@ pub fn run_live(
             }
         })
     };
-
-    eprint!("{}", preflight(&summary, &settings, to_fire, over_limit, &already));
-    let confirmed = settings.yes || runtime.block_on(async { tokio::task::spawn_blocking(confirm).await })??;
-    let mut stats = FireStats { request_url: settings.request_url.clone(), over_limit, ..FireStats::default() };
-    let fired = if confirmed && spool.rows > 0 {
-        runtime.block_on(fire_spool(&settings, spool, &mut dumps, &mut stats, journal.clone(), stop.clone()))
-    } else {
-        Ok(())
-    };
-    // Before the lock goes: the next run on these accounts finds everything in the journal.
-    let folded = runtime.block_on(journal.fold());
-    heartbeat.abort();
-    if stats.stop.is_none() {
-        stats.stop = stop.reason();
-    }
-    stats.already_fired = already;
-    stats.not_sent = to_fire.saturating_sub(stats.fired + stats.already_fired_total());
-    let released = runtime.block_on(lock.release());
-    summary.files_written = dumps.finish()?;
-    if !confirmed {
-        bail!("not confirmed; nothing was sent");
-    }
-    fired?;
-    folded?;
-    released?;
-    summary.fire = Some(stats);
-    Ok(summary)
+    Ok(Held { lock, heartbeat, journal, stop, spool: Some(spool), earlier })
 }
 
 /// Read the spool's jobs in batches of 1,000.
@@ -261,28 +374,36 @@ fn spool_batches(spool: &mut Spool) -> Result<impl Iterator<Item = Result<Vec<Jo
     }))
 }
 
-/// Take out of the spool the rows an earlier run got accepted, counted per run: before the
-/// pre-flight summary, so it says what will really be sent. The spool is copied only when some
-/// rows were accepted before (a rerun), not on a file's first run.
-async fn skip_already_fired(
+/// Take out of the spool the rows an earlier run got accepted (unless `refire`), counted per
+/// run, and count what the journal says of the others: before the pre-flight, so it says what
+/// will really be sent. The spool is copied only when some rows were accepted before (a rerun),
+/// not on a file's first run.
+async fn look_up(
     journal: &Journal,
     mut spool: Spool,
     directory: &std::path::Path,
-) -> Result<(Spool, BTreeMap<String, u64>)> {
-    let mut runs = BTreeMap::new();
+    refire: bool,
+) -> Result<(Spool, Earlier)> {
+    let mut earlier = Earlier::default();
     let mut accepted_rows = HashSet::new();
     for batch in spool_batches(&mut spool)? {
         let batch = batch?;
-        let accepted = journal.accepted(&batch).await?;
-        for (job, run) in batch.iter().zip(accepted) {
-            if let Some(run) = run {
-                *runs.entry(run).or_insert(0) += 1;
-                accepted_rows.insert(job.row);
+        for (job, found) in batch.iter().zip(journal.earlier(&batch).await?) {
+            match found {
+                crate::journal::Earlier::Accepted(_) if refire => {}
+                crate::journal::Earlier::Accepted(run) => {
+                    *earlier.accepted.entry(run).or_insert(0) += 1;
+                    accepted_rows.insert(job.row);
+                }
+                crate::journal::Earlier::Refused => earlier.refused += 1,
+                crate::journal::Earlier::Failed => earlier.failed += 1,
+                crate::journal::Earlier::Sent => earlier.unanswered += 1,
+                crate::journal::Earlier::Nothing => {}
             }
         }
     }
     if accepted_rows.is_empty() {
-        return Ok((spool, runs));
+        return Ok((spool, earlier));
     }
     let mut kept = Spool::create(directory)?;
     for batch in spool_batches(&mut spool)? {
@@ -290,7 +411,22 @@ async fn skip_already_fired(
             kept.push(job.row, &job.account, &job.rid, &job.url)?;
         }
     }
-    Ok((kept, runs))
+    Ok((kept, earlier))
+}
+
+/// Counts a batch of answers, and shows the exact counts on the progress bar.
+fn count_batch(stats: &mut FireStats, bar: &ProgressBar, batch: &[Fired]) {
+    for fired in batch {
+        stats.fired += 1;
+        match fired.verdict {
+            Verdict::Accepted => stats.accepted += 1,
+            Verdict::Refused | Verdict::AccountRefused => stats.refused += 1,
+            Verdict::Failed | Verdict::Abandoned => stats.failed += 1,
+        }
+        stats.latencies_ms.push(u32::try_from(fired.elapsed.as_millis()).unwrap_or(u32::MAX));
+    }
+    bar.set_position(stats.fired);
+    bar.set_message(format!("accepted {} failed {}", stats.accepted, stats.refused + stats.failed));
 }
 
 async fn fire_spool<H: Hooks>(
@@ -301,10 +437,15 @@ async fn fire_spool<H: Hooks>(
     hooks: H,
     stop: Arc<Stop>,
 ) -> Result<()> {
+    // Ctrl-C stops the sending and lets the requests in flight finish; a second one stops at once.
     let interrupt = stop.clone();
     let listener = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             interrupt.set(StopReason::Interrupted);
+            eprintln!("\ninterrupted: finishing the requests in flight (Ctrl-C again to stop at once)");
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            interrupt.abort();
         }
     });
     let firer = Arc::new(Firer::new(
@@ -313,56 +454,68 @@ async fn fire_spool<H: Hooks>(
             rate: settings.rate,
             timeout: settings.timeout,
             max_retries: settings.max_retries,
+            ca_certs: settings.ca_certs.clone(),
         },
         stop.clone(),
     )?);
 
-    let (sender, receiver) = mpsc::channel::<Job>(crate::fire::BATCH * 8);
     let spool_rows = spool.rows;
-    let reader = spool.into_reader()?;
-    let producer = std::thread::spawn(move || -> Result<()> {
-        for line in reader.lines() {
-            let line = line?;
-            let job = parse_job(&line).context("the spool file is damaged")?;
-            if sender.blocking_send(job).is_err() {
-                break; // The run stopped: nobody takes more jobs.
-            }
-        }
-        Ok(())
+    let jobs = spool.into_reader()?.lines().map(|line| {
+        let line = line.context("cannot read the spool file")?;
+        parse_job(&line).context("the spool file is damaged")
     });
 
     let bar = progress_bar(settings, spool_rows);
     let started = Instant::now();
-    let outcome = fire_all(firer, receiver, hooks, |fired: &Fired| {
-        stats.fired += 1;
-        match fired.verdict {
-            Verdict::Accepted => stats.accepted += 1,
-            Verdict::Refused | Verdict::AccountRefused => stats.refused += 1,
-            Verdict::Failed | Verdict::Abandoned => stats.failed += 1,
+    let outcome = fire_all(firer, jobs, hooks, |batch: &[Fired]| {
+        for fired in batch {
+            dumps.response(&fired.response_line())?;
+            if let Some(line) = fired.exception_line() {
+                dumps.exception(&line)?;
+            }
         }
-        stats.latencies_ms.push(u32::try_from(fired.elapsed.as_millis()).unwrap_or(u32::MAX));
-        dumps.response(&fired.response_line())?;
-        if let Some(line) = fired.exception_line() {
-            dumps.exception(&line)?;
-        }
-        bar.inc(1);
-        if stats.fired % 64 == 1 || fired.verdict != Verdict::Accepted {
-            bar.set_message(format!("accepted {} failed {}", stats.accepted, stats.refused + stats.failed));
-        }
+        // Out of this process before the journal records the batch: a kill -9 leaves the
+        // `responses` dump holding every answer the journal holds.
+        dumps.flush()?;
+        count_batch(stats, &bar, batch);
         Ok(())
     })
     .await;
     stats.elapsed = started.elapsed();
     bar.finish_and_clear();
     listener.abort();
-    stats.stop = stop.reason();
-    producer.join().map_err(|_| anyhow::anyhow!("the spool reader panicked"))??;
     outcome
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_progress_bar_shows_exact_counts_after_every_batch() {
+        let bar = ProgressBar::hidden();
+        bar.set_length(32);
+        let mut stats = FireStats::default();
+        let fired = |row: u64, verdict: Verdict| Fired {
+            job: Job { row, account: "acct-0001".into(), rid: "r".repeat(32), url: String::new() },
+            verdict,
+            status: Some(if verdict == Verdict::Accepted { 200 } else { 400 }),
+            error: None,
+            attempts: 1,
+            elapsed: std::time::Duration::from_millis(3),
+            body: String::new(),
+        };
+        let all: Vec<Fired> =
+            (0..32).map(|row| fired(row + 2, if row == 7 { Verdict::Refused } else { Verdict::Accepted })).collect();
+        for (done, batch) in all.chunks(5).enumerate() {
+            count_batch(&mut stats, &bar, batch);
+            let fired = (5 * (done as u64 + 1)).min(32);
+            assert_eq!(bar.position(), fired);
+            let refused = u64::from(fired > 7);
+            assert_eq!(bar.message(), format!("accepted {} failed {refused}", fired - refused));
+        }
+        assert_eq!((stats.fired, stats.accepted, stats.refused), (32, 31, 1));
+    }
 
     #[test]
     fn spool_round_trips_jobs() {

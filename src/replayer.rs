@@ -44,6 +44,15 @@ impl ValidRow<'_> {
     pub fn rid(&self) -> &str {
         self.batch.rid(self.info)
     }
+
+    pub fn event(&self) -> &str {
+        self.batch.event(self.info)
+    }
+
+    /// The row's date in the mapping's timezone: the day the nightly jobs backdate.
+    pub fn local_date(&self) -> chrono::NaiveDate {
+        self.info.local_date
+    }
 }
 
 /// Consecutive kept rows of a batch: their lines are contiguous in the batch's buffers.

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 
 use crate::cli::{check_name, Delimiter, RunArgs};
 use crate::input::Encoding;
@@ -31,6 +33,8 @@ pub struct Settings {
     pub encoding: Encoding,
     pub delimiter: Option<u8>,
     pub quiet: bool,
+    /// `--ca-cert`: CA certificates to trust for an `https:` DCS, besides the system's store.
+    pub ca_certs: Vec<CertificateDer<'static>>,
 }
 
 impl Settings {
@@ -50,6 +54,10 @@ impl Settings {
             bail!("--load-file {}: no such file; check the path", load_file.display());
         }
         let mapping = Mapping::load(&mapping_path)?;
+        let ca_certs = match &args.ca_cert {
+            Some(path) => load_ca_certs(path)?,
+            None => Vec::new(),
+        };
         Ok(Settings {
             name,
             load_file,
@@ -73,6 +81,7 @@ impl Settings {
                 Delimiter::Byte(byte) => Some(byte),
             },
             quiet: args.quiet,
+            ca_certs,
         })
     }
 }
@@ -91,4 +100,24 @@ fn check_request_url(text: &str) -> Result<String> {
         bail!("--request-url {text:?} has characters an HTTP request line cannot carry; write the host in ASCII (punycode) and percent-encode the path");
     }
     Ok(text.trim().to_owned())
+}
+
+/// The certificates of a PEM file given with `--ca-cert`, checked as trust roots before any work.
+fn load_ca_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>> {
+    let shown = path.display();
+    let bytes =
+        std::fs::read(path).map_err(|error| anyhow!("cannot read --ca-cert {shown}: {error}; check the path"))?;
+    let certificates = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| anyhow!("--ca-cert {shown} is not a valid PEM file ({error}); give the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)"))?;
+    if certificates.is_empty() {
+        bail!("--ca-cert {shown} holds no certificate; give the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)");
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in &certificates {
+        roots
+            .add(certificate.clone())
+            .map_err(|error| anyhow!("--ca-cert {shown}: a certificate cannot be used as a CA ({error})"))?;
+    }
+    Ok(certificates)
 }

@@ -41,6 +41,8 @@ pub struct Summary {
     pub timezone: String,
     pub files_written: Vec<PathBuf>,
     pub tokens_checked: bool,
+    /// The database the account tokens were checked against, its password masked.
+    pub accounts_database: Option<String>,
     /// Lines shown on the terminal, the first few of each kind.
     pub shown_exceptions: Vec<String>,
     pub shown_warnings: Vec<String>,
@@ -65,6 +67,10 @@ pub struct FireStats {
     pub latencies_ms: Vec<u32>,
     pub elapsed: Duration,
     pub stop: Option<StopReason>,
+    /// What failed, for a stop that needs saying (a certificate, a database error).
+    pub stop_detail: Option<String>,
+    /// Stopped at once by a second Ctrl-C: the requests in flight were not waited for.
+    pub aborted: bool,
 }
 
 impl FireStats {
@@ -153,9 +159,14 @@ impl Summary {
         if let Some(fire) = &self.fire {
             match fire.stop {
                 Some(StopReason::Interrupted) => return ExitCode::Interrupted,
-                Some(StopReason::DcsDown | StopReason::AccountRefused | StopReason::LockLost) => {
-                    return ExitCode::StoppedEarly
-                }
+                Some(
+                    StopReason::DcsDown
+                    | StopReason::AccountRefused
+                    | StopReason::LockLost
+                    | StopReason::CannotConnect
+                    | StopReason::DatabaseFailed
+                    | StopReason::OutputFailed,
+                ) => return ExitCode::StoppedEarly,
                 None if fire.refused + fire.failed > 0 => return ExitCode::RowsFailed,
                 None => {}
             }
@@ -201,8 +212,19 @@ impl Summary {
         }
         let _ = writeln!(out, "accounts:             {}", list(&self.accounts));
         let _ = writeln!(out, "events:               {}", list(&self.events));
-        if !self.tokens_checked {
-            let _ = writeln!(out, "account tokens:       NOT checked against attrib_account (no database configured)");
+        match (&self.accounts_database, self.tokens_checked) {
+            (Some(database), true) => {
+                let _ = writeln!(out, "account tokens:       checked against attrib_account in {database}");
+            }
+            (None, true) => {
+                let _ = writeln!(out, "account tokens:       checked against attrib_account");
+            }
+            (_, false) => {
+                let _ = writeln!(
+                    out,
+                    "account tokens:       NOT checked against attrib_account (no --database-url, and no accounts in the embedded database)"
+                );
+            }
         }
         if self.files_written.is_empty() {
             let _ = writeln!(out, "files written:        none (validation only; --dump-data writes the dumps)");

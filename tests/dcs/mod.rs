@@ -76,7 +76,8 @@ struct Shared {
 pub struct Dcs {
     pub url: String,
     shared: Arc<Shared>,
-    _runtime: tokio::runtime::Runtime,
+    /// None once the server went away.
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
 }
 
 async fn tag(
@@ -136,11 +137,19 @@ impl Dcs {
         let address: SocketAddr = listener.local_addr().unwrap();
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
         runtime.spawn(async move { axum::serve(listener, service).await.unwrap() });
-        Dcs { url: format!("http://{address}/tag"), shared, _runtime: runtime }
+        Dcs { url: format!("http://{address}/tag"), shared, runtime: Mutex::new(Some(runtime)) }
     }
 
     pub fn ok() -> Dcs {
         Dcs::start(|_, _| Reply::Status(200))
+    }
+
+    /// The server goes away at once: its listener and every open connection are closed, so
+    /// what was in flight gets no answer and new connections are refused.
+    pub fn go_away(&self) {
+        if let Some(runtime) = self.runtime.lock().unwrap().take() {
+            runtime.shutdown_background();
+        }
     }
 
     pub fn hits(&self) -> Vec<Hit> {
