@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::accounts::AccountsCommand;
 use crate::input::Encoding;
+use crate::users::UsersCommand;
+use crate::web::ServeArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -44,6 +46,21 @@ pub enum Command {
         #[arg(long, default_value = "output", global = true, value_name = "DIR")]
         output_dir: PathBuf,
     },
+    /// Manage who may sign in to `replayer serve`
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+
+        /// The database (sqlite:, mysql: or postgres: URL) [default: replayer.sqlite in the output directory]
+        #[arg(long, env = "REPLAYER_DATABASE_URL", hide_env_values = true, global = true, value_name = "URL")]
+        database_url: Option<String>,
+
+        /// Where the default SQLite database lives
+        #[arg(long, default_value = "output", global = true, value_name = "DIR")]
+        output_dir: PathBuf,
+    },
+    /// Serve the web front end: upload a client's file, check it, download its dumps
+    Serve(ServeArgs),
 
     /// Print a shell completion script, e.g. `replayer completions bash > /etc/bash_completion.d/replayer`
     Completions {

@@ -30,6 +30,8 @@ macro_rules! with_pool {
 
 mod journal;
 mod lock;
+pub mod uploads;
+pub mod users;
 
 pub use journal::{JournalEntry, JournalState};
 pub use lock::{Lock, RunInfo, HEARTBEAT_EVERY, STALE_AFTER};

@@ -20,8 +20,11 @@ pub mod money;
 pub mod payload;
 pub mod replayer;
 pub mod rows;
+pub mod run;
 pub mod settings;
 pub mod summary;
+pub mod users;
+pub mod web;
 
 use anyhow::{Context, Result};
 use chrono::Utc;
@@ -29,7 +32,6 @@ use chrono::Utc;
 use crate::cli::{Cli, Command};
 use crate::db::Database;
 use crate::fire::StopReason;
-use crate::replayer::Replayer;
 use crate::rows::KnownAccounts;
 use crate::settings::Settings;
 use crate::summary::{ExitCode, FireStats};
@@ -39,6 +41,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Some(Command::Accounts { command, database_url, output_dir }) => {
             runtime()?.block_on(accounts::run_accounts(command, database_url.as_deref(), &output_dir))?;
+            return Ok(ExitCode::Success);
+        }
+        Some(Command::Users { command, database_url, output_dir }) => {
+            runtime()?.block_on(users::run_users(command, database_url.as_deref(), &output_dir))?;
+            return Ok(ExitCode::Success);
+        }
+        Some(Command::Serve(args)) => {
+            web::serve(args)?;
             return Ok(ExitCode::Success);
         }
         Some(Command::Completions { shell }) => return print_bytes(&cli::completions(shell)),
@@ -74,10 +84,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let outcome = if settings.fire_tag {
         live::run_live(settings, now, &runtime, database.clone(), accounts)
     } else {
-        Replayer::new(settings, now, accounts).and_then(|mut replayer| {
-            replayer.load_file(|_| Ok(()))?;
-            replayer.finish()
-        })
+        run::dry_run(settings, now, accounts, &mut run::Silent)
     };
     if let Some(database) = database {
         runtime.block_on(database.close());

@@ -1,0 +1,137 @@
+// replayer serve: what JavaScript does better than the plain pages. Every page works without it.
+"use strict";
+
+// The mapped headers the chosen file lacks, read from its first line before anything is sent.
+function fileHeaders(text) {
+  text = text.replace(/^\uFEFF/, "");
+  let lines = text.split(/\r\n|\n|\r/);
+  let delimiter = null;
+  let sep = /^"?sep=(.)"?$/i.exec(lines[0] || "");
+  if (sep) { delimiter = sep[1]; lines.shift(); }
+  return { line: lines[0] || "", delimiter: delimiter };
+}
+
+function splitLine(line, delimiter) {
+  let cells = [], cell = "", quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    let c = line[i];
+    if (quoted) {
+      if (c === '"' && line[i + 1] === '"') { cell += '"'; i++; }
+      else if (c === '"') { quoted = false; }
+      else { cell += c; }
+    } else if (c === '"' && cell.trim() === "") { quoted = true; cell = ""; }
+    else if (c === delimiter) { cells.push(cell); cell = ""; }
+    else { cell += c; }
+  }
+  cells.push(cell);
+  return cells.map(function (h) { return h.trim().toLowerCase(); });
+}
+
+function missingHeaders(text, wanted) {
+  let head = fileHeaders(text);
+  let delimiters = head.delimiter ? [head.delimiter] : [",", ";", "\t", "|"];
+  let best = null;
+  delimiters.forEach(function (d) {
+    let headers = splitLine(head.line, d);
+    let missing = wanted.filter(function (w) { return headers.indexOf(w.trim().toLowerCase()) < 0; });
+    if (best === null || missing.length < best.length) { best = missing; }
+  });
+  return best || [];
+}
+
+function decodeHead(buffer) {
+  let bytes = new Uint8Array(buffer);
+  let label = "utf-8";
+  if (bytes[0] === 0xFF && bytes[1] === 0xFE) { label = "utf-16le"; }
+  else if (bytes[0] === 0xFE && bytes[1] === 0xFF) { label = "utf-16be"; }
+  else if (bytes.length > 3 && bytes[1] === 0 && bytes[3] === 0) { label = "utf-16le"; }
+  else if (bytes.length > 3 && bytes[0] === 0 && bytes[2] === 0) { label = "utf-16be"; }
+  return new TextDecoder(label).decode(bytes);
+}
+
+function setupUploadForm(form) {
+  let fileInput = document.getElementById("file");
+  let clientSelect = document.getElementById("client");
+  let message = document.getElementById("header-check");
+  let button = document.getElementById("upload-button");
+  let progress = document.getElementById("upload-progress");
+  let missing = [];
+
+  function check() {
+    missing = [];
+    message.textContent = "";
+    message.className = "";
+    button.disabled = false;
+    let file = fileInput.files && fileInput.files[0];
+    let option = clientSelect.options[clientSelect.selectedIndex];
+    if (!file || !option) { return; }
+    let wanted = JSON.parse(option.getAttribute("data-headers") || "[]");
+    file.slice(0, 64 * 1024).arrayBuffer().then(function (buffer) {
+      missing = missingHeaders(decodeHead(buffer), wanted);
+      if (missing.length > 0) {
+        message.className = "error";
+        message.textContent = "This file lacks " + missing.length + " header" + (missing.length === 1 ? "" : "s") +
+          " the mapping of " + option.value + " reads: " + missing.map(function (h) { return '"' + h + '"'; }).join(", ") +
+          ". Fix the file (the template has every header) or choose another client.";
+        button.disabled = true;
+      } else {
+        message.className = "ok";
+        message.textContent = "Every header the mapping of " + option.value + " reads is there.";
+      }
+    });
+  }
+  fileInput.addEventListener("change", check);
+  clientSelect.addEventListener("change", check);
+
+  form.addEventListener("submit", function (event) {
+    if (missing.length > 0) { event.preventDefault(); return; }
+    if (!window.XMLHttpRequest || !window.FormData) { return; }
+    event.preventDefault();
+    let request = new XMLHttpRequest();
+    request.open("POST", form.action);
+    progress.hidden = false;
+    button.disabled = true;
+    request.upload.addEventListener("progress", function (e) {
+      if (e.lengthComputable) { progress.value = Math.round(100 * e.loaded / e.total); }
+    });
+    request.addEventListener("load", function () {
+      if (request.status < 400 && request.responseURL) { window.location.href = request.responseURL; return; }
+      let page = new DOMParser().parseFromString(request.responseText, "text/html");
+      let error = page.getElementById("error");
+      message.className = "error";
+      message.textContent = error ? error.textContent : "The upload failed (" + request.status + ").";
+      progress.hidden = true;
+      button.disabled = false;
+    });
+    request.addEventListener("error", function () {
+      message.className = "error";
+      message.textContent = "The upload was cut off; check the connection and try again.";
+      progress.hidden = true;
+      button.disabled = false;
+    });
+    request.send(new FormData(form));
+  });
+}
+
+// While a check runs, its page shows the row it has reached, and reloads when it is done.
+function followCheck(upload) {
+  let id = upload.getAttribute("data-id");
+  let counter = document.getElementById("rows-so-far");
+  function poll() {
+    fetch("/api/uploads/" + id, { credentials: "same-origin" }).then(function (response) {
+      return response.json();
+    }).then(function (data) {
+      if (data.state !== "checking") { window.location.reload(); return; }
+      if (counter && data.counts && data.counts.rows_so_far !== undefined) { counter.textContent = data.counts.rows_so_far; }
+      setTimeout(poll, 1000);
+    }).catch(function () { setTimeout(poll, 2000); });
+  }
+  setTimeout(poll, 500);
+}
+
+document.addEventListener("DOMContentLoaded", function () {
+  let form = document.getElementById("upload-form");
+  if (form) { setupUploadForm(form); }
+  let upload = document.getElementById("upload");
+  if (upload && upload.getAttribute("data-state") === "checking") { followCheck(upload); }
+});

@@ -1,0 +1,113 @@
+//! The JSON API of SPEC §10, for scripts and tests: the same session as the pages, or
+//! `Authorization: Bearer <token>`.
+
+use axum::extract::{Multipart, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{json, Value};
+
+use super::uploads::find;
+use crate::db::uploads::Upload;
+use crate::dump::DumpType;
+use crate::web::authentication::{CsrfPending, CurrentUser};
+use crate::web::check::{delete_upload, dump_paths};
+use crate::web::report::read_page;
+use crate::web::staging::receive;
+use crate::web::state::AppState;
+
+/// Exceptions given by `GET /api/uploads/{id}`.
+const API_EXCEPTIONS: usize = 1000;
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+pub fn upload_json(state: &AppState, upload: &Upload, with_exceptions: bool) -> Value {
+    let mut counts = serde_json::to_value(&upload.counts).unwrap_or_default();
+    if let (Some(rows), Some(counts)) = (state.rows_so_far(&upload.id), counts.as_object_mut()) {
+        counts.insert("rows_so_far".into(), rows.into());
+    }
+    let mut value = json!({
+        "id": upload.id.as_str(),
+        "client": upload.client,
+        "file_name": upload.file_name,
+        "state": upload.state.as_str(),
+        "staged": upload.staged,
+        "uploaded_by": upload.uploaded_by,
+        "uploaded_at_ms": upload.uploaded_at_ms,
+        "size_bytes": upload.size_bytes,
+        "error": upload.error,
+        "counts": counts,
+        "dumps": dump_paths(upload).keys().collect::<Vec<_>>(),
+        "fired_by": upload.fired_by,
+        "fired_at_ms": upload.fired_at_ms,
+        "deleted_by": upload.deleted_by,
+        "deleted_at_ms": upload.deleted_at_ms,
+    });
+    if with_exceptions {
+        let exceptions = dump_paths(upload)
+            .get(DumpType::Exceptions.name())
+            .and_then(|path| read_page(path, 0, API_EXCEPTIONS).ok())
+            .map(|(list, _)| list)
+            .unwrap_or_default();
+        value["exceptions"] = serde_json::to_value(exceptions).unwrap_or_default();
+    }
+    value
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(current): Extension<CurrentUser>,
+    csrf: Option<Extension<CsrfPending>>,
+    multipart: Multipart,
+) -> Response {
+    match receive(&state, &current, csrf.map(|Extension(pending)| pending), multipart).await {
+        Ok(id) => match state.db.upload(&id).await {
+            Ok(Some(upload)) => (StatusCode::CREATED, Json(upload_json(&state, &upload, false))).into_response(),
+            Ok(None) => error(StatusCode::INTERNAL_SERVER_ERROR, "the upload vanished"),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
+        },
+        Err(refused) => error(refused.status, &refused.message),
+    }
+}
+
+pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match find(&state, &id).await {
+        Ok(upload) => Json(upload_json(&state, &upload, true)).into_response(),
+        Err((status, message)) => error(status, &message),
+    }
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(current): Extension<CurrentUser>,
+    Path(id): Path<String>,
+) -> Response {
+    let upload = match find(&state, &id).await {
+        Ok(upload) => upload,
+        Err((status, message)) => return error(status, &message),
+    };
+    if let Err(e) = delete_upload(&state, &upload, current.user.email.as_str()).await {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}"));
+    }
+    match state.db.upload(&upload.id).await {
+        Ok(Some(upload)) => Json(upload_json(&state, &upload, false)).into_response(),
+        _ => error(StatusCode::INTERNAL_SERVER_ERROR, "the upload vanished"),
+    }
+}
+
+/// Firing comes with part 2: operators get 501, analysts 403.
+pub async fn fire(Extension(current): Extension<CurrentUser>, Path(_id): Path<String>) -> Response {
+    if !current.user.role.can_fire() {
+        return error(StatusCode::FORBIDDEN, "only operators fire");
+    }
+    error(StatusCode::NOT_IMPLEMENTED, "firing from the server is not built yet; fire from the command line")
+}
+
+pub async fn cancel(Extension(current): Extension<CurrentUser>, Path(_id): Path<String>) -> Response {
+    if !current.user.role.can_fire() {
+        return error(StatusCode::FORBIDDEN, "only operators fire or cancel");
+    }
+    error(StatusCode::NOT_IMPLEMENTED, "firing from the server is not built yet; there is nothing to cancel")
+}

@@ -1,0 +1,83 @@
+//! Signing in: the form's CSRF token against its cookie, the throttle, then the password.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+
+use super::get::sign_in_page;
+use crate::db::users::Email;
+use crate::web::authentication::{cookie, password, same_secret, session_cookie, SIGNIN_COOKIE};
+use crate::web::state::AppState;
+
+/// How long a session lasts.
+pub const SESSION_HOURS: i64 = 12;
+
+#[derive(Deserialize)]
+pub struct SignIn {
+    email: String,
+    password: String,
+    csrf: String,
+}
+
+pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<SignIn>) -> Response {
+    let cookie_token = cookie(&headers, SIGNIN_COOKIE).unwrap_or_default();
+    if cookie_token.is_empty() || !same_secret(&cookie_token, &form.csrf) {
+        return sign_in_page(
+            &state,
+            &headers,
+            StatusCode::FORBIDDEN,
+            Some(crate::web::authentication::CSRF_MESSAGE),
+            "",
+        );
+    }
+    let key = form.email.trim().to_lowercase();
+    if let Some(wait) = state.signin_throttle.wait_for(&key) {
+        let message =
+            format!("too many failed sign-ins for this address: wait {} s and try again", wait.as_secs().max(1));
+        return sign_in_page(&state, &headers, StatusCode::TOO_MANY_REQUESTS, Some(&message), &form.email);
+    }
+    let user = match Email::parse(&form.email) {
+        Ok(email) => match state.db.user_password_hash(&email).await {
+            Ok(found) => found,
+            Err(error) => {
+                return sign_in_page(
+                    &state,
+                    &headers,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Some(&format!("{error:#}")),
+                    "",
+                )
+            }
+        },
+        Err(_) => None,
+    };
+    let hash = user.as_ref().map(|(_, hash)| hash.clone()).unwrap_or_else(|| password::dummy_hash().to_owned());
+    let typed = form.password;
+    let matches = tokio::task::spawn_blocking(move || password::verify(&typed, &hash)).await.unwrap_or(false);
+    let Some((user, _)) = user.filter(|_| matches) else {
+        state.signin_throttle.failed(&key);
+        return sign_in_page(
+            &state,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            Some("wrong e-mail address or password"),
+            &form.email,
+        );
+    };
+    state.signin_throttle.succeeded(&key);
+    let lifetime_ms = SESSION_HOURS * 3600 * 1000;
+    let (id, _) = match state.db.create_session(&user.email, lifetime_ms).await {
+        Ok(session) => session,
+        Err(error) => {
+            return sign_in_page(&state, &headers, StatusCode::INTERNAL_SERVER_ERROR, Some(&format!("{error:#}")), "")
+        }
+    };
+    let mut response = Redirect::to("/").into_response();
+    let cookie = session_cookie(&id, SESSION_HOURS * 3600, state.config.secure_cookies);
+    if let Ok(value) = cookie.parse() {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}

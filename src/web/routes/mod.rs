@@ -1,0 +1,9 @@
+//! One folder a page: `get.rs` shows it, `post.rs` takes its form.
+
+pub mod api;
+pub mod assets;
+pub mod clients;
+pub mod home;
+pub mod login;
+pub mod logout;
+pub mod uploads;

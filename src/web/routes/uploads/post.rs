@@ -1,0 +1,22 @@
+//! The upload form: stage the file, start its check, go to its page.
+
+use axum::extract::{Multipart, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+
+use crate::web::authentication::{CsrfPending, CurrentUser};
+use crate::web::pages::error_page;
+use crate::web::staging::receive;
+use crate::web::state::AppState;
+
+pub async fn upload(
+    State(state): State<AppState>,
+    Extension(current): Extension<CurrentUser>,
+    csrf: Option<Extension<CsrfPending>>,
+    multipart: Multipart,
+) -> Response {
+    match receive(&state, &current, csrf.map(|Extension(pending)| pending), multipart).await {
+        Ok(id) => Redirect::to(&format!("/uploads/{id}")).into_response(),
+        Err(error) => error_page(error.status, &error.message),
+    }
+}

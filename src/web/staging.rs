@@ -1,0 +1,254 @@
+//! Receiving an upload: the multipart fields `client` then `file`, the file streamed into the
+//! staging table in chunks of the raw bytes, never whole in memory, and limited by --max-upload.
+
+use axum::extract::multipart::{Field, Multipart};
+use axum::http::StatusCode;
+
+use super::authentication::{same_secret, CsrfPending, CurrentUser, CSRF_MESSAGE};
+use super::clients;
+use super::state::AppState;
+use crate::db::uploads::UploadId;
+
+/// The size of one staged chunk.
+pub const CHUNK_BYTES: usize = 1 << 20;
+/// How much of the start of a file is looked at to tell a CSV from a binary file.
+const SNIFF_BYTES: usize = 8 * 1024;
+/// File names are shown, never used as paths; longer ones are cut.
+const MAX_FILE_NAME_CHARS: usize = 200;
+
+/// Why an upload was refused: a status and a message for a person.
+#[derive(Debug)]
+pub struct UploadError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl UploadError {
+    fn new(status: StatusCode, message: impl Into<String>) -> UploadError {
+        UploadError { status, message: message.into() }
+    }
+
+    fn internal(error: anyhow::Error) -> UploadError {
+        UploadError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}"))
+    }
+}
+
+fn bad_form(error: impl std::fmt::Display) -> UploadError {
+    UploadError::new(StatusCode::BAD_REQUEST, format!("the upload did not arrive whole ({error}); try again"))
+}
+
+/// Reads the form, stages the file and starts its check; returns the new upload's id.
+pub async fn receive(
+    state: &AppState,
+    user: &CurrentUser,
+    csrf: Option<CsrfPending>,
+    mut multipart: Multipart,
+) -> Result<UploadId, UploadError> {
+    let mut client_name = None;
+    let mut csrf_ok = csrf.is_none();
+    while let Some(field) = multipart.next_field().await.map_err(bad_form)? {
+        match field.name().unwrap_or_default() {
+            "csrf" => {
+                let token = field.text().await.map_err(bad_form)?;
+                csrf_ok = csrf.as_ref().is_none_or(|expected| same_secret(&token, &expected.0));
+            }
+            "client" => client_name = Some(field.text().await.map_err(bad_form)?.trim().to_owned()),
+            "file" => {
+                if !csrf_ok {
+                    return Err(UploadError::new(StatusCode::FORBIDDEN, CSRF_MESSAGE));
+                }
+                let Some(client_name) = client_name.take().filter(|name| !name.is_empty()) else {
+                    return Err(UploadError::new(
+                        StatusCode::BAD_REQUEST,
+                        "choose a client before the file (the form's client field must come before its file field)",
+                    ));
+                };
+                let Some(client) = clients::find(&state.config.clients_dir, &client_name) else {
+                    return Err(UploadError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("there is no client {client_name:?}; choose one of the list"),
+                    ));
+                };
+                if let Err(problem) = &client.mapping {
+                    return Err(UploadError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("the mapping of client {client_name:?} cannot be used: {problem}"),
+                    ));
+                }
+                let id = stage(state, user, &client.name, field).await?;
+                tokio::spawn(super::check::check_upload(state.clone(), id.clone()));
+                return Ok(id);
+            }
+            _ => {}
+        }
+    }
+    if !csrf_ok {
+        return Err(UploadError::new(StatusCode::FORBIDDEN, CSRF_MESSAGE));
+    }
+    Err(UploadError::new(StatusCode::BAD_REQUEST, "the form had no file: choose a CSV file to upload"))
+}
+
+/// Streams the file field into the staging table; on any failure its chunks are removed.
+async fn stage(
+    state: &AppState,
+    user: &CurrentUser,
+    client: &str,
+    mut field: Field<'_>,
+) -> Result<UploadId, UploadError> {
+    let file_name = display_name(field.file_name().unwrap_or_default());
+    let id = UploadId::random();
+    let db = &state.db;
+    db.create_upload(&id, client, &file_name, user.user.email.as_str()).await.map_err(UploadError::internal)?;
+    let limit = state.config.max_upload;
+    let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
+    let (mut size, mut seq, mut sniffed) = (0u64, 0i64, false);
+    let outcome: Result<(), UploadError> = async {
+        loop {
+            let next = field.chunk().await.map_err(bad_form)?;
+            let done = next.is_none();
+            if let Some(bytes) = next {
+                size += bytes.len() as u64;
+                if size > limit {
+                    // Read on a little, so the browser is still listening when the answer comes.
+                    let mut drained = 0usize;
+                    while let Ok(Some(bytes)) = field.chunk().await {
+                        drained += bytes.len();
+                        if drained > 64 * CHUNK_BYTES {
+                            break;
+                        }
+                    }
+                    return Err(UploadError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!(
+                            "the file is larger than the upload limit of {} (--max-upload); split it into smaller files, or ask for a higher limit",
+                            human_size(limit)
+                        ),
+                    ));
+                }
+                buffer.extend_from_slice(&bytes);
+            }
+            if !sniffed && (buffer.len() >= SNIFF_BYTES || done) {
+                sniffed = true;
+                if let Some(problem) = not_csv(&buffer[..buffer.len().min(SNIFF_BYTES)]) {
+                    return Err(UploadError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, problem));
+                }
+            }
+            while buffer.len() >= CHUNK_BYTES || (done && !buffer.is_empty()) {
+                let take = buffer.len().min(CHUNK_BYTES);
+                db.add_chunk(&id, seq, &buffer[..take]).await.map_err(UploadError::internal)?;
+                buffer.drain(..take);
+                seq += 1;
+            }
+            if done {
+                return Ok(());
+            }
+        }
+    }
+    .await;
+    match outcome {
+        Ok(()) if size == 0 => {
+            forget(state, &id, "the file was empty").await;
+            Err(UploadError::new(StatusCode::BAD_REQUEST, "the file is empty; choose the CSV file of the client"))
+        }
+        Ok(()) => {
+            db.upload_staged(&id, size as i64).await.map_err(UploadError::internal)?;
+            Ok(id)
+        }
+        Err(error) => {
+            forget(state, &id, &error.message).await;
+            Err(error)
+        }
+    }
+}
+
+/// A refused upload leaves its history (why it was refused) and no chunks.
+async fn forget(state: &AppState, id: &UploadId, why: &str) {
+    let _ = state.db.unstage_upload(id, None).await;
+    let _ = state.db.set_upload_state(id, crate::db::uploads::UploadState::Interrupted, Some(why)).await;
+}
+
+/// The name the browser gave, for showing only: no path, no control characters, not too long.
+fn display_name(raw: &str) -> String {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(MAX_FILE_NAME_CHARS).collect();
+    if clean.trim().is_empty() {
+        "(no name)".to_owned()
+    } else {
+        clean
+    }
+}
+
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size && bytes.is_multiple_of(size) {
+            return format!("{} {unit}", bytes / size);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+/// Why the start of a file shows it is not a CSV file, if it does: a spreadsheet, a document or
+/// an image, or binary bytes. Text in UTF-16 (a byte-order mark, or ASCII with zero bytes
+/// between) is a CSV the reader knows.
+pub fn not_csv(head: &[u8]) -> Option<String> {
+    let known: [(&[u8], &str); 7] = [
+        (b"PK\x03\x04", "an Excel workbook (.xlsx) or another ZIP archive: save it from Excel as \"CSV UTF-8\""),
+        (b"\xD0\xCF\x11\xE0", "an old Excel workbook (.xls): save it from Excel as \"CSV UTF-8\""),
+        (b"%PDF", "a PDF document"),
+        (b"\x89PNG", "a PNG image"),
+        (b"\xFF\xD8\xFF", "a JPEG image"),
+        (b"GIF8", "a GIF image"),
+        (b"\x1F\x8B", "a gzip archive: unpack it first"),
+    ];
+    if let Some((_, what)) = known.iter().find(|(magic, _)| head.starts_with(magic)) {
+        return Some(format!("this is not a CSV file: it looks like {what}; upload the client's CSV file"));
+    }
+    if head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") || looks_like_utf16(head) {
+        return None;
+    }
+    if head.contains(&0) {
+        return Some(
+            "this is not a CSV file: it holds NUL bytes, so it is a binary file; upload the client's CSV file"
+                .to_owned(),
+        );
+    }
+    None
+}
+
+/// ASCII text in UTF-16 without a byte-order mark: every other byte zero.
+fn looks_like_utf16(head: &[u8]) -> bool {
+    let pairs = head.len() / 2;
+    if pairs < 2 {
+        return false;
+    }
+    let zeros_at = |offset: usize| head.iter().skip(offset).step_by(2).filter(|&&b| b == 0).count();
+    let (even, odd) = (zeros_at(0), zeros_at(1));
+    even.max(odd) * 10 >= pairs * 9 && even.min(odd) * 10 <= pairs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_files_are_told_apart_from_csv() {
+        assert!(not_csv(b"a,b\n1,2\n").is_none());
+        assert!(not_csv(b"PK\x03\x04rest").unwrap().contains("Excel"));
+        assert!(not_csv(b"\x89PNG\r\n").unwrap().contains("PNG"));
+        assert!(not_csv(b"a,b\n\0\0\0").unwrap().contains("NUL"));
+        let utf16: Vec<u8> = "a,b\n1,2\n".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        assert!(not_csv(&utf16).is_none());
+        assert!(not_csv(b"\xFF\xFEa\0,\0").is_none());
+    }
+
+    #[test]
+    fn file_names_are_only_shown() {
+        assert_eq!(display_name("C:\\Users\\x\\sales.csv"), "sales.csv");
+        assert_eq!(display_name("../../etc/passwd"), "passwd");
+        assert_eq!(display_name("a\u{0}b\n.csv"), "ab.csv");
+        assert_eq!(display_name(""), "(no name)");
+        assert_eq!(human_size(512 << 20), "512 MiB");
+        assert_eq!(human_size(1000), "1000 bytes");
+    }
+}

@@ -1,0 +1,94 @@
+//! Builds the application: the one the binary serves is the one the tests start.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use super::routes::{api, assets, clients, home, login, logout, uploads};
+use super::state::AppState;
+use super::{check, ServeConfig};
+use crate::db::Database;
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: Router,
+    pub state: AppState,
+}
+
+impl Application {
+    /// Connects to the database (creating the server's tables), resumes what a stopped server
+    /// left, starts the retention sweep and binds the port (`:0` picks a free one).
+    pub async fn build(config: ServeConfig) -> Result<Application> {
+        let db = Database::connect(&config.database_url).await?;
+        db.ensure_web_tables().await?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}; is another server using the port?", config.listen))?;
+        let state = AppState::new(db, config);
+        check::resume_after_restart(&state).await?;
+        tokio::spawn(check::sweep_periodically(state.clone()));
+        let router = router(state.clone());
+        Ok(Application { listener, router, state })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(stop).await.context("the server stopped")?;
+        self.state.db.close().await;
+        Ok(())
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    // Uploads are limited by --max-upload while they stream, not by axum's 2 MB default.
+    let upload_routes = Router::new()
+        .route("/uploads", post(uploads::post::upload))
+        .route("/api/uploads", post(api::create))
+        .layer(DefaultBodyLimit::disable());
+    let signed_in = Router::new()
+        .route("/", get(home::get::home))
+        .route("/logout", post(logout::post::logout))
+        .route("/clients/{client}/template.csv", get(clients::get::template))
+        .route("/uploads/{id}", get(uploads::get::page))
+        .route("/uploads/{id}/delete", post(uploads::delete::delete))
+        .route("/uploads/{id}/dumps/{kind}", get(uploads::dumps::download))
+        .route("/api/uploads/{id}", get(api::show).delete(api::delete))
+        .route("/api/uploads/{id}/dumps/{kind}", get(uploads::dumps::download))
+        .route("/api/uploads/{id}/fire", post(api::fire))
+        .route("/api/uploads/{id}/cancel", post(api::cancel))
+        .merge(upload_routes)
+        .fallback(super::pages::not_found)
+        .layer(from_fn_with_state(state.clone(), super::authentication::require_user));
+    Router::new()
+        .route("/login", get(login::get::form).post(login::post::sign_in))
+        .route("/assets/app.js", get(assets::app_js))
+        .route("/assets/style.css", get(assets::style_css))
+        .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
+        .merge(signed_in)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; form-action 'self'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .with_state(state)
+}
+
+/// How often the retention sweep looks: a tenth of the retention, between 1 s and 1 h.
+pub fn sweep_interval(retention: Duration) -> Duration {
+    (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600))
+}

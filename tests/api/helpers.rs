@@ -1,0 +1,243 @@
+//! `spawn_app()`: the real server on a random port with a fresh SQLite database, and a client
+//! that signs in the way a browser does (cookies, CSRF tokens from the pages).
+
+// Each test file uses its own part of this module.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use replayer::db::uploads::UploadId;
+use replayer::db::users::{Email, Role};
+use replayer::db::Database;
+use replayer::web::authentication::password;
+use replayer::web::startup::Application;
+use replayer::web::ServeConfig;
+use reqwest::header::{HeaderMap, COOKIE, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub address: String,
+    pub db: Database,
+    pub http: reqwest::Client,
+    pub output_dir: PathBuf,
+    pub dir: TempDir,
+}
+
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+pub fn config(dir: &Path) -> ServeConfig {
+    ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        clients_dir: repo("clients"),
+        max_upload: 512 << 20,
+        retention: Duration::from_secs(7 * 86_400),
+        secure_cookies: false,
+        database_url: format!("sqlite:{}", dir.join("replayer.sqlite").display()),
+        output_dir: dir.join("output"),
+        request_url: "http://127.0.0.1:9/tag".into(),
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// The server with the test's changes to its settings.
+pub async fn spawn_app_with(change: impl FnOnce(&mut ServeConfig)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    change(&mut config);
+    std::fs::create_dir_all(&config.output_dir).unwrap();
+    let output_dir = config.output_dir.clone();
+    let application = Application::build(config).await.expect("the server starts");
+    let address = format!("http://{}", application.address());
+    let db = application.state.db.clone();
+    tokio::spawn(application.run_until_stopped(std::future::pending()));
+    let http = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
+    TestApp { address, db, http, output_dir, dir }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn add_user(&self, email: &str, role: Role) {
+        let hash = password::hash(PASSWORD).unwrap();
+        self.db.save_user(&Email::parse(email).unwrap(), role, &hash).await.unwrap();
+    }
+
+    /// Signs in through the sign-in page; the user must exist.
+    pub async fn sign_in(&self, email: &str) -> Browser<'_> {
+        let (login, cookie) = self.login_page().await;
+        let response = self
+            .http
+            .post(self.url("/login"))
+            .header(COOKIE, cookie)
+            .form(&[("email", email), ("password", PASSWORD), ("csrf", &csrf_of(&login))])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303, "signing in as {email}");
+        let session = cookie_of(response.headers(), "replayer_session").expect("a session cookie");
+        let mut browser = Browser { app: self, cookie: format!("replayer_session={session}"), csrf: String::new() };
+        let home = browser.get("/").await.text().await.unwrap();
+        browser.csrf = csrf_of(&home);
+        browser
+    }
+
+    /// The sign-in page's HTML and its CSRF cookie (`name=value`).
+    pub async fn login_page(&self) -> (String, String) {
+        let response = self.http.get(self.url("/login")).send().await.unwrap();
+        let cookie = cookie_of(response.headers(), "replayer_signin").expect("the sign-in form's cookie");
+        (response.text().await.unwrap(), format!("replayer_signin={cookie}"))
+    }
+
+    pub async fn chunks(&self, id: &str) -> i64 {
+        self.db.chunk_count(&UploadId::parse(id).unwrap()).await.unwrap()
+    }
+}
+
+/// A signed-in user's session: its cookie and the CSRF token of its forms.
+pub struct Browser<'a> {
+    pub app: &'a TestApp,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl Browser<'_> {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.app.http.get(self.app.url(path)).header(COOKIE, &self.cookie).send().await.unwrap()
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.app.http.post(self.app.url(path)).header(COOKIE, &self.cookie).form(fields).send().await.unwrap()
+    }
+
+    /// The page's upload form: csrf, client, then the file.
+    pub async fn upload(&self, path: &str, client: &str, file_name: &str, bytes: Vec<u8>) -> reqwest::Response {
+        let form = reqwest::multipart::Form::new()
+            .text("csrf", self.csrf.clone())
+            .text("client", client.to_owned())
+            .part("file", reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_owned()));
+        self.app.http.post(self.app.url(path)).header(COOKIE, &self.cookie).multipart(form).send().await.unwrap()
+    }
+
+    /// Uploads through the page and waits for the check; returns the upload's id.
+    pub async fn upload_and_check(&self, client: &str, file: &Path) -> String {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let response = self.upload("/uploads", client, &name, std::fs::read(file).unwrap()).await;
+        assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        let id = location.strip_prefix("/uploads/").unwrap().to_owned();
+        self.wait_checked(&id).await;
+        id
+    }
+
+    pub async fn api(&self, id: &str) -> Value {
+        self.get(&format!("/api/uploads/{id}")).await.json().await.unwrap()
+    }
+
+    /// The upload's API view once its check is over.
+    pub async fn wait_checked(&self, id: &str) -> Value {
+        let start = Instant::now();
+        loop {
+            let upload = self.api(id).await;
+            if upload["state"] != "checking" {
+                return upload;
+            }
+            assert!(start.elapsed() < Duration::from_secs(120), "the check of {id} did not finish");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+pub fn cookie_of(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(SET_COOKIE).iter().find_map(|value| {
+        let value = value.to_str().ok()?;
+        let (key, rest) = value.split_once('=')?;
+        (key == name).then(|| rest.split(';').next().unwrap_or_default().to_owned())
+    })
+}
+
+/// The first CSRF token of a page's forms.
+pub fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+/// What the command line's dry run with --dump-data gives for a file.
+pub struct CliRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub dumps: std::collections::BTreeMap<String, String>,
+    pub _dir: TempDir,
+}
+
+pub fn run_cli(csv: &Path, mapping: &Path) -> CliRun {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_replayer"))
+        .args(["--name", "cli", "--dump-data", "--quiet", "--request-url", "http://127.0.0.1:9/tag", "--load-file"])
+        .arg(csv)
+        .arg("--mapping")
+        .arg(mapping)
+        .arg("--output-dir")
+        .arg(dir.path())
+        .env_remove("REPLAYER_DATABASE_URL")
+        .output()
+        .unwrap();
+    let mut dumps = std::collections::BTreeMap::new();
+    if let Ok(entries) = std::fs::read_dir(dir.path()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let kind = dump_kind(name.strip_prefix("cli-").unwrap_or_default());
+            dumps.insert(kind, std::fs::read_to_string(entry.path()).unwrap());
+        }
+    }
+    CliRun {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        dumps,
+        _dir: dir,
+    }
+}
+
+/// `requests-validated` of `requests-validated-abcd1234-2024-06-01.txt`.
+pub fn dump_kind(rest: &str) -> String {
+    let cut = rest.len().saturating_sub("-abcd1234-2024-06-01.txt".len());
+    rest[..cut].to_owned()
+}
+
+/// A count of the summary, e.g. `valid` in `  valid:              32`.
+pub fn summary_count(summary: &str, label: &str) -> i64 {
+    summary
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(&format!("{label}:")))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {label:?} in the summary:\n{summary}"))
+}
+
+impl TestApp {
+    /// The dump files the server wrote for an upload, by type.
+    pub fn dumps_of(&self, id: &str) -> std::collections::BTreeMap<String, String> {
+        let prefix = replayer::web::check::run_name(&UploadId::parse(id).unwrap()) + "-";
+        let mut dumps = std::collections::BTreeMap::new();
+        for entry in std::fs::read_dir(&self.output_dir).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(rest) = name.strip_prefix(&prefix) {
+                dumps.insert(dump_kind(rest), std::fs::read_to_string(entry.path()).unwrap());
+            }
+        }
+        dumps
+    }
+}

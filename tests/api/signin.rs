@@ -1,0 +1,193 @@
+//! Signing in and out, the gate in front of every page, CSRF tokens, roles and API tokens.
+
+use replayer::db::users::{Email, Role};
+
+use crate::helpers::{cookie_of, csrf_of, spawn_app, PASSWORD};
+
+#[tokio::test]
+async fn signed_out_everything_but_the_sign_in_page_redirects_to_it() {
+    let app = spawn_app().await;
+    for path in ["/", "/uploads/0123456789abcdef0123456789abcdef", "/clients/example/template.csv", "/no/such/page"] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 303, "{path}");
+        assert_eq!(response.headers()["location"], "/login", "{path}");
+    }
+    let response = app.http.post(app.url("/uploads")).body("x").send().await.unwrap();
+    assert_eq!(response.headers()["location"], "/login");
+    for path in ["/api/uploads/0123456789abcdef0123456789abcdef", "/api/uploads"] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{path}");
+    }
+    for path in ["/login", "/assets/app.js", "/assets/style.css"] {
+        assert_eq!(app.http.get(app.url(path)).send().await.unwrap().status(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_session_cookie_is_http_only_and_same_site_strict() {
+    let app = spawn_app().await;
+    app.add_user("ann@example.com", Role::Analyst).await;
+    let (login, cookie) = app.login_page().await;
+    let response = app
+        .http
+        .post(app.url("/login"))
+        .header("cookie", cookie)
+        .form(&[("email", "Ann@Example.com"), ("password", PASSWORD), ("csrf", &csrf_of(&login))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
+    let browser = app.sign_in("ann@example.com").await;
+    let home = browser.get("/").await.text().await.unwrap();
+    assert!(home.contains("ann@example.com (analyst)"), "{home}");
+    // Signing out ends the session on the server, not only in the browser.
+    assert_eq!(browser.post_form("/logout", &[("csrf", &browser.csrf)]).await.status(), 303);
+    assert_eq!(browser.get("/").await.headers()["location"], "/login");
+}
+
+#[tokio::test]
+async fn secure_cookies_are_marked_secure() {
+    let app = crate::helpers::spawn_app_with(|config| config.secure_cookies = true).await;
+    let response = app.http.get(app.url("/login")).send().await.unwrap();
+    assert!(response.headers()["set-cookie"].to_str().unwrap().contains("; Secure"));
+}
+
+#[tokio::test]
+async fn a_form_without_its_csrf_token_is_refused() {
+    let app = spawn_app().await;
+    app.add_user("ann@example.com", Role::Analyst).await;
+    // The sign-in form: without the token of its cookie.
+    let (_, cookie) = app.login_page().await;
+    let response = app
+        .http
+        .post(app.url("/login"))
+        .header("cookie", cookie)
+        .form(&[("email", "ann@example.com"), ("password", PASSWORD), ("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("CSRF"));
+
+    let browser = app.sign_in("ann@example.com").await;
+    let response = browser.post_form("/logout", &[]).await;
+    assert_eq!(response.status(), 403);
+    let response = browser.post_form("/logout", &[("csrf", "0".repeat(64).as_str())]).await;
+    assert_eq!(response.status(), 403);
+    // The upload form without its token stores nothing.
+    let form = reqwest::multipart::Form::new().text("client", "example").part(
+        "file",
+        reqwest::multipart::Part::bytes(std::fs::read(crate::helpers::repo("clients/example/example.csv")).unwrap())
+            .file_name("example.csv"),
+    );
+    let response =
+        app.http.post(app.url("/uploads")).header("cookie", &browser.cookie).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(app.db.uploads(10).await.unwrap().is_empty());
+    // The API with the session cookie needs the token too (in X-CSRF-Token).
+    let response = app
+        .http
+        .delete(app.url("/api/uploads/0123456789abcdef0123456789abcdef"))
+        .header("cookie", &browser.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    // And the session still works.
+    assert_eq!(browser.get("/").await.status(), 200);
+}
+
+#[tokio::test]
+async fn repeated_failed_sign_ins_are_slowed_down() {
+    let app = spawn_app().await;
+    app.add_user("ann@example.com", Role::Analyst).await;
+    let attempt = |password: &'static str| {
+        let app = &app;
+        async move {
+            let (login, cookie) = app.login_page().await;
+            app.http
+                .post(app.url("/login"))
+                .header("cookie", cookie)
+                .form(&[("email", "ann@example.com"), ("password", password), ("csrf", &csrf_of(&login))])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..3 {
+        let response = attempt("wrong password").await;
+        assert_eq!(response.status(), 401);
+        assert!(response.text().await.unwrap().contains("wrong e-mail address or password"));
+    }
+    // Now even the right password must wait.
+    let response = attempt(PASSWORD).await;
+    assert_eq!(response.status(), 429);
+    assert!(response.text().await.unwrap().contains("too many failed sign-ins"));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let response = attempt(PASSWORD).await;
+    assert_eq!(response.status(), 303);
+    assert!(cookie_of(response.headers(), "replayer_session").is_some());
+}
+
+#[tokio::test]
+async fn an_analyst_and_an_operator_see_what_their_role_allows() {
+    let app = spawn_app().await;
+    app.add_user("ann@example.com", Role::Analyst).await;
+    app.add_user("otto@example.com", Role::Operator).await;
+    let analyst = app.sign_in("ann@example.com").await;
+    let operator = app.sign_in("otto@example.com").await;
+    let id = analyst.upload_and_check("example", &crate::helpers::repo("clients/example/example.csv")).await;
+
+    // Both upload, check, download and delete; only an operator may fire.
+    let analyst_page = analyst.get(&format!("/uploads/{id}")).await.text().await.unwrap();
+    assert!(analyst_page.contains("Only operators fire"), "{analyst_page}");
+    let operator_page = operator.get(&format!("/uploads/{id}")).await.text().await.unwrap();
+    assert!(!operator_page.contains("Only operators fire") && operator_page.contains("id=\"fire\""));
+    for (browser, status) in [(&analyst, 403), (&operator, 501)] {
+        let response = app
+            .http
+            .post(app.url(&format!("/api/uploads/{id}/fire")))
+            .header("cookie", &browser.cookie)
+            .header("x-csrf-token", &browser.csrf)
+            .json(&serde_json::json!({ "confirm_rows": 32 }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status);
+    }
+    assert_eq!(operator.get(&format!("/uploads/{id}/dumps/requests")).await.status(), 200);
+    assert_eq!(analyst.get(&format!("/uploads/{id}/dumps/requests")).await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_api_token_works_in_place_of_a_session() {
+    let app = spawn_app().await;
+    app.add_user("bot@example.com", Role::Analyst).await;
+    let token = app.db.new_api_token(&Email::parse("bot@example.com").unwrap()).await.unwrap();
+    let bytes = std::fs::read(crate::helpers::repo("clients/example/example.csv")).unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("client", "example")
+        .part("file", reqwest::multipart::Part::bytes(bytes).file_name("example.csv"));
+    let response = app.http.post(app.url("/api/uploads")).bearer_auth(&token).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), 201);
+    let created: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(created["state"], "checking");
+    assert_eq!(created["staged"], true);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let wrong = app.http.get(app.url(&format!("/api/uploads/{id}"))).bearer_auth("nope").send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let deleted = app.http.delete(app.url(&format!("/api/uploads/{id}"))).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(deleted.status(), 200);
+    let deleted: serde_json::Value = deleted.json().await.unwrap();
+    assert_eq!((deleted["state"].as_str(), deleted["staged"].as_bool()), (Some("deleted"), Some(false)));
+    // Only the hash is stored.
+    for entry in std::fs::read_dir(app.dir.path()).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("replayer.sqlite") {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            assert!(!bytes.windows(token.len()).any(|window| window == token.as_bytes()));
+        }
+    }
+}
