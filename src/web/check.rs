@@ -130,13 +130,13 @@ fn settings_for(state: &AppState, name: &str, file: &Path, mapping: &Path) -> Re
 }
 
 /// The accounts of the server's database, when it has an attrib_account with rows (SPEC §8).
-async fn known_accounts(state: &AppState) -> Option<KnownAccounts> {
+pub(crate) async fn known_accounts(state: &AppState) -> Option<KnownAccounts> {
     let accounts = state.db.accounts().await.ok()?;
     (!accounts.is_empty()).then(|| KnownAccounts::new(accounts))
 }
 
 /// The staged chunks, in order, in a private temporary file (mode 0600, removed on drop).
-async fn stage_to_file(state: &AppState, id: &UploadId) -> Result<tempfile::NamedTempFile> {
+pub(crate) async fn stage_to_file(state: &AppState, id: &UploadId) -> Result<tempfile::NamedTempFile> {
     let mut file = tempfile::Builder::new()
         .prefix("replayer-upload-")
         .suffix(".csv")

@@ -146,7 +146,7 @@ async fn an_analyst_and_an_operator_see_what_their_role_allows() {
     assert!(analyst_page.contains("Only operators fire"), "{analyst_page}");
     let operator_page = operator.get(&format!("/uploads/{id}")).await.text().await.unwrap();
     assert!(!operator_page.contains("Only operators fire") && operator_page.contains("id=\"fire\""));
-    for (browser, status) in [(&analyst, 403), (&operator, 501)] {
+    for (browser, status) in [(&analyst, 403), (&operator, 202)] {
         let response = app
             .http
             .post(app.url(&format!("/api/uploads/{id}/fire")))
