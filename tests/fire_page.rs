@@ -420,3 +420,77 @@ async fn sigkill_during_a_fire_leaves_it_interrupted_and_resume_completes_it() {
     assert!(repeats <= RATE / 10 + 8 + 750, "{repeats} rows fired again");
     assert_eq!(journal_accepted(&app).await, ROWS, "the journal holds each rid accepted once");
 }
+
+/// Reads the event stream until an event of `kind` whose data satisfies `ok`; returns its data.
+async fn next_event(
+    response: &mut reqwest::Response,
+    seen: &mut String,
+    kind: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        while let Some(end) = seen.find("\n\n") {
+            let block: String = seen.drain(..end + 2).collect();
+            let event = block.lines().find_map(|line| line.strip_prefix("event: ")).unwrap_or_default();
+            let data = block.lines().find_map(|line| line.strip_prefix("data: "));
+            if let (true, Some(data)) = (event == kind, data) {
+                let value: Value = serde_json::from_str(data).unwrap();
+                if ok(&value) {
+                    return value;
+                }
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, response.chunk()).await.expect("an event in time").unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk.expect("the stream goes on")));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_is_pushed_as_server_sent_events_uncompressed_and_the_page_works_without_javascript() {
+    const ROWS: usize = 5_000;
+    let directory = tempfile::tempdir().unwrap();
+    let csv = big_client(directory.path(), ROWS);
+    let dcs = TestDcs::ok();
+    let app = app_firing_at(&dcs, Some(&directory.path().join("clients")), Some("1000")).await;
+    let operator = app.sign_in(OPERATOR).await;
+    let id = operator.upload_and_check("big", &csv).await;
+    let fired = operator
+        .post_form(&format!("/uploads/{id}/fire"), &[("csrf", &operator.csrf), ("confirm_rows", &ROWS.to_string())])
+        .await;
+    assert_eq!(fired.status(), 303);
+
+    let mut events = app
+        .http
+        .get(app.url(&format!("/uploads/{id}/events")))
+        .header(COOKIE, &operator.cookie)
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    let headers = events.headers().clone();
+    assert_eq!(headers["content-type"], "text/event-stream");
+    assert_eq!(headers["x-accel-buffering"], "no");
+    assert!(headers.get("content-encoding").is_none(), "{headers:?}");
+    let mut seen = String::new();
+    let first = next_event(&mut events, &mut seen, "progress", |p| p["done"].as_u64() > Some(0)).await;
+    assert_eq!(first["total"], ROWS as u64);
+    for key in ["accepted", "refused", "failed", "rate", "eta_seconds"] {
+        assert!(first.get(key).is_some(), "{key} in {first}");
+    }
+    let later = next_event(&mut events, &mut seen, "progress", |p| p["done"].as_u64() > first["done"].as_u64()).await;
+    assert!(later["rate"].as_f64().unwrap() > 0.0 && later["eta_seconds"].as_u64().is_some(), "{later}");
+
+    // Without JavaScript: the page refreshes itself and Cancel is a plain form.
+    let page = operator.get(&format!("/uploads/{id}")).await.text().await.unwrap();
+    assert!(page.contains("http-equiv=\"refresh\""), "{page}");
+    assert!(page.contains("id=\"fire-done\"") && page.contains("id=\"cancel-button\""));
+    let cancelled = operator.post_form(&format!("/uploads/{id}/cancel"), &[("csrf", &operator.csrf)]).await;
+    assert_eq!(cancelled.status(), 303);
+    let end = next_event(&mut events, &mut seen, "end", |_| true).await;
+    assert_eq!(end["status"], "cancelled", "{end}");
+    assert_eq!(end["state"], "interrupted");
+    assert!(dcs.hit_count() < ROWS);
+}
