@@ -78,8 +78,11 @@ pub struct Fires {
 }
 
 impl Fires {
+    /// The fire of this upload, once confirmed (a pre-flight under way is not a fire).
     pub fn get(&self, id: &UploadId) -> Option<Arc<RunningFire>> {
-        self.running.lock().expect("fires lock").get(id).cloned()
+        let fire = self.running.lock().expect("fires lock").get(id).cloned()?;
+        let confirmed = fire.firing_since.lock().expect("fire lock").is_some();
+        confirmed.then_some(fire)
     }
 
     /// Registers a fire; `None` when this upload is already firing.
