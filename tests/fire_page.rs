@@ -494,3 +494,43 @@ async fn progress_is_pushed_as_server_sent_events_uncompressed_and_the_page_work
     assert_eq!(end["state"], "interrupted");
     assert!(dcs.hit_count() < ROWS);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_upload_while_it_fires_stops_the_fire() {
+    const ROWS: usize = 5_000;
+    let directory = tempfile::tempdir().unwrap();
+    let csv = big_client(directory.path(), ROWS);
+    let dcs = TestDcs::ok();
+    let app = app_firing_at(&dcs, Some(&directory.path().join("clients")), Some("1000")).await;
+    let operator = app.sign_in(OPERATOR).await;
+    let id = operator.upload_and_check("big", &csv).await;
+    assert_eq!(operator.fire(&id, ROWS as u64).await.status(), 202);
+    while dcs.hit_count() < 100 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let deleted = app
+        .http
+        .delete(app.url(&format!("/api/uploads/{id}")))
+        .header(COOKIE, &operator.cookie)
+        .header("x-csrf-token", &operator.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let start = Instant::now();
+    let upload = loop {
+        let upload = operator.api(&id).await;
+        if upload["fire"].is_null() {
+            break upload;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "the fire did not stop: {upload}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(upload["state"], "deleted");
+    assert_eq!(upload["staged"], false);
+    let hits = dcs.hit_count();
+    assert!(hits < ROWS);
+    assert_eq!(journal_accepted(&app).await, hits);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(dcs.hit_count(), hits, "nothing sent after the stop");
+}

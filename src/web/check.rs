@@ -175,6 +175,8 @@ pub fn remove_dumps(upload: &Upload) {
 
 /// Deletes an upload: staged chunks and dump files removed, history kept.
 pub async fn delete_upload(state: &AppState, upload: &Upload, by: &str) -> Result<()> {
+    // A fire under way stops as Cancel stops it; what it sent stays in the journal.
+    state.fires.cancel(&upload.id, by);
     state.db.unstage_upload(&upload.id, Some(by)).await?;
     remove_dumps(upload);
     Ok(())
