@@ -534,3 +534,53 @@ async fn deleting_an_upload_while_it_fires_stops_the_fire() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(dcs.hit_count(), hits, "nothing sent after the stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_of_the_server_stops_its_fires_like_cancel_and_resume_finishes_them() {
+    const ROWS: usize = 5_000;
+    let directory = tempfile::tempdir().unwrap();
+    let csv = big_client(directory.path(), ROWS);
+    let clients = directory.path().join("clients");
+    let dcs = TestDcs::ok();
+    let (server_dir, port) = (tempfile::tempdir().unwrap(), free_port());
+    let mut server = serve_binary(server_dir.path(), port, &clients, &dcs.url, "1000").await;
+    let app = app_of_binary(server_dir, port).await;
+    app.add_user(OPERATOR, Role::Operator).await;
+    let operator = app.sign_in(OPERATOR).await;
+    let id = operator.upload_and_check("big", &csv).await;
+    assert_eq!(operator.fire(&id, ROWS as u64).await.status(), 202);
+    // A page watching the fire keeps a connection open: the shutdown must not wait on it.
+    let events =
+        app.http.get(app.url(&format!("/uploads/{id}/events"))).header(COOKIE, &operator.cookie).send().await.unwrap();
+    while dcs.hit_count() < 200 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    unsafe { libc::kill(server.0.id() as libc::pid_t, libc::SIGINT) };
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(stopping.elapsed() < Duration::from_secs(20), "replayer serve did not stop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
+    drop(events);
+    let hits = dcs.hit_count();
+    assert!(hits < ROWS);
+    assert_eq!(journal_accepted(&app).await, hits, "the journal holds every answer");
+
+    let _server = serve_binary(app.dir.path(), port, &clients, &dcs.url, "0").await;
+    let upload = operator.api(&id).await;
+    assert_eq!(upload["state"], "interrupted", "{upload}");
+    assert!(upload["error"].as_str().unwrap().starts_with("cancelled by the server's shutdown"), "{upload}");
+    assert_eq!(upload["counts"]["accepted"].as_u64().unwrap() as usize, hits);
+    let rest = operator.rows_to_fire(&id).await;
+    assert_eq!(rest as usize, ROWS - hits);
+    assert_eq!(operator.fire(&id, rest).await.status(), 202);
+    let upload = operator.wait_fired(&id, Duration::from_secs(60)).await;
+    assert_eq!(upload["state"], "finished", "{upload}");
+    let rids = rid_counts(&dcs);
+    assert_eq!(rids.len(), ROWS);
+    assert!(rids.values().all(|&count| count == 1), "no rid sent twice");
+}

@@ -45,11 +45,21 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        // Fires stop as Ctrl-C stops a run (in flight finished, dumps and journal complete)
+        // before the connections are waited for: their pages' event streams end with them.
+        let fires = self.state.fires.clone();
+        let stop = async move {
+            stop.await;
+            fires.stop_all("the server's shutdown", FIRES_STOP_WITHIN).await;
+        };
         axum::serve(self.listener, self.router).with_graceful_shutdown(stop).await.context("the server stopped")?;
         self.state.db.close().await;
         Ok(())
     }
 }
+
+/// How long a stopping server waits for its fires to finish what is in flight and record it.
+const FIRES_STOP_WITHIN: Duration = Duration::from_secs(30);
 
 pub fn router(state: AppState) -> Router {
     // Uploads are limited by --max-upload while they stream, not by axum's 2 MB default.

@@ -113,6 +113,21 @@ impl Fires {
     }
 }
 
+impl Fires {
+    /// Stops every fire as Cancel does (the server is stopping), and waits at most `within`
+    /// for them to record how they ended.
+    pub async fn stop_all(&self, by: &str, within: std::time::Duration) {
+        let ids: Vec<UploadId> = self.running.lock().expect("fires lock").keys().cloned().collect();
+        for id in &ids {
+            self.cancel(id, by);
+        }
+        let deadline = Instant::now() + within;
+        while !self.running.lock().expect("fires lock").is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
 /// One fire under way: its stop and its counts so far.
 #[derive(Default)]
 pub struct RunningFire {
