@@ -235,13 +235,15 @@ fn fire_settings(state: &AppState, name: &str, file: &std::path::Path, mapping: 
 async fn finish(state: &AppState, id: &UploadId, result: Result<Summary>, running: &RunningFire) {
     let outcome = outcome_of(id, result, running);
     let all_accepted = outcome.state == UploadState::Finished && outcome.note.is_none();
-    if let Err(error) = state.db.record_fire(id, &outcome).await {
-        eprintln!("replayer serve: upload {id}: {error:#}");
-    }
+    // The file goes before the state says finished, so that no one sees a finished fire with
+    // its file still staged.
     if all_accepted {
         if let Err(error) = state.db.unstage_upload(id, None).await {
             eprintln!("replayer serve: upload {id}: {error:#}");
         }
+    }
+    if let Err(error) = state.db.record_fire(id, &outcome).await {
+        eprintln!("replayer serve: upload {id}: {error:#}");
     }
 }
 
