@@ -28,6 +28,7 @@ macro_rules! with_pool {
     };
 }
 
+pub mod fires;
 mod journal;
 mod lock;
 pub mod uploads;

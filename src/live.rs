@@ -77,6 +77,54 @@ pub fn check_confirmation_possible(settings: &Settings) -> Result<()> {
     Ok(())
 }
 
+/// What the pre-flight of §7 says: its text, and the number of tags that will be sent.
+#[derive(Debug, Clone, Default)]
+pub struct Preflight {
+    pub text: String,
+    /// Rows to fire, less those accepted before: what the operator confirms.
+    pub sending: u64,
+    pub already_fired: u64,
+    pub with_exceptions: u64,
+}
+
+/// What differs between the two front ends of a live run: how the pre-flight is confirmed,
+/// where progress goes, and whether Ctrl-C stops the run.
+pub trait FireFrontEnd {
+    /// Asked once the pre-flight is known, with the lock held; `false` sends and writes nothing.
+    fn confirm(&mut self, preflight: &Preflight, runtime: &Runtime) -> Result<bool>;
+    /// After every batch of answers, with the exact counts so far out of `total` to send.
+    fn progress(&mut self, stats: &FireStats, total: u64);
+    /// The command line stops on Ctrl-C; the server stops through the run's `Stop`.
+    fn stops_on_ctrl_c(&self) -> bool;
+}
+
+/// The command line: the pre-flight on stderr, a question on the terminal, a progress bar.
+struct Terminal {
+    yes: bool,
+    bar: ProgressBar,
+}
+
+impl FireFrontEnd for Terminal {
+    fn confirm(&mut self, preflight: &Preflight, runtime: &Runtime) -> Result<bool> {
+        eprint!("{}", preflight.text);
+        if self.yes {
+            return Ok(true);
+        }
+        runtime.block_on(async { tokio::task::spawn_blocking(confirm).await })?
+    }
+
+    fn progress(&mut self, stats: &FireStats, total: u64) {
+        if self.bar.length() != Some(total) {
+            self.bar.set_length(total);
+        }
+        show_counts(&self.bar, stats);
+    }
+
+    fn stops_on_ctrl_c(&self) -> bool {
+        true
+    }
+}
+
 /// What an earlier run did with the rows about to be fired, counted for the pre-flight.
 #[derive(Debug, Default)]
 struct Earlier {
@@ -97,7 +145,7 @@ fn preflight(
     to_fire: u64,
     over_limit: u64,
     earlier: &Earlier,
-) -> String {
+) -> Preflight {
     let mut text = String::new();
     let skipped: u64 = earlier.accepted.values().sum();
     let sending = to_fire - skipped;
@@ -140,7 +188,7 @@ fn preflight(
     if let Some(range) = selected.date_range() {
         text.push_str(&format!("  dates the nightly jobs will backdate: {range}\n"));
     }
-    text
+    Preflight { text, sending, already_fired: skipped, with_exceptions: summary.rows_with_exceptions }
 }
 
 fn confirm() -> Result<bool> {
@@ -167,15 +215,34 @@ fn progress_bar(settings: &Settings, total: u64) -> ProgressBar {
     bar
 }
 
-/// The whole live run, journaled in `database` (None: the embedded SQLite file, which does not
-/// exist yet and is created only once the run is confirmed): rows an earlier run got accepted
-/// are skipped.
+/// The command line's live run: `fire_file` with the terminal as its front end.
 pub fn run_live(
     settings: Settings,
     now: DateTime<Utc>,
     runtime: &Runtime,
     database: Option<Database>,
     accounts: Option<KnownAccounts>,
+) -> Result<Summary> {
+    let mut terminal = Terminal { yes: settings.yes, bar: progress_bar(&settings, 0) };
+    let summary = fire_file(settings, now, runtime, database, accounts, &mut terminal, Arc::new(Stop::default()));
+    terminal.bar.finish_and_clear();
+    summary
+}
+
+/// The error of a live run that was not confirmed: nothing was sent and nothing was written.
+pub const NOT_CONFIRMED: &str = "not confirmed; nothing was sent and nothing was written";
+
+/// The whole live run of both front ends, journaled in `database` (None: the embedded SQLite
+/// file, which does not exist yet and is created only once the run is confirmed): rows an
+/// earlier run got accepted are skipped. `stop` stops it as Ctrl-C does.
+pub fn fire_file(
+    settings: Settings,
+    now: DateTime<Utc>,
+    runtime: &Runtime,
+    database: Option<Database>,
+    accounts: Option<KnownAccounts>,
+    front: &mut dyn FireFrontEnd,
+    stop: Arc<Stop>,
 ) -> Result<Summary> {
     let output_existed = settings.output_dir.exists();
     let mut replayer = Replayer::new(settings.clone(), now, accounts)?;
@@ -211,7 +278,7 @@ pub fn run_live(
     // pre-flight says what will really be sent and no other run fires these accounts meanwhile.
     let (held, spool, earlier) = match &database {
         Some(database) => {
-            let mut held = runtime.block_on(hold(database, &run, &tokens, spool, &settings))?;
+            let mut held = runtime.block_on(hold(database, &run, &tokens, spool, &settings, stop.clone()))?;
             let spool = held.spool.take().expect("held just above");
             let earlier = std::mem::take(&mut held.earlier);
             (Some(held), spool, earlier)
@@ -219,9 +286,9 @@ pub fn run_live(
         None => (None, spool, Earlier::default()),
     };
 
-    eprint!("{}", preflight(&summary, &selected, &settings, to_fire, over_limit, &earlier));
-    let confirmed = settings.yes || runtime.block_on(async { tokio::task::spawn_blocking(confirm).await })??;
-    if !confirmed {
+    let preflight = preflight(&summary, &selected, &settings, to_fire, over_limit, &earlier);
+    let confirmed = front.confirm(&preflight, runtime);
+    if !matches!(confirmed, Ok(true)) {
         // Nothing written: the dumps go, and the output directory when this run made it.
         let released = match held {
             Some(held) => {
@@ -235,25 +302,25 @@ pub fn run_live(
             let _ = std::fs::remove_dir(&settings.output_dir);
         }
         released?;
-        bail!("not confirmed; nothing was sent and nothing was written");
+        confirmed?;
+        bail!(NOT_CONFIRMED);
     }
     let (held, spool) = match held {
         Some(held) => (held, spool),
         None => {
             // The embedded database is made now, once the run is confirmed.
             let database = runtime.block_on(Database::connect(&default_sqlite_url(&settings.output_dir)))?;
-            let mut held = runtime.block_on(hold(&database, &run, &tokens, spool, &settings))?;
+            let mut held = runtime.block_on(hold(&database, &run, &tokens, spool, &settings, stop.clone()))?;
             let spool = held.spool.take().expect("held just above");
             (held, spool)
         }
     };
-    let stop = held.stop.clone();
     let journal = held.journal.clone();
 
     let mut stats = FireStats { request_url: settings.request_url.clone(), over_limit, ..FireStats::default() };
     stats.already_fired = earlier.accepted;
     let fired = if spool.rows > 0 {
-        runtime.block_on(fire_spool(&settings, spool, &mut dumps, &mut stats, journal.clone(), stop.clone()))
+        runtime.block_on(fire_spool(&settings, spool, &mut dumps, &mut stats, journal.clone(), stop.clone(), front))
     } else {
         Ok(())
     };
@@ -305,7 +372,6 @@ struct Held {
     lock: crate::db::Lock,
     heartbeat: tokio::task::JoinHandle<()>,
     journal: Journal,
-    stop: Arc<Stop>,
     spool: Option<Spool>,
     earlier: Earlier,
 }
@@ -318,6 +384,7 @@ async fn hold(
     tokens: &[String],
     spool: Spool,
     settings: &Settings,
+    stop: Arc<Stop>,
 ) -> Result<Held> {
     database.ensure_journal().await?;
     let lock = database.acquire_lock(tokens, run).await?;
@@ -330,7 +397,6 @@ async fn hold(
     let (spool, earlier) = look_up(&journal, spool, &settings.output_dir, settings.refire).await?;
     // The heartbeat runs from now on, the confirmation included; losing the lock stops the run,
     // since another run may then be firing the same accounts.
-    let stop = Arc::new(Stop::default());
     // Hidden, for tests: a shorter heartbeat, so losing the lock can be seen in seconds.
     let every = std::env::var("REPLAYER_HEARTBEAT_SECONDS")
         .ok()
@@ -350,7 +416,7 @@ async fn hold(
             }
         })
     };
-    Ok(Held { lock, heartbeat, journal, stop, spool: Some(spool), earlier })
+    Ok(Held { lock, heartbeat, journal, spool: Some(spool), earlier })
 }
 
 /// Read the spool's jobs in batches of 1,000.
@@ -414,8 +480,8 @@ async fn look_up(
     Ok((kept, earlier))
 }
 
-/// Counts a batch of answers, and shows the exact counts on the progress bar.
-fn count_batch(stats: &mut FireStats, bar: &ProgressBar, batch: &[Fired]) {
+/// Counts a batch of answers.
+fn count_batch(stats: &mut FireStats, batch: &[Fired]) {
     for fired in batch {
         stats.fired += 1;
         match fired.verdict {
@@ -425,6 +491,10 @@ fn count_batch(stats: &mut FireStats, bar: &ProgressBar, batch: &[Fired]) {
         }
         stats.latencies_ms.push(u32::try_from(fired.elapsed.as_millis()).unwrap_or(u32::MAX));
     }
+}
+
+/// The exact counts on the progress bar.
+fn show_counts(bar: &ProgressBar, stats: &FireStats) {
     bar.set_position(stats.fired);
     bar.set_message(format!("accepted {} failed {}", stats.accepted, stats.refused + stats.failed));
 }
@@ -436,10 +506,15 @@ async fn fire_spool<H: Hooks>(
     stats: &mut FireStats,
     hooks: H,
     stop: Arc<Stop>,
+    front: &mut dyn FireFrontEnd,
 ) -> Result<()> {
     // Ctrl-C stops the sending and lets the requests in flight finish; a second one stops at once.
     let interrupt = stop.clone();
+    let on_ctrl_c = front.stops_on_ctrl_c();
     let listener = tokio::spawn(async move {
+        if !on_ctrl_c {
+            return;
+        }
         if tokio::signal::ctrl_c().await.is_ok() {
             interrupt.set(StopReason::Interrupted);
             eprintln!("\ninterrupted: finishing the requests in flight (Ctrl-C again to stop at once)");
@@ -465,7 +540,7 @@ async fn fire_spool<H: Hooks>(
         parse_job(&line).context("the spool file is damaged")
     });
 
-    let bar = progress_bar(settings, spool_rows);
+    front.progress(stats, spool_rows);
     let started = Instant::now();
     let outcome = fire_all(firer, jobs, hooks, |batch: &[Fired]| {
         for fired in batch {
@@ -477,12 +552,13 @@ async fn fire_spool<H: Hooks>(
         // Out of this process before the journal records the batch: a kill -9 leaves the
         // `responses` dump holding every answer the journal holds.
         dumps.flush()?;
-        count_batch(stats, &bar, batch);
+        count_batch(stats, batch);
+        stats.elapsed = started.elapsed();
+        front.progress(stats, spool_rows);
         Ok(())
     })
     .await;
     stats.elapsed = started.elapsed();
-    bar.finish_and_clear();
     listener.abort();
     outcome
 }
@@ -508,7 +584,8 @@ mod tests {
         let all: Vec<Fired> =
             (0..32).map(|row| fired(row + 2, if row == 7 { Verdict::Refused } else { Verdict::Accepted })).collect();
         for (done, batch) in all.chunks(5).enumerate() {
-            count_batch(&mut stats, &bar, batch);
+            count_batch(&mut stats, batch);
+            show_counts(&bar, &stats);
             let fired = (5 * (done as u64 + 1)).min(32);
             assert_eq!(bar.position(), fired);
             let refused = u64::from(fired > 7);

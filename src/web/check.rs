@@ -130,13 +130,13 @@ fn settings_for(state: &AppState, name: &str, file: &Path, mapping: &Path) -> Re
 }
 
 /// The accounts of the server's database, when it has an attrib_account with rows (SPEC §8).
-async fn known_accounts(state: &AppState) -> Option<KnownAccounts> {
+pub(crate) async fn known_accounts(state: &AppState) -> Option<KnownAccounts> {
     let accounts = state.db.accounts().await.ok()?;
     (!accounts.is_empty()).then(|| KnownAccounts::new(accounts))
 }
 
 /// The staged chunks, in order, in a private temporary file (mode 0600, removed on drop).
-async fn stage_to_file(state: &AppState, id: &UploadId) -> Result<tempfile::NamedTempFile> {
+pub(crate) async fn stage_to_file(state: &AppState, id: &UploadId) -> Result<tempfile::NamedTempFile> {
     let mut file = tempfile::Builder::new()
         .prefix("replayer-upload-")
         .suffix(".csv")
@@ -175,6 +175,8 @@ pub fn remove_dumps(upload: &Upload) {
 
 /// Deletes an upload: staged chunks and dump files removed, history kept.
 pub async fn delete_upload(state: &AppState, upload: &Upload, by: &str) -> Result<()> {
+    // A fire under way stops as Cancel stops it; what it sent stays in the journal.
+    state.fires.cancel(&upload.id, by);
     state.db.unstage_upload(&upload.id, Some(by)).await?;
     remove_dumps(upload);
     Ok(())

@@ -5,6 +5,7 @@
 pub mod authentication;
 pub mod check;
 pub mod clients;
+pub mod fire;
 pub mod pages;
 pub mod report;
 pub mod routes;
@@ -51,9 +52,12 @@ pub struct ServeArgs {
     #[arg(long, default_value = "output", value_name = "DIR")]
     pub output_dir: PathBuf,
 
-    /// The DCS tag endpoint (firing from the page comes with part 2)
+    /// The DCS tag endpoint the page fires at
     #[arg(long, env = "REPLAYER_REQUEST_URL", default_value = "http://127.0.0.1:8080/tag", value_name = "URL")]
     pub request_url: String,
+
+    #[command(flatten)]
+    pub firing: fire::FiringArgs,
 }
 
 /// What the server runs on, checked once.
@@ -67,6 +71,8 @@ pub struct ServeConfig {
     pub database_url: String,
     pub output_dir: PathBuf,
     pub request_url: String,
+    /// The firing options of a run (§7), as the command line takes them.
+    pub firing: fire::FiringArgs,
 }
 
 impl ServeConfig {
@@ -102,6 +108,7 @@ impl ServeConfig {
             database_url,
             output_dir: args.output_dir,
             request_url: args.request_url.trim().to_owned(),
+            firing: args.firing.checked()?,
         })
     }
 }

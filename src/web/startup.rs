@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::routes::{api, assets, clients, home, login, logout, uploads};
+use super::routes::{api, assets, clients, fire, home, login, logout, uploads};
 use super::state::AppState;
 use super::{check, ServeConfig};
 use crate::db::Database;
@@ -34,6 +34,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}; is another server using the port?", config.listen))?;
         let state = AppState::new(db, config);
         check::resume_after_restart(&state).await?;
+        super::fire::interrupted_after_restart(&state).await?;
         tokio::spawn(check::sweep_periodically(state.clone()));
         let router = router(state.clone());
         Ok(Application { listener, router, state })
@@ -44,11 +45,21 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        // Fires stop as Ctrl-C stops a run (in flight finished, dumps and journal complete)
+        // before the connections are waited for: their pages' event streams end with them.
+        let fires = self.state.fires.clone();
+        let stop = async move {
+            stop.await;
+            fires.stop_all("the server's shutdown", FIRES_STOP_WITHIN).await;
+        };
         axum::serve(self.listener, self.router).with_graceful_shutdown(stop).await.context("the server stopped")?;
         self.state.db.close().await;
         Ok(())
     }
 }
+
+/// How long a stopping server waits for its fires to finish what is in flight and record it.
+const FIRES_STOP_WITHIN: Duration = Duration::from_secs(30);
 
 pub fn router(state: AppState) -> Router {
     // Uploads are limited by --max-upload while they stream, not by axum's 2 MB default.
@@ -67,6 +78,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/uploads/{id}/dumps/{kind}", get(uploads::dumps::download))
         .route("/api/uploads/{id}/fire", post(api::fire))
         .route("/api/uploads/{id}/cancel", post(api::cancel))
+        .route("/api/uploads/{id}/preflight", get(api::preflight))
+        .route("/uploads/{id}/fire", get(fire::confirm_page).post(fire::fire_form))
+        .route("/uploads/{id}/cancel", post(fire::cancel_form))
+        .route("/uploads/{id}/events", get(fire::events))
         .merge(upload_routes)
         .fallback(super::pages::not_found)
         .layer(from_fn_with_state(state.clone(), super::authentication::require_user));
@@ -74,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(login::get::form).post(login::post::sign_in))
         .route("/assets/app.js", get(assets::app_js))
         .route("/assets/style.css", get(assets::style_css))
+        .route("/assets/fire.js", get(assets::fire_js))
         .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
         .merge(signed_in)
         .layer(SetResponseHeaderLayer::if_not_present(

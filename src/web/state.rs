@@ -20,6 +20,8 @@ pub struct AppState {
     /// One check at a time: a check already uses every core.
     pub check_slots: Arc<Semaphore>,
     pub signin_throttle: Arc<SigninThrottle>,
+    /// The fires under way, by upload.
+    pub fires: Arc<super::fire::Fires>,
 }
 
 impl AppState {
@@ -30,6 +32,7 @@ impl AppState {
             progress: Arc::default(),
             check_slots: Arc::new(Semaphore::new(1)),
             signin_throttle: Arc::default(),
+            fires: Arc::default(),
         }
     }
 

@@ -42,6 +42,7 @@ pub fn config(dir: &Path) -> ServeConfig {
         database_url: format!("sqlite:{}", dir.join("replayer.sqlite").display()),
         output_dir: dir.join("output"),
         request_url: "http://127.0.0.1:9/tag".into(),
+        firing: Default::default(),
     }
 }
 

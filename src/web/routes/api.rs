@@ -28,6 +28,19 @@ pub fn upload_json(state: &AppState, upload: &Upload, with_exceptions: bool) -> 
     if let (Some(rows), Some(counts)) = (state.rows_so_far(&upload.id), counts.as_object_mut()) {
         counts.insert("rows_so_far".into(), rows.into());
     }
+    // While it fires, the counts are the fire's so far.
+    let fire = state.fires.get(&upload.id).map(|running| running.progress());
+    if let (Some(progress), Some(counts)) = (&fire, counts.as_object_mut()) {
+        for (key, value) in [
+            ("fired", progress.done),
+            ("accepted", progress.accepted),
+            ("refused", progress.refused),
+            ("failed", progress.failed),
+            ("already_fired", progress.already_fired),
+        ] {
+            counts.insert(key.into(), value.into());
+        }
+    }
     let mut value = json!({
         "id": upload.id.as_str(),
         "client": upload.client,
@@ -40,6 +53,8 @@ pub fn upload_json(state: &AppState, upload: &Upload, with_exceptions: bool) -> 
         "error": upload.error,
         "counts": counts,
         "dumps": dump_paths(upload).keys().collect::<Vec<_>>(),
+        "fire": fire,
+        "fire_status": crate::web::fire::page::status_word(upload),
         "fired_by": upload.fired_by,
         "fired_at_ms": upload.fired_at_ms,
         "deleted_by": upload.deleted_by,
@@ -97,17 +112,90 @@ pub async fn delete(
     }
 }
 
-/// Firing comes with part 2: operators get 501, analysts 403.
-pub async fn fire(Extension(current): Extension<CurrentUser>, Path(_id): Path<String>) -> Response {
-    if !current.user.role.can_fire() {
-        return error(StatusCode::FORBIDDEN, "only operators fire");
-    }
-    error(StatusCode::NOT_IMPLEMENTED, "firing from the server is not built yet; fire from the command line")
+#[derive(serde::Deserialize)]
+pub struct FireRequest {
+    confirm_rows: u64,
 }
 
-pub async fn cancel(Extension(current): Extension<CurrentUser>, Path(_id): Path<String>) -> Response {
+/// `POST /api/uploads/{id}/fire` with `{"confirm_rows": N}`: 202 once the pre-flight is
+/// confirmed; 422 (nothing sent) when N is not the number of rows to fire.
+pub async fn fire(
+    State(state): State<AppState>,
+    Extension(current): Extension<CurrentUser>,
+    Path(id): Path<String>,
+    request: Result<Json<FireRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if !current.user.role.can_fire() {
+        return error(StatusCode::FORBIDDEN, crate::web::routes::fire::OPERATORS_ONLY);
+    }
+    let Ok(Json(request)) = request else {
+        return error(StatusCode::BAD_REQUEST, "send {\"confirm_rows\": N}, N the number of rows to fire");
+    };
+    let upload = match find(&state, &id).await {
+        Ok(upload) => upload,
+        Err((status, message)) => return error(status, &message),
+    };
+    match crate::web::fire::launch(&state, &upload, current.user.email.as_str(), Some(request.confirm_rows)).await {
+        Ok(preflight) => {
+            let mut value = match state.db.upload(&upload.id).await {
+                Ok(Some(upload)) => upload_json(&state, &upload, false),
+                _ => json!({}),
+            };
+            value["rows_to_fire"] = preflight.sending.into();
+            (StatusCode::ACCEPTED, Json(value)).into_response()
+        }
+        Err(refusal) => {
+            let mut value = json!({ "error": refusal.message });
+            if let Some(preflight) = refusal.preflight {
+                value["rows_to_fire"] = preflight.sending.into();
+                value["preflight"] = preflight.text.into();
+            }
+            (refusal.status, Json(value)).into_response()
+        }
+    }
+}
+
+/// `GET /api/uploads/{id}/preflight`: what a fire would send, nothing sent.
+pub async fn preflight(
+    State(state): State<AppState>,
+    Extension(current): Extension<CurrentUser>,
+    Path(id): Path<String>,
+) -> Response {
+    if !current.user.role.can_fire() {
+        return error(StatusCode::FORBIDDEN, crate::web::routes::fire::OPERATORS_ONLY);
+    }
+    let upload = match find(&state, &id).await {
+        Ok(upload) => upload,
+        Err((status, message)) => return error(status, &message),
+    };
+    match crate::web::fire::launch(&state, &upload, current.user.email.as_str(), None).await {
+        Ok(preflight) => Json(json!({
+            "rows_to_fire": preflight.sending,
+            "already_fired": preflight.already_fired,
+            "exceptions": preflight.with_exceptions,
+            "preflight": preflight.text,
+        }))
+        .into_response(),
+        Err(refusal) => error(refusal.status, &refusal.message),
+    }
+}
+
+/// `POST /api/uploads/{id}/cancel`: stops the fire as Ctrl-C does (202), 409 when none runs.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Extension(current): Extension<CurrentUser>,
+    Path(id): Path<String>,
+) -> Response {
     if !current.user.role.can_fire() {
         return error(StatusCode::FORBIDDEN, "only operators fire or cancel");
     }
-    error(StatusCode::NOT_IMPLEMENTED, "firing from the server is not built yet; there is nothing to cancel")
+    let upload = match find(&state, &id).await {
+        Ok(upload) => upload,
+        Err((status, message)) => return error(status, &message),
+    };
+    if state.fires.cancel(&upload.id, current.user.email.as_str()) {
+        (StatusCode::ACCEPTED, Json(upload_json(&state, &upload, false))).into_response()
+    } else {
+        error(StatusCode::CONFLICT, "this upload is not firing; there is nothing to cancel")
+    }
 }

@@ -10,3 +10,7 @@ pub async fn app_js() -> impl IntoResponse {
 pub async fn style_css() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../assets/style.css"))
 }
+
+pub async fn fire_js() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../assets/fire.js"))
+}

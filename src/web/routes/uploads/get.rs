@@ -73,12 +73,7 @@ pub async fn page(
             (problems(&upload, DumpType::Exceptions, pages.ep.unwrap_or(1), &pages))
             (problems(&upload, DumpType::Warnings, pages.wp.unwrap_or(1), &pages))
         }
-        h2 { "Fire" }
-        @if current.user.role.can_fire() {
-            p #fire { "Firing from this page comes with the next version of the server; fire from the command line meanwhile." }
-        } @else {
-            p #fire { "Only operators fire; an analyst uploads, checks, downloads and deletes." }
-        }
+        (crate::web::fire::page::section(&state, &upload, &current))
         @if upload.state != UploadState::Deleted {
             form #delete-form method="post" action={ "/uploads/" (upload.id) "/delete" } {
                 input type="hidden" name="csrf" value=(csrf);

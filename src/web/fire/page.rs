@@ -1,0 +1,89 @@
+//! The fire part of an upload's page: Fire / Resume for an operator, the live progress with
+//! Cancel while it fires (server-sent events with JavaScript, a refreshing page without), and
+//! the fire's counts once it has run.
+
+use maud::{html, Markup};
+
+use super::Progress;
+use crate::db::uploads::{Upload, UploadState};
+use crate::web::authentication::CurrentUser;
+use crate::web::state::AppState;
+
+/// What the page says of the fire: `firing`, `finished`, `cancelled`, `interrupted` or nothing.
+pub fn status_word(upload: &Upload) -> &'static str {
+    match upload.state {
+        UploadState::Firing => "firing",
+        UploadState::Finished => "finished",
+        UploadState::Interrupted if upload.error.as_deref().is_some_and(|note| note.starts_with("cancelled")) => {
+            "cancelled"
+        }
+        UploadState::Interrupted => "interrupted",
+        _ => "",
+    }
+}
+
+pub fn progress_markup(progress: &Progress) -> Markup {
+    let eta = progress.eta_seconds.map(|s| format!("{}:{:02}", s / 60, s % 60)).unwrap_or_else(|| "…".into());
+    html! {
+        progress #fire-bar max=(progress.total.max(1)) value=(progress.done) {}
+        table #fire-progress {
+            tr { th { "done" } td { span #fire-done { (progress.done) } " / " span #fire-total { (progress.total) } } }
+            tr { th { "rate" } td #fire-rate { (progress.rate) "/s" } }
+            tr { th { "ETA" } td #fire-eta { (eta) } }
+            tr { th { "accepted" } td #fire-accepted { (progress.accepted) } }
+            tr { th { "refused" } td #fire-refused { (progress.refused) } }
+            tr { th { "failed" } td #fire-failed { (progress.failed) } }
+            tr { th { "already fired (skipped)" } td #fire-already { (progress.already_fired) } }
+        }
+    }
+}
+
+/// The fire section of the upload's page.
+pub fn section(state: &AppState, upload: &Upload, current: &CurrentUser) -> Markup {
+    let csrf = current.csrf.clone().unwrap_or_default();
+    let running = state.fires.get(&upload.id);
+    let can_fire = current.user.role.can_fire();
+    let word = status_word(upload);
+    let counts = &upload.counts;
+    html! {
+        h2 { "Fire" }
+        div #fire data-id=(upload.id) data-state=(upload.state.as_str()) {
+            @if !word.is_empty() {
+                p { "Fire: " strong #fire-status { (word) } }
+            }
+            @if let Some(running) = &running {
+                (progress_markup(&running.progress()))
+                noscript { meta http-equiv="refresh" content="2"; }
+                @if can_fire {
+                    form #cancel-form method="post" action={ "/uploads/" (upload.id) "/cancel" } {
+                        input type="hidden" name="csrf" value=(csrf);
+                        button #cancel-button type="submit" { "Cancel" }
+                        " (stops like Ctrl-C: the requests in flight finish, the dumps and the journal are completed)"
+                    }
+                }
+                script src="/assets/fire.js" defer {}
+            } @else if matches!(upload.state, UploadState::Finished | UploadState::Interrupted) {
+                table #fire-counts {
+                    tr { th { "fired" } td #fire-fired { (counts.fired) } }
+                    tr { th { "accepted" } td #fire-accepted { (counts.accepted) } }
+                    tr { th { "refused" } td #fire-refused { (counts.refused) } }
+                    tr { th { "failed" } td #fire-failed { (counts.failed) } }
+                    tr { th { "already fired (skipped)" } td #fire-already { (counts.already_fired) } }
+                }
+            }
+            @if running.is_none() && upload.staged {
+                @if !can_fire {
+                    p #fire-role { "Only operators fire; an analyst uploads, checks, downloads and deletes." }
+                } @else if upload.state == UploadState::Interrupted {
+                    p { a #resume-link.button href={ "/uploads/" (upload.id) "/fire" } { "Resume" } " (rows already accepted are skipped)" }
+                } @else if upload.state == UploadState::Finished {
+                    p { a #fire-link.button href={ "/uploads/" (upload.id) "/fire" } { "Fire again" } " (the rows refused or failed; accepted rows are skipped)" }
+                } @else if upload.state == UploadState::Checked && upload.error.is_none() {
+                    p { a #fire-link.button href={ "/uploads/" (upload.id) "/fire" } { "Fire…" } " (a confirmation page comes first)" }
+                }
+            } @else if running.is_none() && upload.state == UploadState::Finished {
+                p #fire-done-note { "Every row was accepted: the staged file has been deleted from the database; the history, the dumps and the journal stay." }
+            }
+        }
+    }
+}

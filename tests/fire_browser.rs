@@ -1,0 +1,202 @@
+//! A real browser fires from the pages of `replayer serve` (SPEC §10): chromium through
+//! chromedriver (fantoccini), as in tests/browser.rs. An operator signs in, uploads the example
+//! client, confirms the pre-flight, watches the progress pushed by server-sent events reach
+//! 32/32 against an in-process DCS, and sees the results; the same file again fires nothing.
+//! Without chromedriver it is skipped, except under CI=true.
+
+#[path = "api/helpers.rs"]
+mod helpers;
+
+#[path = "dcs/mod.rs"]
+mod dcs;
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use replayer::db::users::Role;
+use serde_json::json;
+
+use helpers::{repo, spawn_app_with};
+
+/// chromedriver, stopped when the test ends however it ends.
+struct Driver(Option<Child>);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn chromedriver_path() -> Option<std::path::PathBuf> {
+    let from_env = std::env::var_os("CHROMEDRIVER").map(std::path::PathBuf::from);
+    from_env
+        .into_iter()
+        .chain(["/usr/bin/chromedriver".into(), "/usr/lib/chromium/chromedriver".into()])
+        .find(|p| p.is_file())
+}
+
+/// The WebDriver URL and the driver process we started, if any; `None` to skip.
+async fn start_driver() -> Option<(String, Driver)> {
+    if let Ok(url) = std::env::var("CHROMEDRIVER_URL") {
+        return Some((url, Driver(None)));
+    }
+    let Some(path) = chromedriver_path() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "chromedriver is not installed: .ci/run must install the chromium and chromium-driver packages"
+        );
+        eprintln!("skipped: no chromedriver (apt-get install chromium chromium-driver)");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver(Some(child));
+    let url = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    while reqwest::get(format!("{url}/status")).await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(20), "chromedriver did not answer on {url}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Some((url, driver))
+}
+
+async fn browser(webdriver: &str, profile: &std::path::Path) -> Client {
+    let chromium = std::env::var("CHROME_BIN").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(webdriver)
+        .await
+        .expect("chromium starts under chromedriver")
+}
+
+/// Waits until the element's text satisfies `ok`; returns that text.
+async fn wait_for_text(browser: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        if let Ok(element) = browser.find(Locator::Css(css)).await {
+            if let Ok(text) = element.text().await {
+                if ok(&text) {
+                    return text;
+                }
+            }
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let url = browser.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            let source = browser.source().await.unwrap_or_default();
+            panic!("{css} never showed the text awaited; the page {url} is:\n{source}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_fires_the_example_from_the_page_and_watches_it_reach_32_of_32() {
+    let Some((webdriver, _driver)) = start_driver().await else { return };
+    let dcs = std::thread::spawn(dcs::Dcs::ok).join().unwrap();
+    let url = dcs.url.clone();
+    // 10 a second: the fire lasts about three seconds, long enough to watch.
+    let app = spawn_app_with(move |config| {
+        config.request_url = url;
+        config.firing.rate = Some("10".into());
+    })
+    .await;
+    app.add_user("olga@example.com", Role::Operator).await;
+    let profile = tempfile::tempdir().unwrap();
+    let browser = browser(&webdriver, profile.path()).await;
+    let outcome = run(&app, &browser, &dcs).await;
+    let _ = browser.close().await;
+    dcs.go_away();
+    outcome.unwrap();
+}
+
+async fn upload_example(browser: &Client) -> Result<String, fantoccini::error::CmdError> {
+    browser.find(Locator::Css("a.brand")).await?.click().await?;
+    browser.find(Locator::Css("#client option[value=example]")).await?.click().await?;
+    let example = repo("clients/example/example.csv");
+    browser.find(Locator::Css("#file")).await?.send_keys(&example.display().to_string()).await?;
+    wait_for_text(browser, "#header-check", |text| text.contains("Every header")).await;
+    browser.find(Locator::Css("#upload-button")).await?.click().await?;
+    assert_eq!(wait_for_text(browser, "#count-valid", |text| !text.is_empty()).await, "32");
+    Ok(browser.current_url().await?.path().trim_start_matches("/uploads/").to_owned())
+}
+
+async fn confirm(browser: &Client, rows: &str) -> Result<(), fantoccini::error::CmdError> {
+    wait_for_text(browser, "#fire-link", |text| text.starts_with("Fire")).await;
+    browser.find(Locator::Css("#fire-link")).await?.click().await?;
+    assert_eq!(wait_for_text(browser, "#rows-to-fire", |text| !text.is_empty()).await, rows);
+    browser.find(Locator::Css("#confirm-rows")).await?.send_keys(rows).await?;
+    browser.find(Locator::Css("#fire-button")).await?.click().await?;
+    Ok(())
+}
+
+async fn run(app: &helpers::TestApp, browser: &Client, dcs: &dcs::Dcs) -> Result<(), fantoccini::error::CmdError> {
+    browser.goto(&app.url("/")).await?;
+    browser.find(Locator::Css("input[name=email]")).await?.send_keys("olga@example.com").await?;
+    browser.find(Locator::Css("input[name=password]")).await?.send_keys(helpers::PASSWORD).await?;
+    browser.find(Locator::Css("form[action='/login'] button")).await?.click().await?;
+    wait_for_text(browser, "header .who", |text| text.contains("olga@example.com")).await;
+
+    let id = upload_example(browser).await?;
+    let preflight = {
+        wait_for_text(browser, "#fire-link", |text| text.starts_with("Fire")).await;
+        browser.find(Locator::Css("#fire-link")).await?.click().await?;
+        wait_for_text(browser, "#preflight", |text| text.contains("About to fire 32 tags")).await
+    };
+    assert!(preflight.contains("dates the nightly jobs will backdate"), "{preflight}");
+    browser.back().await?;
+    confirm(browser, "32").await?;
+
+    // The counts move on the page without a reload (server-sent events), then the results.
+    let page = browser.current_url().await?;
+    let midway = wait_for_text(browser, "#fire-done", |text| text.parse::<u32>().is_ok_and(|n| n > 0 && n < 32)).await;
+    assert_eq!(browser.current_url().await?, page);
+    assert_eq!(browser.find(Locator::Css("#fire-total")).await?.text().await?, "32", "at {midway}/32");
+    wait_for_text(browser, "#fire-status", |text| text == "finished").await;
+    assert_eq!(browser.find(Locator::Css("#fire-fired")).await?.text().await?, "32");
+    assert_eq!(browser.find(Locator::Css("#fire-accepted")).await?.text().await?, "32");
+    let summary = browser.find(Locator::Css("#summary")).await?.prop("textContent").await?.unwrap_or_default();
+    assert!(summary.contains("accepted"), "the summary of §9: {summary}");
+    for kind in ["requests", "requests-validated", "responses", "exceptions"] {
+        browser.find(Locator::Css(&format!("#downloads a[href$='/dumps/{kind}']"))).await?;
+    }
+    let mut rids: HashMap<String, usize> = HashMap::new();
+    for hit in dcs.hits() {
+        *rids.entry(hit.rid().to_owned()).or_insert(0) += 1;
+    }
+    assert_eq!(rids.len(), 32);
+    assert!(rids.values().all(|&count| count == 1), "each rid once: {rids:?}");
+    assert_eq!(app.chunks(&id).await, 0, "the staged rows are gone");
+    assert!(browser.find(Locator::Css("#staged")).await?.text().await?.starts_with("no"));
+
+    // The same file again: every row already fired, none sent.
+    upload_example(browser).await?;
+    confirm(browser, "0").await?;
+    wait_for_text(browser, "#fire-status", |text| text == "finished").await;
+    assert_eq!(browser.find(Locator::Css("#fire-already")).await?.text().await?, "32");
+    assert_eq!(browser.find(Locator::Css("#fire-fired")).await?.text().await?, "0");
+    assert_eq!(dcs.hit_count(), 32);
+    Ok(())
+}
