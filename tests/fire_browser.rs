@@ -10,107 +10,16 @@ mod helpers;
 #[path = "dcs/mod.rs"]
 mod dcs;
 
-use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+#[path = "webdriver/mod.rs"]
+mod webdriver;
 
-use fantoccini::{Client, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
+use std::collections::HashMap;
+
+use fantoccini::{Client, Locator};
 use replayer::db::users::Role;
-use serde_json::json;
 
 use helpers::{repo, spawn_app_with};
-
-/// chromedriver, stopped when the test ends however it ends.
-struct Driver(Option<Child>);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn chromedriver_path() -> Option<std::path::PathBuf> {
-    let from_env = std::env::var_os("CHROMEDRIVER").map(std::path::PathBuf::from);
-    from_env
-        .into_iter()
-        .chain(["/usr/bin/chromedriver".into(), "/usr/lib/chromium/chromedriver".into()])
-        .find(|p| p.is_file())
-}
-
-/// The WebDriver URL and the driver process we started, if any; `None` to skip.
-async fn start_driver() -> Option<(String, Driver)> {
-    if let Ok(url) = std::env::var("CHROMEDRIVER_URL") {
-        return Some((url, Driver(None)));
-    }
-    let Some(path) = chromedriver_path() else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "chromedriver is not installed: .ci/run must install the chromium and chromium-driver packages"
-        );
-        eprintln!("skipped: no chromedriver (apt-get install chromium chromium-driver)");
-        return None;
-    };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(path)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    let driver = Driver(Some(child));
-    let url = format!("http://127.0.0.1:{port}");
-    let start = Instant::now();
-    while reqwest::get(format!("{url}/status")).await.is_err() {
-        assert!(start.elapsed() < Duration::from_secs(20), "chromedriver did not answer on {url}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Some((url, driver))
-}
-
-async fn browser(webdriver: &str, profile: &std::path::Path) -> Client {
-    let chromium = std::env::var("CHROME_BIN").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    ClientBuilder::new(HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(webdriver)
-        .await
-        .expect("chromium starts under chromedriver")
-}
-
-/// Waits until the element's text satisfies `ok`; returns that text.
-async fn wait_for_text(browser: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
-    let start = Instant::now();
-    loop {
-        if let Ok(element) = browser.find(Locator::Css(css)).await {
-            if let Ok(text) = element.text().await {
-                if ok(&text) {
-                    return text;
-                }
-            }
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            let url = browser.current_url().await.map(|u| u.to_string()).unwrap_or_default();
-            let source = browser.source().await.unwrap_or_default();
-            panic!("{css} never showed the text awaited; the page {url} is:\n{source}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use webdriver::{browser, start_driver, wait_for_text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_fires_the_example_from_the_page_and_watches_it_reach_32_of_32() {
