@@ -18,18 +18,7 @@ struct Run {
 
 fn replayer(csv: &Path, output: &Path, url: &str, extra: &[&str]) -> Run {
     let started = Instant::now();
-    let result = Command::cargo_bin("replayer")
-        .unwrap()
-        .args(["--name", "fire-test", "--load-file"])
-        .arg(csv)
-        .arg("--output-dir")
-        .arg(output)
-        .args(["--request-url", url])
-        .args(extra)
-        .env_remove("REPLAYER_DATABASE_URL")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let result = dcs::replayer("fire-test", csv, output, url, extra).output().unwrap();
     Run {
         code: result.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&result.stdout).into_owned(),

@@ -63,17 +63,7 @@ fn command(csv: &Path, output: &Path, url: &str, database: &str, extra: &[&str])
 }
 
 fn named(name: &str, csv: &Path, output: &Path, url: &str, database: &str, extra: &[&str]) -> Command {
-    let mut command = Command::cargo_bin("replayer").unwrap();
-    command
-        .args(["--name", name, "--load-file"])
-        .arg(csv)
-        .arg("--output-dir")
-        .arg(output)
-        .args(["--request-url", url, "--database-url", database])
-        .args(extra)
-        .env_remove("REPLAYER_DATABASE_URL")
-        .stdin(Stdio::null());
-    command
+    dcs::replayer(name, csv, output, url, &[&["--database-url", database], extra].concat())
 }
 
 fn accounts_add(database: &str, token: &str, connection: &str) {

@@ -10,17 +10,7 @@ use assert_cmd::cargo::CommandCargoExt;
 use dcs::{client, Dcs, Reply};
 
 fn replayer(csv: &Path, output: &Path, url: &str, extra: &[&str]) -> Command {
-    let mut command = Command::cargo_bin("replayer").unwrap();
-    command
-        .args(["--name", "pre", "--load-file"])
-        .arg(csv)
-        .arg("--output-dir")
-        .arg(output)
-        .args(["--request-url", url])
-        .args(extra)
-        .env_remove("REPLAYER_DATABASE_URL")
-        .stdin(Stdio::null());
-    command
+    dcs::replayer("pre", csv, output, url, extra)
 }
 
 fn text(output: &Output) -> String {

@@ -22,16 +22,7 @@ const ROWS: usize = 30_000;
 const BOUND: Duration = Duration::from_secs(90);
 
 fn start(name: &str, csv: &Path, output: &Path, url: &str, extra: &[&str]) -> Child {
-    Command::cargo_bin("replayer")
-        .unwrap()
-        .args(["--name", name, "--fire-tag", "--yes", "--quiet", "--load-file"])
-        .arg(csv)
-        .arg("--output-dir")
-        .arg(output)
-        .args(["--request-url", url])
-        .args(extra)
-        .env_remove("REPLAYER_DATABASE_URL")
-        .stdin(Stdio::null())
+    dcs::replayer(name, csv, output, url, &[&["--fire-tag", "--yes", "--quiet"], extra].concat())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -5,12 +5,11 @@
 mod dcs;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
 use dcs::{client, closed_port_url, dump_lines, Dcs, Reply};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -83,16 +82,7 @@ impl TlsDcs {
 
 fn live(csv: &Path, output: &Path, url: &str, extra: &[&str]) -> (Output, Duration) {
     let started = Instant::now();
-    let output = Command::cargo_bin("replayer")
-        .unwrap()
-        .args(["--name", "tls", "--fire-tag", "--yes", "--quiet", "--load-file"])
-        .arg(csv)
-        .arg("--output-dir")
-        .arg(output)
-        .args(["--request-url", url])
-        .args(extra)
-        .env_remove("REPLAYER_DATABASE_URL")
-        .stdin(Stdio::null())
+    let output = dcs::replayer("tls", csv, output, url, &[&["--fire-tag", "--yes", "--quiet"], extra].concat())
         .output()
         .unwrap();
     (output, started.elapsed())

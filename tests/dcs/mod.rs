@@ -169,6 +169,25 @@ impl Dcs {
     }
 }
 
+/// `replayer --name <name> --load-file <csv> --output-dir <output> --request-url <url> <extra…>`,
+/// with no database or DCS from the environment and nothing on stdin: the real binary as the
+/// live-run tests start it.
+pub fn replayer(name: &str, csv: &Path, output: &Path, url: &str, extra: &[&str]) -> std::process::Command {
+    use assert_cmd::cargo::CommandCargoExt as _;
+    let mut command = std::process::Command::cargo_bin("replayer").unwrap();
+    command
+        .args(["--name", name, "--load-file"])
+        .arg(csv)
+        .arg("--output-dir")
+        .arg(output)
+        .args(["--request-url", url])
+        .args(extra)
+        .env_remove("REPLAYER_DATABASE_URL")
+        .env_remove("REPLAYER_REQUEST_URL")
+        .stdin(std::process::Stdio::null());
+    command
+}
+
 /// A URL on 127.0.0.1 where nothing listens.
 pub fn closed_port_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
