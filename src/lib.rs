@@ -13,8 +13,6 @@ pub mod field;
 pub mod fire;
 pub mod handlers;
 pub mod input;
-pub mod journal;
-pub mod live;
 pub mod mapping;
 pub mod money;
 pub mod payload;
@@ -57,7 +55,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     let settings = Settings::from_args(cli.run)?;
     if settings.fire_tag {
-        live::check_confirmation_possible(&settings)?;
+        fire::live::check_confirmation_possible(&settings)?;
     }
     let now = Utc::now();
     let runtime = runtime()?;
@@ -82,7 +80,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     };
     let accounts = accounts.map(KnownAccounts::new);
     let outcome = if settings.fire_tag {
-        live::run_live(settings, now, &runtime, database.clone(), accounts)
+        fire::live::run_live(settings, now, &runtime, database.clone(), accounts)
     } else {
         run::dry_run(settings, now, accounts, &mut run::Silent)
     };

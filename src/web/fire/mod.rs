@@ -1,5 +1,5 @@
 //! Firing an upload from the server (SPEC §10): the command line's live run
-//! (`crate::live::fire_file`) on the staged file, with its journal and lock, progress kept here
+//! (`crate::fire::live::fire_file`) on the staged file, with its journal and lock, progress kept here
 //! for the pages and the API, and a `Stop` for Cancel.
 
 pub mod page;

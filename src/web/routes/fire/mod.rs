@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::uploads::find;
 use crate::db::uploads::Upload;
-use crate::live::Preflight;
+use crate::fire::live::Preflight;
 use crate::web::authentication::CurrentUser;
 use crate::web::fire::{launch, page, Refusal};
 use crate::web::pages::{error_page, layout, render};

@@ -14,8 +14,8 @@ use tokio::runtime::Runtime;
 
 use crate::db::{default_sqlite_url, Database, RunInfo, HEARTBEAT_EVERY};
 use crate::dump::Dumps;
+use crate::fire::journal::Journal;
 use crate::fire::{fire_all, FireSettings, Fired, Firer, Hooks, Job, Stop, StopReason, Verdict};
-use crate::journal::Journal;
 use crate::replayer::Replayer;
 use crate::rows::KnownAccounts;
 use crate::settings::Settings;
@@ -456,15 +456,15 @@ async fn look_up(
         let batch = batch?;
         for (job, found) in batch.iter().zip(journal.earlier(&batch).await?) {
             match found {
-                crate::journal::Earlier::Accepted(_) if refire => {}
-                crate::journal::Earlier::Accepted(run) => {
+                crate::fire::journal::Earlier::Accepted(_) if refire => {}
+                crate::fire::journal::Earlier::Accepted(run) => {
                     *earlier.accepted.entry(run).or_insert(0) += 1;
                     accepted_rows.insert(job.row);
                 }
-                crate::journal::Earlier::Refused => earlier.refused += 1,
-                crate::journal::Earlier::Failed => earlier.failed += 1,
-                crate::journal::Earlier::Sent => earlier.unanswered += 1,
-                crate::journal::Earlier::Nothing => {}
+                crate::fire::journal::Earlier::Refused => earlier.refused += 1,
+                crate::fire::journal::Earlier::Failed => earlier.failed += 1,
+                crate::fire::journal::Earlier::Sent => earlier.unanswered += 1,
+                crate::fire::journal::Earlier::Nothing => {}
             }
         }
     }
