@@ -41,6 +41,9 @@ pub struct Summary {
     pub timezone: String,
     pub files_written: Vec<PathBuf>,
     pub tokens_checked: bool,
+    /// The encoding and the delimiter read, and how they were found.
+    pub encoding: String,
+    pub delimiter: String,
     /// Lines shown on the terminal, the first few of each kind.
     pub shown_exceptions: Vec<String>,
     pub shown_warnings: Vec<String>,
@@ -201,6 +204,10 @@ impl Summary {
         }
         let _ = writeln!(out, "accounts:             {}", list(&self.accounts));
         let _ = writeln!(out, "events:               {}", list(&self.events));
+        if !self.encoding.is_empty() {
+            let _ = writeln!(out, "encoding read:        {}", self.encoding);
+            let _ = writeln!(out, "delimiter read:       {}", self.delimiter);
+        }
         if !self.tokens_checked {
             let _ = writeln!(out, "account tokens:       NOT checked against attrib_account (no database configured)");
         }
