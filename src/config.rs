@@ -10,10 +10,15 @@ use csv::StringRecord;
 
 use crate::dates::DateFormat;
 use crate::field::Field;
-use crate::handlers::{handler, Outcome};
+use crate::handlers::{handler, looks_like_email, Outcome};
 use crate::input::Columns;
 use crate::mapping::Mapping;
 use crate::payload::{Payload, Value};
+
+/// Why a row with an e-mail address outside `email` is not fired (the address is not shown).
+const EMAIL_ELSEWHERE: &str =
+    "holds what looks like an e-mail address (value not shown: personal data), which would be sent in the clear; \
+     map this column to \"email\" in the mapping's \"columns\" so that it is hashed, or remove the address";
 
 pub struct ReplayerConfig {
     mapping: Mapping,
@@ -120,6 +125,10 @@ impl ReplayerConfig {
         self.mapping.timezone
     }
 
+    pub fn country(&self) -> Option<phonenumber::country::Id> {
+        self.mapping.country
+    }
+
     pub fn decimal_separator(&self) -> char {
         self.mapping.decimal_separator
     }
@@ -166,7 +175,11 @@ impl ReplayerConfig {
                 },
                 outcome => outcome,
             };
-            if matches!(outcome, Outcome::Value(_) | Outcome::Warning { sent: Some(_), .. }) {
+            if let Outcome::Value(value) | Outcome::Warning { sent: Some(value), .. } = &outcome {
+                if !matches!(field, Field::Email | Field::Phone) && looks_like_email(value) {
+                    exceptions.push(self.problem(field, column, EMAIL_ELSEWHERE.to_owned()));
+                    continue;
+                }
                 has_identifier |= Field::IDENTIFIERS.contains(&field);
             }
             match outcome {
@@ -214,6 +227,12 @@ impl ReplayerConfig {
                     column: Some(self.columns.header(*index).to_owned()),
                     field: format!("custom.{key}"),
                     text: "holds the replacement character \u{FFFD}: the file was damaged by a wrong conversion; fix the cell".to_owned(),
+                });
+            } else if looks_like_email(cell) {
+                exceptions.push(Problem {
+                    column: Some(self.columns.header(*index).to_owned()),
+                    field: format!("custom.{key}"),
+                    text: EMAIL_ELSEWHERE.to_owned(),
                 });
             } else if !cell.is_empty() {
                 custom.push((Cow::Borrowed(key.as_str()), Cow::Borrowed(cell)));
@@ -308,6 +327,24 @@ mod tests {
         let formatted = config.format_data(&row).unwrap();
         assert_eq!(formatted.local_date, formatted.event_time.with_timezone(&chrono_tz::Pacific::Apia).date_naive());
         assert_eq!(formatted.local_date, NaiveDate::from_ymd_opt(2011, 12, 31).unwrap());
+    }
+
+    #[test]
+    fn an_email_address_in_any_other_field_is_an_exception_that_does_not_show_it() {
+        let config = config(&["Date", "Value", "customer_id", "Store", "order_id", "user_agent", "utm_source"]);
+        let base = ["01/06/2024", "1", "c1", "s", "o-1", "ua", "news"];
+        for (index, field) in
+            [(2, "customer_id"), (3, "custom.store_id"), (4, "order_id"), (5, "user_agent"), (6, "utm_source")]
+        {
+            let mut cells = base.to_vec();
+            cells[index] = " Jane.Doe@Example.com ";
+            let problems = config.format_data(&StringRecord::from(cells)).unwrap_err();
+            assert_eq!(problems.len(), 1, "{field}: {problems:?}");
+            assert_eq!(problems[0].field, field);
+            let line = problems[0].line(2);
+            assert!(line.contains("map this column to \"email\"") && !line.to_lowercase().contains("jane"), "{line}");
+        }
+        assert!(config.format_data(&StringRecord::from(base.to_vec())).is_ok());
     }
 
     #[test]
