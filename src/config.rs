@@ -2,6 +2,7 @@
 //! `handle_<field>` over a row and gives its payload (SPEC §4).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use anyhow::{bail, Result};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -20,12 +21,17 @@ const EMAIL_ELSEWHERE: &str =
     "holds what looks like an e-mail address (value not shown: personal data), which would be sent in the clear; \
      map this column to \"email\" in the mapping's \"columns\" so that it is hashed, or remove the address";
 
+/// Up to this many events are searched one by one; more are looked up.
+const EVENTS_SEARCHED: usize = 16;
+
 pub struct ReplayerConfig {
     mapping: Mapping,
     columns: Columns,
     now: DateTime<Utc>,
     /// What each field's default gives, handled once.
     defaults: [Option<Outcome<'static>>; Field::COUNT],
+    /// The mapping's events by their ASCII lower case, when there are many (a few are searched).
+    events_by_lower_case: HashMap<String, usize>,
     /// The fields `format_data` runs, in payload order: those with a column or a default, and
     /// the required ones. Any other would always be empty (every handler gives `Empty` for "").
     fields: Vec<Field>,
@@ -67,7 +73,23 @@ pub struct Formatted<'a> {
 
 impl ReplayerConfig {
     pub fn new(mapping: Mapping, columns: Columns, now: DateTime<Utc>) -> Result<ReplayerConfig> {
-        let mut config = ReplayerConfig { mapping, columns, now, defaults: Default::default(), fields: Vec::new() };
+        let events_by_lower_case = if mapping.events.len() > EVENTS_SEARCHED {
+            let mut by_lower_case = HashMap::with_capacity(mapping.events.len());
+            for (index, event) in mapping.events.iter().enumerate() {
+                by_lower_case.entry(event.to_ascii_lowercase()).or_insert(index);
+            }
+            by_lower_case
+        } else {
+            HashMap::new()
+        };
+        let mut config = ReplayerConfig {
+            mapping,
+            columns,
+            now,
+            defaults: Default::default(),
+            events_by_lower_case,
+            fields: Vec::new(),
+        };
         let mut defaults: [Option<Outcome<'static>>; Field::COUNT] = Default::default();
         let mut given: Vec<(Field, String)> = config.mapping.defaults.clone();
         if let Some(token) = &config.mapping.account_token {
@@ -115,6 +137,17 @@ impl ReplayerConfig {
 
     pub fn events(&self) -> &[String] {
         &self.mapping.events
+    }
+
+    /// The listed spelling of event `name` (matched ignoring ASCII case), if it is listed.
+    pub fn listed_event(&self, name: &str) -> Option<&str> {
+        let events = &self.mapping.events;
+        let index = if events.len() > EVENTS_SEARCHED {
+            self.events_by_lower_case.get(&name.to_ascii_lowercase()).copied()
+        } else {
+            events.iter().position(|listed| listed.eq_ignore_ascii_case(name))
+        };
+        index.map(|index| events[index].as_str())
     }
 
     pub fn date_formats(&self) -> &[DateFormat] {

@@ -302,10 +302,9 @@ pub fn read_event_time(
         None => {
             let punctuation = Punctuation::of(text);
             let reading = formats.iter().find_map(|format| format.read(text, &punctuation)).ok_or_else(|| {
-                let patterns: Vec<&str> = formats.iter().map(DateFormat::pattern).collect();
                 format!(
                     "{text:?} is not a date in any of the mapping's date_formats ({}); fix the cell or add its format to \"date_formats\"",
-                    patterns.join(", ")
+                    crate::field::capped_list(formats.iter().map(DateFormat::pattern))
                 )
             })?;
             (reading, None)

@@ -116,8 +116,8 @@ pub fn handle_event_name<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outco
     if events.is_empty() {
         return Outcome::Value(name.into());
     }
-    if let Some(listed) = events.iter().find(|listed| listed.eq_ignore_ascii_case(name)) {
-        return Outcome::Value(listed.as_str().into());
+    if let Some(listed) = config.listed_event(name) {
+        return Outcome::Value(listed.into());
     }
     let hint = match closest(name, events.iter().map(String::as_str)) {
         Some(found) => format!("did you mean {found:?}? "),
@@ -125,7 +125,7 @@ pub fn handle_event_name<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outco
     };
     Outcome::Exception(format!(
         "{name:?} is not one of this client's events ({}); {hint}fix the cell or add the event to the mapping's \"events\"",
-        events.join(", ")
+        crate::field::capped_list(events)
     ))
 }
 

@@ -199,11 +199,35 @@ impl CsvInput {
     }
 }
 
-fn find_header(headers: &[String], wanted: &str) -> Option<usize> {
-    let wanted = wanted.trim();
-    headers
-        .iter()
-        .position(|header| header.eq_ignore_ascii_case(wanted) || header.to_lowercase() == wanted.to_lowercase())
+/// The file's headers by their lower case, for look-ups in linear time however many there are.
+struct HeaderIndex {
+    first: std::collections::HashMap<String, usize>,
+}
+
+impl HeaderIndex {
+    /// Index the headers; `Err` names the first header that appears twice (ignoring case).
+    fn new(headers: &[String]) -> Result<HeaderIndex, String> {
+        let mut first = std::collections::HashMap::with_capacity(headers.len());
+        for (index, header) in headers.iter().enumerate() {
+            if header.is_empty() {
+                continue;
+            }
+            if let Some(&earlier) = first.get(&header.to_lowercase()) {
+                return Err(format!(
+                    "the header {header:?} appears twice (columns {} and {}); rename or remove one. The file's headers are: {}",
+                    earlier + 1,
+                    index + 1,
+                    quoted_list(headers)
+                ));
+            }
+            first.insert(header.to_lowercase(), index);
+        }
+        Ok(HeaderIndex { first })
+    }
+
+    fn find(&self, wanted: &str) -> Option<usize> {
+        self.first.get(&wanted.trim().to_lowercase()).copied()
+    }
 }
 
 fn missing_header(headers: &[String], wanted: &str, what: &str) -> String {
@@ -216,25 +240,14 @@ fn missing_header(headers: &[String], wanted: &str, what: &str) -> String {
     )
 }
 
+/// The file's headers for a message: the first 50, and how many more.
 fn quoted_list(headers: &[String]) -> String {
-    headers.iter().filter(|h| !h.is_empty()).map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ")
+    crate::field::capped_list(headers.iter().filter(|h| !h.is_empty()).map(|h| format!("{h:?}")))
 }
 
 /// Map fields and custom keys to columns. `Ok` carries the warning about unmapped headers, if any.
 pub fn resolve_columns(headers: &[String], mapping: &Mapping) -> Result<(Columns, Option<String>), String> {
-    for (index, header) in headers.iter().enumerate() {
-        if header.is_empty() {
-            continue;
-        }
-        if let Some(first) = headers[..index].iter().position(|other| other.to_lowercase() == header.to_lowercase()) {
-            return Err(format!(
-                "the header {header:?} appears twice (columns {} and {}); rename or remove one. The file's headers are: {}",
-                first + 1,
-                index + 1,
-                quoted_list(headers)
-            ));
-        }
-    }
+    let index = HeaderIndex::new(headers)?;
     let mut columns = Columns {
         headers: headers.to_vec(),
         width: headers.iter().rposition(|h| !h.is_empty()).map_or(0, |last| last + 1),
@@ -242,22 +255,19 @@ pub fn resolve_columns(headers: &[String], mapping: &Mapping) -> Result<(Columns
     };
     let mut used = vec![false; headers.len()];
     for field in Field::ALL {
-        let index = match mapping.header_for(field) {
-            Some(header) => {
-                Some(find_header(headers, header).ok_or_else(|| missing_header(headers, header, field.name()))?)
-            }
-            None => find_header(headers, field.name()),
+        let found = match mapping.header_for(field) {
+            Some(header) => Some(index.find(header).ok_or_else(|| missing_header(headers, header, field.name()))?),
+            None => index.find(field.name()),
         };
-        if let Some(index) = index {
-            used[index] = true;
+        if let Some(found) = found {
+            used[found] = true;
         }
-        columns.fields[field.index()] = index;
+        columns.fields[field.index()] = found;
     }
     for (key, header) in &mapping.custom {
-        let index =
-            find_header(headers, header).ok_or_else(|| missing_header(headers, header, &format!("custom.{key}")))?;
-        used[index] = true;
-        columns.custom.push((key.clone(), index));
+        let found = index.find(header).ok_or_else(|| missing_header(headers, header, &format!("custom.{key}")))?;
+        used[found] = true;
+        columns.custom.push((key.clone(), found));
     }
 
     let available = |field: Field| columns.of(field).is_some() || mapping.default_for(field).is_some();
@@ -285,7 +295,7 @@ pub fn resolve_columns(headers: &[String], mapping: &Mapping) -> Result<(Columns
         format!(
             "file: {} column(s) that nothing maps, not sent: {}; map them in \"columns\" or \"custom\" if they matter",
             unmapped.len(),
-            unmapped.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ")
+            crate::field::capped_list(unmapped.iter().map(|h| format!("{h:?}")))
         )
     });
     Ok((columns, warning))

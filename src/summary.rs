@@ -227,9 +227,9 @@ fn list(map: &BTreeMap<String, u64>) -> String {
     if map.is_empty() {
         return "none".to_owned();
     }
-    let mut text = map.iter().map(|(key, count)| format!("{key} ({count})")).collect::<Vec<_>>().join(", ");
+    let mut text = crate::field::capped_list(map.iter().map(|(key, count)| format!("{key} ({count})")));
     if map.len() >= MAX_DISTINCT {
-        text.push_str(", and more");
+        text.push_str(" (past 1000 distinct ones, not counted)");
     }
     text
 }

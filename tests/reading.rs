@@ -655,3 +655,52 @@ fn a_header_only_file_is_valid_and_empty() {
     assert_eq!(dumps.text("requests"), "");
     assert_eq!(dumps.text("requests-validated"), "[]\n");
 }
+
+// --- bounded work ----------------------------------------------------------------------------
+
+#[test]
+fn a_header_of_100000_columns_is_read_in_linear_time_and_listed_capped() {
+    let extra: Vec<String> = (0..100_000).map(|index| format!("Extra column {index}")).collect();
+    let row_cells = ",".repeat(extra.len());
+    let csv = format!("{HEADER},{}\n01/06/2024 10:00,C-1,O-1,1,,a{row_cells}\n", extra.join(","));
+    let client = Client::new(MAPPING, csv);
+    let started = std::time::Instant::now();
+    let run = dump(&client, &[]);
+    let elapsed = started.elapsed();
+    run.expect_code(0);
+    // A debug build on a shared machine: the bound is loose; the release build takes a fraction.
+    assert!(elapsed.as_secs_f64() < 10.0, "{elapsed:?}");
+    let warning = &run.dumps("fixture").lines("warnings")[0];
+    assert!(warning.starts_with("file: 100000 column(s) that nothing maps"), "{}", &warning[..80]);
+    assert!(
+        warning.contains("\"Extra column 49\", and 99950 more;") && warning.len() < 2000,
+        "{} bytes",
+        warning.len()
+    );
+
+    // A missing header lists the file's first 50 headers only.
+    let csv = format!("Sale Dat,{}\n", extra.join(","));
+    let client = Client::new(MAPPING, csv);
+    let run = dump(&client, &[]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("and 99951 more") && run.stderr.len() < 5000, "{} bytes", run.stderr.len());
+}
+
+#[test]
+fn a_mapping_of_200000_events_is_looked_up_not_searched_and_never_listed_whole() {
+    let events: Vec<String> = (0..200_000).map(|index| format!("\"event_{index}\"")).collect();
+    let mapping = MAPPING.replace(r#"["offline_sale"]"#, &format!("[\"offline_sale\", {}]", events.join(", ")));
+    let mut lines = vec![HEADER.replace("Sale Date", "Sale Date,event_name")];
+    for index in 0..2000 {
+        lines.push(format!("01/06/2024 10:00,EVENT_{index},C-{index},O-{index},1,,a"));
+    }
+    lines.push("01/06/2024 10:00,nope,C-x,O-x,1,,a".to_owned());
+    let client = Client::new(&mapping, lines.join("\n"));
+    let started = std::time::Instant::now();
+    let run = dump(&client, &[]);
+    run.expect_code(1);
+    assert!(started.elapsed().as_secs_f64() < 20.0, "{:?}", started.elapsed());
+    let exceptions = run.dumps("fixture").lines("exceptions");
+    assert_eq!(exceptions.len(), 1);
+    assert!(exceptions[0].contains("and 199951 more") && exceptions[0].len() < 2000, "{}", exceptions[0].len());
+}
