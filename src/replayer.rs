@@ -171,6 +171,13 @@ impl Replayer {
             Ok(())
         });
         self.context = Some(context);
+        if outcome.is_err() {
+            // The reading stopped (a record over 1 MiB, a full disk): no dump of part of the file
+            // is left to be fired from.
+            if let Some(dumps) = &mut self.dumps {
+                dumps.discard();
+            }
+        }
         outcome
     }
 
