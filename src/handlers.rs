@@ -286,7 +286,12 @@ pub fn phone_e164(text: &str, country: Option<phonenumber::country::Id>) -> Resu
     if parts.filter(|part| digits_in(part) >= 4).count() > 1 {
         return Err(PhoneProblem::TwoNumbers);
     }
-    let number = phonenumber::parse(country, text).map_err(|error| match error {
+    // The crate has panicked on odd input in the past (fuzzed, fixed since): a panic is a cell
+    // that is not a number, never the end of the run.
+    let parsed =
+        std::panic::catch_unwind(|| phonenumber::parse(country, text).map(|number| (number.is_valid(), number)));
+    let Ok(parsed) = parsed else { return Err(PhoneProblem::NotANumber) };
+    let (valid, number) = parsed.map_err(|error| match error {
         phonenumber::ParseError::InvalidCountryCode if country.is_none() && !text.starts_with('+') => {
             PhoneProblem::NoCountry
         }
@@ -300,7 +305,7 @@ pub fn phone_e164(text: &str, country: Option<phonenumber::country::Id>) -> Resu
     if letters > 0 && !(extension && marker_only) {
         return Err(PhoneProblem::Letters);
     }
-    if !number.is_valid() {
+    if !valid {
         return Err(PhoneProblem::Invalid);
     }
     Ok((number.format().mode(phonenumber::Mode::E164).to_string(), extension))
@@ -607,6 +612,27 @@ mod tests {
         }
         assert!(warning(handle_phone(&gb, "4.41234E+11")).0.contains("scientific notation"));
         assert_eq!(value(handle_phone(&gb, &"AB".repeat(32))), "ab".repeat(32));
+    }
+
+    #[test]
+    fn no_phone_cell_makes_the_handler_panic() {
+        let gb = config_in("CH");
+        let pieces =
+            ["+", "0", "00", "1", "2 ", "#", ":", "x", "ext", "-", "(", ")", " ", "9", "tel:", ";", "*", "41", "é"];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..5000 {
+            let mut cell = String::new();
+            for _ in 0..(seed % 12) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                cell.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            seed = seed.wrapping_add(1);
+            let _ = handle_phone(&gb, &cell);
+        }
+        let _ = handle_phone(&gb, "  2 22#:");
+        let _ = handle_phone(&gb, "003-836-4618x3001");
     }
 
     #[test]
