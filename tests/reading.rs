@@ -213,6 +213,22 @@ fn stray_bytes_in_a_utf8_file_make_their_rows_exceptions_and_the_rest_is_utf8() 
 }
 
 #[test]
+fn a_windows_1252_file_whose_first_accent_is_past_64_kib_is_still_detected() {
+    let mut csv = format!("{HEADER}\n").into_bytes();
+    for row in 0..2000 {
+        csv.extend_from_slice(format!("01/06/2024 10:00,C-{row},O-{row},1.00,plain,ST{row}\n").as_bytes());
+    }
+    assert!(csv.len() > 64 * 1024);
+    csv.extend_from_slice(b"02/06/2024 10:00,C-x,O-x,2.00,Cr\xe8me,Caf\xe9 \x805\n");
+    let client = Client::new(MAPPING, csv);
+    let run = dump(&client, &[]);
+    run.expect_code(0);
+    let dumps = run.dumps("fixture");
+    assert_eq!(stores_and_sources(&dumps)[2000], ("Café €5".to_owned(), Some("Crème".to_owned())));
+    assert_eq!(summary_value(&run.stdout, "encoding read"), "windows-1252 (detected)");
+}
+
+#[test]
 fn a_mac_roman_file_is_never_read_as_windows_1252() {
     // "Müller", "Crème", "Café" in Mac Roman: ü 0x9F, è 0x8F, é 0x8E.
     let mut csv = format!("{HEADER}\n").into_bytes();
