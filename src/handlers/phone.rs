@@ -41,7 +41,10 @@ struct Region {
 impl Region {
     fn new(meta: &Metadata) -> Option<Region> {
         let descriptors = meta.descriptors();
+        // Any kind will do for validity: the common ones first.
         let kinds = [
+            descriptors.fixed_line(),
+            descriptors.mobile(),
             descriptors.premium_rate(),
             descriptors.toll_free(),
             descriptors.shared_cost(),
@@ -50,8 +53,6 @@ impl Region {
             descriptors.pager(),
             descriptors.uan(),
             descriptors.voicemail(),
-            descriptors.fixed_line(),
-            descriptors.mobile(),
         ];
         let leading_digits = match meta.leading_digits() {
             Some(pattern) => Some(RegexBuilder::new(pattern.as_str()).ignore_whitespace(true).build().ok()?),
@@ -73,6 +74,8 @@ impl Region {
 /// A calling code's regions, in the crate's order, with what parsing national numbers needs.
 struct Code {
     regions: Vec<Region>,
+    /// The main region's national prefix.
+    national_prefix: Option<String>,
 }
 
 thread_local! {
@@ -100,7 +103,8 @@ fn code(calling_code: u16) -> Option<Rc<Code>> {
                 let ids = DATABASE.region(&calling_code)?;
                 let regions =
                     ids.iter().map(|id| DATABASE.by_id(*id).and_then(Region::new)).collect::<Option<Vec<Region>>>()?;
-                Some(Rc::new(Code { regions }))
+                let main = DATABASE.by_code(&calling_code)?.into_iter().next()?;
+                Some(Rc::new(Code { regions, national_prefix: main.national_prefix().map(str::to_owned) }))
             })
             .clone()
     })
@@ -153,8 +157,8 @@ pub fn fast_e164(text: &str, country: Option<phonenumber::country::Id>) -> Optio
     let (calling_code, national) = if plus {
         // Calling codes are prefix-free: the first that exists is the one.
         let (code, national) = (1..=3).find_map(|length| {
-            let code: u16 = digits[..length].parse().ok()?;
-            DATABASE.region(&code).map(|_| (code, &digits[length..]))
+            let calling_code: u16 = digits[..length].parse().ok()?;
+            code(calling_code).map(|_| (calling_code, &digits[length..]))
         })?;
         // The crate reads some numbers of another country differently when given a country
         // (measured: "+44 1534 123456" read in the US): its answer, then.
@@ -196,8 +200,7 @@ pub fn fast_e164(text: &str, country: Option<phonenumber::country::Id>) -> Optio
     };
     // A national prefix after the country code: the crate may strip it; its answer, then.
     let code = code(calling_code)?;
-    let main = DATABASE.by_code(&calling_code)?.into_iter().next()?;
-    if plus && main.national_prefix().is_some_and(|prefix| national.starts_with(prefix)) {
+    if plus && code.national_prefix.as_deref().is_some_and(|prefix| national.starts_with(prefix)) {
         return None;
     }
     valid_in(&code, national).then(|| format!("+{calling_code}{national}"))
