@@ -152,8 +152,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub refire: bool,
 
-    /// The file's encoding
-    #[arg(long, value_enum, default_value = "auto")]
+    /// The file's encoding: auto, or a WHATWG label (utf-8, windows-1252, macintosh, iso-8859-2, shift_jis, utf-16le…)
+    #[arg(long, default_value = "auto", value_parser = crate::input::parse_encoding, value_name = "auto|LABEL")]
     pub encoding: Encoding,
 
     /// The delimiter: auto, or one character (tab: "\t" or "tab")

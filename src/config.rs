@@ -2,6 +2,7 @@
 //! `handle_<field>` over a row and gives its payload (SPEC §4).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use anyhow::{bail, Result};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -10,10 +11,34 @@ use csv::StringRecord;
 
 use crate::dates::DateFormat;
 use crate::field::Field;
-use crate::handlers::{handler, Outcome};
+use crate::handlers::{handler, looks_like_email, Outcome};
 use crate::input::Columns;
 use crate::mapping::Mapping;
 use crate::payload::{Payload, Value};
+
+/// Why a row with an e-mail address outside `email` is not fired (the address is not shown).
+const EMAIL_ELSEWHERE: &str =
+    "holds what looks like an e-mail address (value not shown: personal data), which would be sent in the clear; \
+     map this column to \"email\" in the mapping's \"columns\" so that it is hashed, or remove the address";
+
+/// Whether the value `field`'s handler sends could hold an e-mail address: not the hashed ones,
+/// nor those it writes itself (times, amounts, codes, addresses) or checks to be a token.
+fn may_hold_an_address(field: Field) -> bool {
+    !matches!(
+        field,
+        Field::Email
+            | Field::Phone
+            | Field::EventTime
+            | Field::Revenue
+            | Field::Currency
+            | Field::Quantity
+            | Field::Ip
+            | Field::AccountToken
+    )
+}
+
+/// Up to this many events are searched one by one; more are looked up.
+const EVENTS_SEARCHED: usize = 16;
 
 pub struct ReplayerConfig {
     mapping: Mapping,
@@ -21,6 +46,8 @@ pub struct ReplayerConfig {
     now: DateTime<Utc>,
     /// What each field's default gives, handled once.
     defaults: [Option<Outcome<'static>>; Field::COUNT],
+    /// The mapping's events by their ASCII lower case, when there are many (a few are searched).
+    events_by_lower_case: HashMap<String, usize>,
     /// The fields `format_data` runs, in payload order: those with a column or a default, and
     /// the required ones. Any other would always be empty (every handler gives `Empty` for "").
     fields: Vec<Field>,
@@ -62,7 +89,23 @@ pub struct Formatted<'a> {
 
 impl ReplayerConfig {
     pub fn new(mapping: Mapping, columns: Columns, now: DateTime<Utc>) -> Result<ReplayerConfig> {
-        let mut config = ReplayerConfig { mapping, columns, now, defaults: Default::default(), fields: Vec::new() };
+        let events_by_lower_case = if mapping.events.len() > EVENTS_SEARCHED {
+            let mut by_lower_case = HashMap::with_capacity(mapping.events.len());
+            for (index, event) in mapping.events.iter().enumerate() {
+                by_lower_case.entry(event.to_ascii_lowercase()).or_insert(index);
+            }
+            by_lower_case
+        } else {
+            HashMap::new()
+        };
+        let mut config = ReplayerConfig {
+            mapping,
+            columns,
+            now,
+            defaults: Default::default(),
+            events_by_lower_case,
+            fields: Vec::new(),
+        };
         let mut defaults: [Option<Outcome<'static>>; Field::COUNT] = Default::default();
         let mut given: Vec<(Field, String)> = config.mapping.defaults.clone();
         if let Some(token) = &config.mapping.account_token {
@@ -112,12 +155,27 @@ impl ReplayerConfig {
         &self.mapping.events
     }
 
+    /// The listed spelling of event `name` (matched ignoring ASCII case), if it is listed.
+    pub fn listed_event(&self, name: &str) -> Option<&str> {
+        let events = &self.mapping.events;
+        let index = if events.len() > EVENTS_SEARCHED {
+            self.events_by_lower_case.get(&name.to_ascii_lowercase()).copied()
+        } else {
+            events.iter().position(|listed| listed.eq_ignore_ascii_case(name))
+        };
+        index.map(|index| events[index].as_str())
+    }
+
     pub fn date_formats(&self) -> &[DateFormat] {
         &self.mapping.date_formats
     }
 
     pub fn timezone(&self) -> Tz {
         self.mapping.timezone
+    }
+
+    pub fn country(&self) -> Option<phonenumber::country::Id> {
+        self.mapping.country
     }
 
     pub fn decimal_separator(&self) -> char {
@@ -166,7 +224,11 @@ impl ReplayerConfig {
                 },
                 outcome => outcome,
             };
-            if matches!(outcome, Outcome::Value(_) | Outcome::Warning { sent: Some(_), .. }) {
+            if let Outcome::Value(value) | Outcome::Warning { sent: Some(value), .. } = &outcome {
+                if may_hold_an_address(field) && looks_like_email(value) {
+                    exceptions.push(self.problem(field, column, EMAIL_ELSEWHERE.to_owned()));
+                    continue;
+                }
                 has_identifier |= Field::IDENTIFIERS.contains(&field);
             }
             match outcome {
@@ -214,6 +276,12 @@ impl ReplayerConfig {
                     column: Some(self.columns.header(*index).to_owned()),
                     field: format!("custom.{key}"),
                     text: "holds the replacement character \u{FFFD}: the file was damaged by a wrong conversion; fix the cell".to_owned(),
+                });
+            } else if looks_like_email(cell) {
+                exceptions.push(Problem {
+                    column: Some(self.columns.header(*index).to_owned()),
+                    field: format!("custom.{key}"),
+                    text: EMAIL_ELSEWHERE.to_owned(),
                 });
             } else if !cell.is_empty() {
                 custom.push((Cow::Borrowed(key.as_str()), Cow::Borrowed(cell)));
@@ -308,6 +376,24 @@ mod tests {
         let formatted = config.format_data(&row).unwrap();
         assert_eq!(formatted.local_date, formatted.event_time.with_timezone(&chrono_tz::Pacific::Apia).date_naive());
         assert_eq!(formatted.local_date, NaiveDate::from_ymd_opt(2011, 12, 31).unwrap());
+    }
+
+    #[test]
+    fn an_email_address_in_any_other_field_is_an_exception_that_does_not_show_it() {
+        let config = config(&["Date", "Value", "customer_id", "Store", "order_id", "user_agent", "utm_source"]);
+        let base = ["01/06/2024", "1", "c1", "s", "o-1", "ua", "news"];
+        for (index, field) in
+            [(2, "customer_id"), (3, "custom.store_id"), (4, "order_id"), (5, "user_agent"), (6, "utm_source")]
+        {
+            let mut cells = base.to_vec();
+            cells[index] = " Jane.Doe@Example.com ";
+            let problems = config.format_data(&StringRecord::from(cells)).unwrap_err();
+            assert_eq!(problems.len(), 1, "{field}: {problems:?}");
+            assert_eq!(problems[0].field, field);
+            let line = problems[0].line(2);
+            assert!(line.contains("map this column to \"email\"") && !line.to_lowercase().contains("jane"), "{line}");
+        }
+        assert!(config.format_data(&StringRecord::from(base.to_vec())).is_ok());
     }
 
     #[test]

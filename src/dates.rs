@@ -220,6 +220,9 @@ struct Reading {
     offset: Option<i32>,
 }
 
+/// The widest offset a time zone has (ISO 8601 and chrono take up to ±23:59 or more).
+const MAX_OFFSET_SECONDS: i32 = 18 * 3600;
+
 /// What the event_time handler found.
 #[derive(Debug, PartialEq)]
 pub struct EventTime {
@@ -302,15 +305,33 @@ pub fn read_event_time(
         None => {
             let punctuation = Punctuation::of(text);
             let reading = formats.iter().find_map(|format| format.read(text, &punctuation)).ok_or_else(|| {
-                let patterns: Vec<&str> = formats.iter().map(DateFormat::pattern).collect();
                 format!(
                     "{text:?} is not a date in any of the mapping's date_formats ({}); fix the cell or add its format to \"date_formats\"",
-                    patterns.join(", ")
+                    crate::field::capped_list(formats.iter().map(DateFormat::pattern))
                 )
             })?;
             (reading, None)
         }
     };
+    if let Some(seconds) = reading.offset {
+        if seconds.abs() > MAX_OFFSET_SECONDS {
+            let (hours, minutes) = (seconds.abs() / 3600, seconds.abs() % 3600 / 60);
+            let sign = if seconds < 0 { '-' } else { '+' };
+            return Err(format!(
+                "{text:?} has the offset {sign}{hours:02}:{minutes:02}, beyond the ±18:00 of any time zone; fix the cell"
+            ));
+        }
+    }
+    let mut reading = reading;
+    if let Some(time) = reading.time.filter(|time| time.nanosecond() >= 1_000_000_000) {
+        // chrono reads second 60 as a leap second; no DCS or database takes it.
+        reading.time = time.with_nanosecond(time.nanosecond() - 1_000_000_000);
+        let leap = format!("{text:?} has the second 60 (a leap second), sent as second 59");
+        warning = Some(match warning {
+            Some(first) => format!("{first}; {leap}"),
+            None => leap,
+        });
+    }
     let year = reading.date.year();
     if year > *YEARS.end() {
         return Err(format!("{text:?} is in the future; only past events can be replayed"));
@@ -510,6 +531,27 @@ mod tests {
         let cell = "01/06/2024 08:00";
         assert!(formats[9].read(cell, &Punctuation::of(cell)).is_none());
         assert!(formats[10].read_with_chrono(cell, &Punctuation::of(cell)).is_some());
+    }
+
+    #[test]
+    fn offsets_beyond_18_hours_are_exceptions() {
+        assert_eq!(utc("2024-06-01T12:00:00+18:00"), "2024-05-31T18:00:00Z");
+        assert_eq!(utc("2024-06-01T12:00:00-18:00"), "2024-06-02T06:00:00Z");
+        for cell in ["2024-06-01T12:00:00+18:01", "2024-06-01T12:00:00-23:59", "2024-06-01 12:00+19:00"] {
+            let error = read(cell).unwrap_err();
+            assert!(error.contains("beyond the ±18:00"), "{cell}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_leap_second_is_a_warning() {
+        for cell in ["2016-12-31T23:59:60Z", "31/12/2016 23:59:60"] {
+            let time = read(cell).unwrap();
+            assert!(time.warning.unwrap().contains("leap second"), "{cell}");
+            assert_eq!(crate::dates::utc_text(time.utc).len(), 20);
+            assert_eq!(time.utc.second(), 59);
+            assert_eq!(time.utc.nanosecond(), 0);
+        }
     }
 
     #[test]

@@ -45,7 +45,6 @@ pub fn random_token() -> String {
 }
 
 struct DumpFile {
-    path: PathBuf,
     writer: BufWriter<File>,
 }
 
@@ -115,22 +114,54 @@ impl Dumps {
             let file = create_new(&path)
                 .with_context(|| format!("cannot create {}; check the output directory", path.display()))?;
             self.written.push(path.clone());
-            self.files[slot] = Some(DumpFile { path, writer: BufWriter::with_capacity(256 * 1024, file) });
+            self.files[slot] = Some(DumpFile { writer: BufWriter::with_capacity(256 * 1024, file) });
         }
         Ok(&mut self.files[slot].as_mut().expect("opened above").writer)
     }
 
-    fn write_line(&mut self, kind: DumpType, line: &str) -> Result<()> {
+    /// Write `parts` to the dump of `kind`. A failure (a full disk) removes every dump of the run,
+    /// so that nobody fires from a truncated `requests` file, and names the file and the fix.
+    fn write(&mut self, kind: DumpType, parts: &[&[u8]]) -> Result<()> {
         let writer = self.open(kind)?;
-        writer.write_all(line.as_bytes())?;
-        writer.write_all(b"\n")?;
-        Ok(())
+        let written = parts.iter().try_for_each(|part| writer.write_all(part));
+        written.map_err(|error| self.failed(kind, error))
+    }
+
+    /// The error of a failed write, after removing the run's dump files.
+    fn failed(&mut self, kind: DumpType, error: io::Error) -> anyhow::Error {
+        let path = self.path(kind);
+        let removed = self.discard();
+        let why = if error.raw_os_error() == Some(28) {
+            "the output disk is full; free some space on it or choose another --output-dir, then run the same command again"
+        } else {
+            "check the output directory (--output-dir), then run the same command again"
+        };
+        anyhow::anyhow!(
+            "cannot write {}: {error}: {why}. The incomplete dump files of this run were removed ({removed} file(s)), so none of them can be fired from",
+            path.display()
+        )
+    }
+
+    /// Close and remove every dump file written so far (after a failed write, or a live run that
+    /// was not confirmed: it leaves nothing); returns how many were removed.
+    pub fn discard(&mut self) -> usize {
+        for file in self.files.iter_mut() {
+            // Closed without flushing what is buffered: the file goes anyway.
+            if let Some(file) = file.take() {
+                let (_, _) = file.writer.into_parts();
+            }
+        }
+        let written = std::mem::take(&mut self.written);
+        written.iter().filter(|path| std::fs::remove_file(path).is_ok()).count()
+    }
+
+    fn write_line(&mut self, kind: DumpType, line: &str) -> Result<()> {
+        self.write(kind, &[line.as_bytes(), b"\n"])
     }
 
     /// Tag URLs for `requests`, each line ending with a newline.
     pub fn requests(&mut self, lines: &[u8]) -> Result<()> {
-        self.open(DumpType::Requests)?.write_all(lines)?;
-        Ok(())
+        self.write(DumpType::Requests, &[lines])
     }
 
     /// Entries for `requests-validated`, each `,\n  {\n    "row": N,\n    "payload": {…}\n  }`:
@@ -141,9 +172,7 @@ impl Dumps {
         }
         let first = self.validated_rows == 0;
         self.validated_rows += 1;
-        let writer = self.open(DumpType::RequestsValidated)?;
-        writer.write_all(if first { &entries[1..] } else { entries })?;
-        Ok(())
+        self.write(DumpType::RequestsValidated, &[if first { &entries[1..] } else { entries }])
     }
 
     pub fn response(&mut self, line: &str) -> Result<()> {
@@ -159,30 +188,25 @@ impl Dumps {
     }
 
     /// Hand what is written so far to the operating system: a process killed now leaves it whole.
+    /// A failure removes the run's dumps, as a failed write does.
     pub fn flush(&mut self) -> Result<()> {
-        for file in self.files.iter_mut().flatten() {
-            file.writer.flush().with_context(|| format!("cannot write {}", file.path.display()))?;
+        for kind in DumpType::ALL {
+            let flushed = match &mut self.files[kind as usize] {
+                Some(file) => file.writer.flush(),
+                None => Ok(()),
+            };
+            flushed.map_err(|error| self.failed(kind, error))?;
         }
         Ok(())
-    }
-
-    /// Remove every file this run created: a live run that was not confirmed leaves nothing.
-    pub fn discard(mut self) {
-        self.files = Default::default();
-        for path in std::mem::take(&mut self.written) {
-            let _ = std::fs::remove_file(path);
-        }
     }
 
     /// Close every file; returns the paths written, in the order they were created.
     pub fn finish(mut self) -> Result<Vec<PathBuf>> {
         if self.files[DumpType::RequestsValidated as usize].is_some() {
             let closing: &[u8] = if self.validated_rows == 0 { b"]\n" } else { b"\n]\n" };
-            self.open(DumpType::RequestsValidated)?.write_all(closing)?;
+            self.write(DumpType::RequestsValidated, &[closing])?;
         }
-        for file in self.files.iter_mut().flatten() {
-            file.writer.flush().with_context(|| format!("cannot write {}", file.path.display()))?;
-        }
+        self.flush()?;
         Ok(std::mem::take(&mut self.written))
     }
 }
@@ -219,6 +243,22 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(std::fs::metadata(&validated).unwrap().permissions().mode() & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn a_full_disk_names_the_file_and_removes_every_dump() {
+        let directory = tempfile::tempdir().unwrap();
+        let date = NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
+        let mut dumps = Dumps::create(directory.path(), "full", date, true).unwrap();
+        dumps.warning("row 2: w").unwrap();
+        // The requests dump's file is swapped for /dev/full, where every write fails with ENOSPC.
+        let full = OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let slot = dumps.files[DumpType::Requests as usize].as_mut().unwrap();
+        slot.writer = BufWriter::with_capacity(16, full);
+        let error = dumps.requests(&[b'x'; 64]).unwrap_err().to_string();
+        assert!(error.contains("full-requests-") && error.contains("the output disk is full"), "{error}");
+        assert!(error.contains("(3 file(s))"), "{error}");
+        assert_eq!(std::fs::read_dir(directory.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -116,6 +116,29 @@ impl std::fmt::Display for Field {
     }
 }
 
+/// Items listed in a message: past this, "and N more".
+pub const LISTED: usize = 50;
+
+/// `a, b, c` for a message, the first `LISTED` items only, then how many more there are.
+pub fn capped_list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    let mut text = String::new();
+    let mut more = 0usize;
+    for (index, item) in items.into_iter().enumerate() {
+        if index >= LISTED {
+            more += 1;
+        } else {
+            if index > 0 {
+                text.push_str(", ");
+            }
+            text.push_str(&item.to_string());
+        }
+    }
+    if more > 0 {
+        text.push_str(&format!(", and {more} more"));
+    }
+    text
+}
+
 /// The closest of `candidates` to `wanted`, when it is close enough to be a likely typo.
 pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let wanted = wanted.trim().to_lowercase();
@@ -139,6 +162,14 @@ mod tests {
         }
         assert_eq!(Field::from_name("email_sha256"), None);
         assert_eq!(Field::Email.payload_key(), "email_sha256");
+    }
+
+    #[test]
+    fn lists_are_capped() {
+        assert_eq!(capped_list(["a", "b"]), "a, b");
+        assert_eq!(capped_list(0..LISTED), capped_list(0..LISTED).replace(", and", "!"));
+        assert!(capped_list(0..200_000).ends_with(", 49, and 199950 more"));
+        assert_eq!(capped_list(Vec::<String>::new()), "");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::dates::DateFormat;
 use crate::field::{closest, Field};
 
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 11] = [
     "client",
     "account_token",
     "timezone",
@@ -18,6 +18,7 @@ const KEYS: [&str; 10] = [
     "events",
     "date_formats",
     "decimal_separator",
+    "country",
     "columns",
     "custom",
     "defaults",
@@ -33,6 +34,8 @@ pub struct Mapping {
     pub events: Vec<String>,
     pub date_formats: Vec<DateFormat>,
     pub decimal_separator: char,
+    /// The region of phone numbers written without a country code.
+    pub country: Option<phonenumber::country::Id>,
     /// Field → header, in the mapping's order.
     pub columns: Vec<(Field, String)>,
     /// Custom key → header, in the mapping's order.
@@ -50,6 +53,7 @@ impl Default for Mapping {
             events: Vec::new(),
             date_formats: DateFormat::defaults(),
             decimal_separator: '.',
+            country: None,
             columns: Vec::new(),
             custom: Vec::new(),
             defaults: Vec::new(),
@@ -98,6 +102,7 @@ impl Mapping {
                         other => bail!("\"decimal_separator\" is {other:?}; it must be \".\" or \",\""),
                     }
                 }
+                "country" => mapping.country = Some(parse_country(&string(key, value)?)?),
                 "columns" => mapping.columns = field_map(key, value)?,
                 "defaults" => mapping.defaults = field_map(key, value)?,
                 "custom" => {
@@ -127,6 +132,17 @@ impl Mapping {
 
     pub fn default_for(&self, field: Field) -> Option<&str> {
         self.defaults.iter().find(|(mapped, _)| *mapped == field).map(|(_, value)| value.as_str())
+    }
+}
+
+/// An ISO 3166 alpha-2 code that phone numbers have a region for (`GB`, `FR`, …).
+fn parse_country(text: &str) -> Result<phonenumber::country::Id> {
+    let code = text.trim().to_ascii_uppercase();
+    match code.parse::<phonenumber::country::Id>() {
+        Ok(id) if code.len() == 2 => Ok(id),
+        _ => bail!(
+            "\"country\" is {text:?}, which is not an ISO 3166 alpha-2 country code with phone numbers; use two letters like \"GB\", \"FR\" or \"US\" (\"UK\" is \"GB\")"
+        ),
     }
 }
 
@@ -245,6 +261,15 @@ mod tests {
         assert_eq!(mapping.custom, vec![("store_id".to_owned(), "Store".to_owned())]);
         assert_eq!(mapping.default_for(Field::EventName), Some("offline_sale"));
         assert_eq!(mapping.date_formats.len(), 2);
+    }
+
+    #[test]
+    fn country_is_an_iso_3166_code_with_phone_numbers() {
+        assert_eq!(Mapping::parse(r#"{"country": "gb"}"#).unwrap().country, Some(phonenumber::country::Id::GB));
+        assert_eq!(Mapping::parse("{}").unwrap().country, None);
+        for bad in ["UK", "GBR", "", "Britain"] {
+            assert!(error_of(&format!(r#"{{"country": "{bad}"}}"#)).contains("\"country\""), "{bad}");
+        }
     }
 
     fn error_of(text: &str) -> String {

@@ -88,7 +88,8 @@ impl Replayer {
     /// Open the file and check its header against the mapping: every setup failure happens here,
     /// before the first row.
     pub fn new(settings: Settings, now: DateTime<Utc>, accounts: Option<KnownAccounts>) -> Result<Replayer> {
-        let input = CsvInput::open(&settings.load_file, settings.encoding, settings.delimiter)?;
+        let expected = crate::input::expected_headers(&settings.mapping);
+        let input = CsvInput::open_for(&settings.load_file, settings.encoding, settings.delimiter, &expected)?;
         let (columns, unmapped) = input.columns(&settings.mapping)?;
         let config = ReplayerConfig::new(settings.mapping.clone(), columns, now)
             .with_context(|| format!("mapping {}", settings.mapping_path.display()))?;
@@ -100,6 +101,8 @@ impl Replayer {
         let summary = Summary {
             timezone: settings.mapping.timezone.name().to_owned(),
             tokens_checked: accounts.is_some(),
+            encoding: input.encoding_read.clone(),
+            delimiter: input.delimiter_read.clone(),
             ..Summary::default()
         };
         let file_warnings: Vec<String> = input.file_warnings.iter().cloned().chain(unmapped).collect();
@@ -177,6 +180,13 @@ impl Replayer {
             Ok(())
         });
         self.context = Some(context);
+        if outcome.is_err() {
+            // The reading stopped (a record over 1 MiB, a full disk): no dump of part of the file
+            // is left to be fired from.
+            if let Some(dumps) = &mut self.dumps {
+                dumps.discard();
+            }
+        }
         outcome
     }
 

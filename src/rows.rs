@@ -15,7 +15,7 @@ use crate::config::{Problem, ReplayerConfig};
 use crate::db::Account;
 use crate::dedupe::DedupeKey;
 use crate::field::{closest, Field};
-use crate::input::CsvInput;
+use crate::input::{CsvInput, RowMeta};
 
 /// Longest tag URL the DCS takes.
 pub const MAX_URL_BYTES: usize = 8000;
@@ -139,11 +139,19 @@ impl CheckedBatch {
 }
 
 /// Check one record: shape, encoding, every handler, the URL's length.
-pub fn check_row(context: &RowContext, row: u64, record: &mut ByteRecord, batch: &mut CheckedBatch) -> Checked {
+pub fn check_row(context: &RowContext, meta: RowMeta, record: &mut ByteRecord, batch: &mut CheckedBatch) -> Checked {
+    let row = meta.row;
+    let columns = context.config.columns();
+    if let Some(cell) = meta.broken {
+        return Checked::Exception(format!(
+            "row {row}, {}: the quoting is broken (a quote inside a quoted cell is not doubled, or text follows a closing quote), \
+             so the cell cannot be read as written; double the quote (\"\") or quote the whole cell; row not fired",
+            columns.cell_name(cell)
+        ));
+    }
     if record.iter().all(|cell| cell.trim_ascii().is_empty()) {
         return Checked::Blank;
     }
-    let columns = context.config.columns();
     let width = columns.width;
     if record.len() < width {
         return Checked::Exception(format!(
@@ -165,10 +173,13 @@ pub fn check_row(context: &RowContext, row: u64, record: &mut ByteRecord, batch:
     let text = match StringRecord::from_byte_record(std::mem::replace(record, stand_in)) {
         Ok(text) => text,
         Err(error) => {
-            let header = columns.headers.get(error.utf8_error().field()).cloned().unwrap_or_default();
+            let cell = error.utf8_error().field();
+            let field = columns.field_name(cell).map(|name| format!(" ({name})")).unwrap_or_default();
             batch.stand_in = Some(std::mem::replace(record, error.into_byte_record()));
             return Checked::Exception(format!(
-                "row {row}, column {header:?}: not valid UTF-8; save the file as \"CSV UTF-8\" or pass --encoding windows-1252; row not fired"
+                "row {row}, {}{field}: not valid UTF-8 (a byte from another encoding); retype the cell, or save the file as \"CSV UTF-8\" \
+                 (or pass --encoding with the encoding the whole file is in); row not fired",
+                columns.cell_name(cell)
             ));
         }
     };
@@ -239,24 +250,24 @@ fn check_text(context: &RowContext, row: u64, text: &StringRecord, batch: &mut C
 /// Check a batch of records into `batch`, which is cleared first; both keep their allocations.
 fn check_batch(context: &RowContext, records: &mut Records, batch: &mut CheckedBatch) {
     batch.clear();
-    for (row, record) in records.iter_mut() {
-        let checked = check_row(context, *row, record, batch);
-        batch.rows.push((*row, checked));
+    for (meta, record) in records.iter_mut() {
+        let checked = check_row(context, *meta, record, batch);
+        batch.rows.push((meta.row, checked));
     }
 }
 
-type Records = Vec<(u64, ByteRecord)>;
+type Records = Vec<(RowMeta, ByteRecord)>;
 
 /// Read up to a batch of records into `records`, reusing the ones it holds; false at the end.
 fn read_batch(input: &mut CsvInput, records: &mut Records) -> Result<bool> {
     let mut filled = 0;
     while filled < BATCH_ROWS {
         if filled == records.len() {
-            records.push((0, ByteRecord::with_capacity(RECORD_BYTES, RECORD_FIELDS)));
+            records.push((RowMeta::default(), ByteRecord::with_capacity(RECORD_BYTES, RECORD_FIELDS)));
         }
         let (row, record) = &mut records[filled];
         match input.next_row(record)? {
-            Some(number) => *row = number,
+            Some(meta) => *row = meta,
             None => {
                 records.truncate(filled);
                 return Ok(false);

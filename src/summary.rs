@@ -43,6 +43,9 @@ pub struct Summary {
     pub tokens_checked: bool,
     /// The database the account tokens were checked against, its password masked.
     pub accounts_database: Option<String>,
+    /// The encoding and the delimiter read, and how they were found.
+    pub encoding: String,
+    pub delimiter: String,
     /// Lines shown on the terminal, the first few of each kind.
     pub shown_exceptions: Vec<String>,
     pub shown_warnings: Vec<String>,
@@ -212,6 +215,10 @@ impl Summary {
         }
         let _ = writeln!(out, "accounts:             {}", list(&self.accounts));
         let _ = writeln!(out, "events:               {}", list(&self.events));
+        if !self.encoding.is_empty() {
+            let _ = writeln!(out, "encoding read:        {}", self.encoding);
+            let _ = writeln!(out, "delimiter read:       {}", self.delimiter);
+        }
         match (&self.accounts_database, self.tokens_checked) {
             (Some(database), true) => {
                 let _ = writeln!(out, "account tokens:       checked against attrib_account in {database}");
@@ -242,9 +249,9 @@ fn list(map: &BTreeMap<String, u64>) -> String {
     if map.is_empty() {
         return "none".to_owned();
     }
-    let mut text = map.iter().map(|(key, count)| format!("{key} ({count})")).collect::<Vec<_>>().join(", ");
+    let mut text = crate::field::capped_list(map.iter().map(|(key, count)| format!("{key} ({count})")));
     if map.len() >= MAX_DISTINCT {
-        text.push_str(", and more");
+        text.push_str(" (past 1000 distinct ones, not counted)");
     }
     text
 }

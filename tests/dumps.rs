@@ -139,3 +139,36 @@ fn two_runs_give_identical_bytes() {
         assert_eq!(std::fs::read(&first.files[kind]).unwrap(), std::fs::read(&second.files[kind]).unwrap(), "{kind}");
     }
 }
+
+#[test]
+fn a_full_disk_names_the_file_removes_the_dumps_and_exits_2() {
+    // A 256 KiB tmpfs for the output directory (root only: elsewhere the test says so and passes;
+    // the unit test dump::tests::a_full_disk_names_the_file_and_removes_every_dump covers it with /dev/full).
+    let client = Client::rows(
+        &(0..20_000)
+            .map(|row| format!("01/06/2024 10:00,C-{row},O-{row},10.00,,ST01"))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let output = client.dir.path().join("tiny");
+    std::fs::create_dir(&output).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&output)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs here (not root?)");
+        return;
+    }
+    let run = run("fixture", &client.csv(), &output, &["--dump-data"]);
+    let left: Vec<_> = std::fs::read_dir(&output).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+    let _ = std::process::Command::new("umount").arg(&output).status();
+    run.expect_code(2);
+    assert!(run.stderr.contains("cannot write ") && run.stderr.contains("fixture-requests"), "{}", run.stderr);
+    assert!(run.stderr.contains("the output disk is full") && run.stderr.contains("were removed"), "{}", run.stderr);
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -70,7 +70,7 @@ fn exceptions_and_warnings_lines() {
             r#"row 32, column "Sale Value" (revenue): "£1,234.50" had a currency symbol and thousands separators; sent 1234.50"#,
             r#"row 32, column "Qty" (quantity): "0" is not a whole number of 1 or more; not sent"#,
             r#"row 33, column "Email" (email): the e-mail address has no @ (value not shown: personal data); not sent"#,
-            r#"row 33, column "Phone" (phone): the phone number has 4 digits, fewer than 7 (value not shown: personal data); not sent"#,
+            r#"row 33, column "Phone" (phone): the phone number is not a valid number for its country (too short, too long, or a wrong prefix) (value not shown: personal data); not sent"#,
             r#"row 33, column "Landing Page" (page_url): "shop.example.com/p/9" is not an absolute http(s) URL; not sent"#,
             r#"row 33, column "IP" (ip): "300.1.2.3" is not an IPv4 or IPv6 address; not sent"#,
         ]

@@ -164,3 +164,75 @@ fn years_that_are_not_four_digits_are_exceptions_not_panics() {
     );
     assert!(exceptions[1].starts_with("row 3, "), "{exceptions:?}");
 }
+
+// --- personal data ---------------------------------------------------------------------------
+
+#[test]
+fn an_email_address_outside_the_email_column_is_never_sent() {
+    // A mapping that sends the Email column as a custom key, as the order id, as utm_source.
+    let client = Client::rows(&[
+        "01/06/2024 10:00,C-1,O-1,1,,jane.doe@example.com",
+        "01/06/2024 10:00,C-2,Jane.Doe@Example.com,1,,s",
+        "01/06/2024 10:00,C-3,O-3,1,mailto:jane.doe@example.com,s",
+        "01/06/2024 10:00,jane.doe@example.com,O-4,1,,s",
+        "01/06/2024 10:00,C-5,O-5,1,,@brand",
+    ]);
+    let run = dump(&client, &[]);
+    run.expect_code(1);
+    let dumps = run.dumps("fixture");
+    let exceptions = dumps.lines("exceptions");
+    let columns: Vec<&str> = exceptions.iter().map(|line| line.split(':').next().unwrap()).collect();
+    assert_eq!(
+        columns,
+        [
+            r#"row 2, column "Store" (custom.store_id)"#,
+            r#"row 3, column "Order Ref" (order_id)"#,
+            r#"row 4, column "utm_source" (utm_source)"#,
+            r#"row 5, column "Customer" (customer_id)"#,
+        ]
+    );
+    for line in &exceptions {
+        assert!(line.contains(r#"map this column to "email""#), "{line}");
+    }
+    assert_eq!(dumps.validated_rows(), [6]);
+    for kind in dumps.kinds() {
+        assert!(!dumps.text(kind).to_lowercase().contains("jane"), "{kind} shows the address");
+    }
+    assert!(!run.stderr.to_lowercase().contains("jane") && !run.stdout.to_lowercase().contains("jane"));
+}
+
+const PHONE_MAPPING: &str = r#"{
+  "account_token": "f1xtur3-t0k3n-0001",
+  "timezone": "Europe/London",
+  "country": "GB",
+  "columns": { "event_time": "Date", "email": "Email", "phone": "Phone" },
+  "defaults": { "event_name": "offline_sale" }
+}"#;
+
+#[test]
+fn emails_and_phones_are_normalised_before_hashing() {
+    use sha2::{Digest, Sha256};
+    let hex = |text: &str| Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let csv = "Date,Email,Phone,customer_id\n\
+        01/06/2024 10:00,mailto:Jane.Doe@Example.com,tel:+44 20 7946 0958,c1\n\
+        01/06/2024 11:00,\u{200b}JANE.DOE@example.com\u{a0},020 7946 0958 ext. 7,c2\n\
+        01/06/2024 12:00,x,020 7946 0958 / 020 7946 0959,c3\n";
+    let client = Client::new(PHONE_MAPPING, csv);
+    let run = dump(&client, &[]);
+    run.expect_code(0);
+    let dumps = run.dumps("fixture");
+    let validated = dumps.validated();
+    for (_, payload) in &validated[..2] {
+        assert_eq!(payload["email_sha256"], hex("jane.doe@example.com"));
+        assert_eq!(payload["phone_sha256"], hex("+442079460958"));
+    }
+    assert!(validated[2].1.get("phone_sha256").is_none());
+    let warnings = dumps.lines("warnings");
+    assert!(warnings
+        .iter()
+        .any(|w| w.starts_with("row 3, column \"Phone\" (phone): the phone number has an extension")));
+    assert!(warnings
+        .iter()
+        .any(|w| w.starts_with("row 4, column \"Phone\" (phone): the phone number holds more than one number")));
+    assert!(!dumps.text("warnings").contains("7946"));
+}
