@@ -66,7 +66,7 @@ async fn run_check(state: &AppState, upload: &Upload, row: Arc<AtomicU64>) -> Re
     })?;
     let staged = stage_to_file(state, &upload.id).await?;
     let name = run_name(&upload.id);
-    let settings = settings_for(state, &name, staged.path(), &client.mapping_path)?;
+    let settings = run_settings(state, &name, staged.path(), &client.mapping_path, ["--dump-data".into()])?;
     let accounts = known_accounts(state).await;
     let now = chrono::Utc::now();
     let checked =
@@ -102,11 +102,19 @@ async fn run_check(state: &AppState, upload: &Upload, row: Arc<AtomicU64>) -> Re
     })
 }
 
-/// The settings of `replayer --name N --load-file F --mapping M --dump-data --output-dir O
-/// --request-url U --quiet`, through the command line's own parser and checks.
-fn settings_for(state: &AppState, name: &str, file: &Path, mapping: &Path) -> Result<Settings> {
+/// The settings of `replayer --name N --load-file F --mapping M --output-dir O --request-url U
+/// --quiet <extra…>`, through the command line's own parser and checks: the check and the fire
+/// of a staged file run on exactly what the command line would. The database is the server's,
+/// passed to the run, never one from the environment.
+pub(crate) fn run_settings(
+    state: &AppState,
+    name: &str,
+    file: &Path,
+    mapping: &Path,
+    extra: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Result<Settings> {
     let config = &state.config;
-    let arguments: Vec<std::ffi::OsString> = vec![
+    let mut arguments: Vec<std::ffi::OsString> = vec![
         "replayer".into(),
         "--name".into(),
         name.into(),
@@ -114,17 +122,15 @@ fn settings_for(state: &AppState, name: &str, file: &Path, mapping: &Path) -> Re
         file.into(),
         "--mapping".into(),
         mapping.into(),
-        "--dump-data".into(),
         "--output-dir".into(),
         config.output_dir.clone().into(),
         "--request-url".into(),
         config.request_url.clone().into(),
         "--quiet".into(),
     ];
+    arguments.extend(extra);
     let cli = Cli::try_parse_from(arguments).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut settings = Settings::from_args(cli.run)?;
-    // The tokens are checked against the server's database (see known_accounts), not one from
-    // the environment.
     settings.database_url = None;
     Ok(settings)
 }

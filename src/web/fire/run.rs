@@ -8,9 +8,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::web::check::run_settings;
 use anyhow::{Context, Result};
 use axum::http::StatusCode;
-use clap::Parser;
 use tokio::sync::oneshot;
 
 use super::RunningFire;
@@ -19,7 +19,6 @@ use crate::db::uploads::{Counts, Upload, UploadId, UploadState};
 use crate::db::Database;
 use crate::fire::live::{fire_file, FireFrontEnd, Preflight, NOT_CONFIRMED};
 use crate::fire::StopReason;
-use crate::settings::Settings;
 use crate::summary::{FireStats, Summary};
 use crate::web::check::{dump_type_of, known_accounts, run_name, stage_to_file};
 use crate::web::clients;
@@ -165,7 +164,9 @@ async fn start_thread(
         format!("the client {:?} is no longer in {}", upload.client, state.config.clients_dir.display())
     })?;
     let staged = stage_to_file(state, &upload.id).await?;
-    let settings = fire_settings(state, &run_name(&upload.id), staged.path(), &client.mapping_path)?;
+    let mut extra: Vec<OsString> = vec!["--fire-tag".into(), "--dump-data".into(), "--yes".into()];
+    extra.extend(state.config.firing.arguments());
+    let settings = run_settings(state, &run_name(&upload.id), staged.path(), &client.mapping_path, extra)?;
     let accounts = known_accounts(state).await;
     let database_url = state.config.database_url.clone();
     let (decision_sender, decision) = oneshot::channel();
@@ -199,36 +200,6 @@ async fn start_thread(
         })
         .context("cannot start the fire's thread")?;
     Ok((decision, done))
-}
-
-/// The settings of `replayer --name N --load-file F --mapping M --fire-tag --dump-data --yes
-/// --quiet --output-dir O --request-url U` and the server's firing options, through the command
-/// line's own parser and checks.
-fn fire_settings(state: &AppState, name: &str, file: &std::path::Path, mapping: &std::path::Path) -> Result<Settings> {
-    let config = &state.config;
-    let mut arguments: Vec<OsString> = vec![
-        "replayer".into(),
-        "--name".into(),
-        name.into(),
-        "--load-file".into(),
-        file.into(),
-        "--mapping".into(),
-        mapping.into(),
-        "--fire-tag".into(),
-        "--dump-data".into(),
-        "--yes".into(),
-        "--quiet".into(),
-        "--output-dir".into(),
-        config.output_dir.clone().into(),
-        "--request-url".into(),
-        config.request_url.clone().into(),
-    ];
-    arguments.extend(config.firing.arguments());
-    let cli = crate::cli::Cli::try_parse_from(arguments).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut settings = Settings::from_args(cli.run)?;
-    // The journal and the lock are the server's database's, passed to the run.
-    settings.database_url = None;
-    Ok(settings)
 }
 
 /// Records how a fire ended; every row accepted: the staged file goes.

@@ -49,18 +49,23 @@ fn confirmation(upload: &Upload, current: &CurrentUser, preflight: &Preflight, e
     layout("Fire", Some(current), content)
 }
 
+/// The upload a fire page acts on, or the error page: only operators fire.
+async fn operators_upload(state: &AppState, current: &CurrentUser, id: &str) -> Result<Upload, Response> {
+    if !current.user.role.can_fire() {
+        return Err(error_page(StatusCode::FORBIDDEN, OPERATORS_ONLY));
+    }
+    find(state, id).await.map_err(|(status, message)| error_page(status, &message))
+}
+
 /// `GET /uploads/{id}/fire`: the pre-flight and the confirmation form.
 pub async fn confirm_page(
     State(state): State<AppState>,
     Extension(current): Extension<CurrentUser>,
     Path(id): Path<String>,
 ) -> Response {
-    if !current.user.role.can_fire() {
-        return error_page(StatusCode::FORBIDDEN, OPERATORS_ONLY);
-    }
-    let upload = match find(&state, &id).await {
+    let upload = match operators_upload(&state, &current, &id).await {
         Ok(upload) => upload,
-        Err((status, message)) => return error_page(status, &message),
+        Err(page) => return page,
     };
     if state.fires.get(&upload.id).is_some() {
         return Redirect::to(&format!("/uploads/{}", upload.id)).into_response();
@@ -83,12 +88,9 @@ pub async fn fire_form(
     Path(id): Path<String>,
     Form(form): Form<FireForm>,
 ) -> Response {
-    if !current.user.role.can_fire() {
-        return error_page(StatusCode::FORBIDDEN, OPERATORS_ONLY);
-    }
-    let upload = match find(&state, &id).await {
+    let upload = match operators_upload(&state, &current, &id).await {
         Ok(upload) => upload,
-        Err((status, message)) => return error_page(status, &message),
+        Err(page) => return page,
     };
     // Anything but a number is a wrong number: the pre-flight is run, nothing is sent.
     let typed = form.confirm_rows.trim().parse::<u64>().unwrap_or(u64::MAX);
@@ -108,12 +110,9 @@ pub async fn cancel_form(
     Extension(current): Extension<CurrentUser>,
     Path(id): Path<String>,
 ) -> Response {
-    if !current.user.role.can_fire() {
-        return error_page(StatusCode::FORBIDDEN, OPERATORS_ONLY);
-    }
-    let upload = match find(&state, &id).await {
+    let upload = match operators_upload(&state, &current, &id).await {
         Ok(upload) => upload,
-        Err((status, message)) => return error_page(status, &message),
+        Err(page) => return page,
     };
     state.fires.cancel(&upload.id, current.user.email.as_str());
     Redirect::to(&format!("/uploads/{}", upload.id)).into_response()
