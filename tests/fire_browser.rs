@@ -19,7 +19,7 @@ use fantoccini::{Client, Locator};
 use replayer::db::users::Role;
 
 use helpers::{repo, spawn_app_with};
-use webdriver::{browser, start_driver, wait_for_text};
+use webdriver::{browser, screenshot, start_driver, wait_for_text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_fires_the_example_from_the_page_and_watches_it_reach_32_of_32() {
@@ -75,6 +75,7 @@ async fn run(app: &helpers::TestApp, browser: &Client, dcs: &dcs::Dcs) -> Result
         wait_for_text(browser, "#preflight", |text| text.contains("About to fire 32 tags")).await
     };
     assert!(preflight.contains("dates the nightly jobs will backdate"), "{preflight}");
+    screenshot(browser, "fire-confirmation").await;
     browser.back().await?;
     confirm(browser, "32").await?;
 
@@ -83,7 +84,9 @@ async fn run(app: &helpers::TestApp, browser: &Client, dcs: &dcs::Dcs) -> Result
     let midway = wait_for_text(browser, "#fire-done", |text| text.parse::<u32>().is_ok_and(|n| n > 0 && n < 32)).await;
     assert_eq!(browser.current_url().await?, page);
     assert_eq!(browser.find(Locator::Css("#fire-total")).await?.text().await?, "32", "at {midway}/32");
+    screenshot(browser, "fire-progress").await;
     wait_for_text(browser, "#fire-status", |text| text == "finished").await;
+    screenshot(browser, "fire-finished").await;
     assert_eq!(browser.find(Locator::Css("#fire-fired")).await?.text().await?, "32");
     assert_eq!(browser.find(Locator::Css("#fire-accepted")).await?.text().await?, "32");
     let summary = browser.find(Locator::Css("#summary")).await?.prop("textContent").await?.unwrap_or_default();
