@@ -3,29 +3,9 @@
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
-use clap::Subcommand;
 
+use crate::cli::commands::AccountsCommand;
 use crate::db::{default_sqlite_url, Account, AccountChange, Database};
-
-#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
-pub enum AccountsCommand {
-    /// Add an account the DCS accepts tags for, or update the connection and label of an existing one
-    Add {
-        /// The account token (8 to 64 letters, digits, '_' or '-'), as in the client's mapping.json
-        #[arg(long, value_name = "TOKEN")]
-        token: String,
-
-        /// The account's connection: the DCS accepts tags only for accounts that have one
-        #[arg(long, value_name = "CONNECTION")]
-        connection: String,
-
-        /// A label for people, e.g. the client's name [default: kept when updating, else empty]
-        #[arg(long, value_name = "LABEL")]
-        label: Option<String>,
-    },
-    /// List the accounts: token, connection and label
-    List,
-}
 
 /// Runs an `accounts` subcommand against the given database, else against the embedded SQLite
 /// file in the output directory (created when missing).

@@ -192,7 +192,7 @@ impl Database {
 
     /// Adds an account, or updates the connection and label of an existing token.
     pub async fn add_account(&self, token: &str, connection: &str, label: &str) -> Result<AccountChange> {
-        if !crate::handlers::is_token(token) {
+        if !crate::field::is_token(token) {
             bail!("{token:?} is not an account token: use 8 to 64 letters, digits, '_' or '-'");
         }
         if connection.trim().is_empty() {

@@ -116,6 +116,12 @@ impl std::fmt::Display for Field {
     }
 }
 
+/// Whether `token` has an account token's shape: 8 to 64 letters, digits, `-` or `_`. The
+/// mapping's token, a cell's and the database's accounts are all checked by it.
+pub fn is_token(token: &str) -> bool {
+    (8..=64).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Items listed in a message: past this, "and N more".
 pub const LISTED: usize = 50;
 

@@ -4,23 +4,16 @@
 
 pub mod accounts;
 pub mod cli;
-pub mod config;
 pub mod dates;
 pub mod db;
-pub mod dedupe;
-pub mod dump;
 pub mod field;
 pub mod fire;
-pub mod handlers;
-pub mod input;
-pub mod mapping;
-pub mod money;
-pub mod payload;
+pub mod out;
+pub mod read;
 pub mod replayer;
-pub mod rows;
+pub mod row;
 pub mod run;
 pub mod settings;
-pub mod summary;
 pub mod users;
 pub mod web;
 
@@ -29,10 +22,10 @@ use chrono::Utc;
 
 use crate::cli::{Cli, Command};
 use crate::db::Database;
-use crate::fire::StopReason;
-use crate::rows::KnownAccounts;
+use crate::out::summary::StopReason;
+use crate::out::summary::{ExitCode, FireStats};
+use crate::row::check::KnownAccounts;
 use crate::settings::Settings;
-use crate::summary::{ExitCode, FireStats};
 
 /// The main job: check one client's file, dump it, and fire it; or manage the accounts.
 pub fn run(cli: Cli) -> Result<ExitCode> {

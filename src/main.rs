@@ -8,7 +8,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::from(replayer::summary::ExitCode::CouldNotStart as u8)
+            ExitCode::from(replayer::out::summary::ExitCode::CouldNotStart as u8)
         }
     }
 }

@@ -3,14 +3,14 @@
 use anyhow::{Context, Result};
 use chrono::{DateTime, Local, Utc};
 
-use crate::config::ReplayerConfig;
-use crate::dedupe::{Dedupe, Duplicate};
-use crate::dump::Dumps;
 use crate::field::Field;
-use crate::input::CsvInput;
-use crate::rows::{check_rows, Checked, CheckedBatch, KnownAccounts, RowContext, ValidInfo};
+use crate::out::dump::Dumps;
+use crate::out::summary::Summary;
+use crate::read::CsvInput;
+use crate::row::check::{check_rows, Checked, CheckedBatch, KnownAccounts, RowContext, ValidInfo};
+use crate::row::config::ReplayerConfig;
+use crate::row::dedupe::{Dedupe, Duplicate};
 use crate::settings::Settings;
-use crate::summary::Summary;
 
 /// Problems of each kind shown on the terminal; the dump files have them all.
 const SHOWN: usize = 10;
@@ -88,7 +88,7 @@ impl Replayer {
     /// Open the file and check its header against the mapping: every setup failure happens here,
     /// before the first row.
     pub fn new(settings: Settings, now: DateTime<Utc>, accounts: Option<KnownAccounts>) -> Result<Replayer> {
-        let expected = crate::input::expected_headers(&settings.mapping);
+        let expected = crate::read::expected_headers(&settings.mapping);
         let input = CsvInput::open_for(&settings.load_file, settings.encoding, settings.delimiter, &expected)?;
         let (columns, unmapped) = input.columns(&settings.mapping)?;
         let config = ReplayerConfig::new(settings.mapping.clone(), columns, now)

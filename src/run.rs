@@ -4,10 +4,10 @@
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
+use crate::out::summary::Summary;
 use crate::replayer::Replayer;
-use crate::rows::KnownAccounts;
+use crate::row::check::KnownAccounts;
 use crate::settings::Settings;
-use crate::summary::Summary;
 
 /// How far a run has got; called from the thread that reads the file.
 pub trait Progress {

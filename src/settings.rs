@@ -8,8 +8,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
 use crate::cli::{check_name, Delimiter, RunArgs};
-use crate::input::Encoding;
-use crate::mapping::Mapping;
+use crate::read::mapping::Mapping;
+use crate::read::Encoding;
 
 #[derive(Debug, Clone)]
 pub struct Settings {

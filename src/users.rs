@@ -4,45 +4,10 @@ use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use clap::Subcommand;
 
-use crate::db::users::{Email, Role};
+use crate::cli::commands::UsersCommand;
 use crate::db::{default_sqlite_url, Database};
 use crate::web::authentication::password;
-
-#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
-pub enum UsersCommand {
-    /// Add a user, or change the role and password of an existing one
-    Add {
-        /// The user's e-mail address: their sign-in name
-        #[arg(long, value_name = "EMAIL", value_parser = parse_email)]
-        email: Email,
-
-        /// analyst: upload, check, download and delete; operator: also fire
-        #[arg(long, value_enum)]
-        role: Role,
-
-        /// Read the password from the first line of standard input instead of asking on the terminal
-        #[arg(long)]
-        password_stdin: bool,
-    },
-    /// List the users and their roles
-    List,
-    /// Remove a user, their sessions and their API token
-    Remove {
-        #[arg(long, value_name = "EMAIL", value_parser = parse_email)]
-        email: Email,
-    },
-    /// Print a new API token for the user (Authorization: Bearer); it replaces the previous one
-    Token {
-        #[arg(long, value_name = "EMAIL", value_parser = parse_email)]
-        email: Email,
-    },
-}
-
-fn parse_email(text: &str) -> Result<Email, String> {
-    Email::parse(text)
-}
 
 /// Passwords shorter than this are refused.
 pub const MIN_PASSWORD_CHARS: usize = 10;

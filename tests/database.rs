@@ -559,7 +559,8 @@ async fn sqlite_default_is_created_in_wal_mode() {
 
 #[tokio::test]
 async fn accounts_command_uses_the_default_sqlite_file() {
-    use replayer::accounts::{run_accounts, AccountsCommand};
+    use replayer::accounts::run_accounts;
+    use replayer::cli::commands::AccountsCommand;
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("new-output");
     let add = AccountsCommand::Add {

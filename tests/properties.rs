@@ -10,9 +10,9 @@ use chrono::{TimeZone, Utc};
 use csv::StringRecord;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
-use replayer::config::ReplayerConfig;
-use replayer::input::resolve_columns;
-use replayer::mapping::Mapping;
+use replayer::read::resolve_columns;
+use replayer::read::Mapping;
+use replayer::row::config::ReplayerConfig;
 use sha2::{Digest, Sha256};
 
 const FIELDS: [&str; 21] = [

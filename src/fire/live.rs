@@ -13,13 +13,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::runtime::Runtime;
 
 use crate::db::{default_sqlite_url, Database, RunInfo, HEARTBEAT_EVERY};
-use crate::dump::Dumps;
 use crate::fire::journal::Journal;
-use crate::fire::{fire_all, FireSettings, Fired, Firer, Hooks, Job, Stop, StopReason, Verdict};
+use crate::fire::{fire_all, FireSettings, Fired, Firer, Hooks, Job, Stop, Verdict};
+use crate::out::dump::Dumps;
+use crate::out::summary::StopReason;
+use crate::out::summary::{FireStats, Summary};
 use crate::replayer::Replayer;
-use crate::rows::KnownAccounts;
+use crate::row::check::KnownAccounts;
 use crate::settings::Settings;
-use crate::summary::{FireStats, Summary};
 
 /// Valid rows waiting to be fired, spooled to a private temporary file so that exactly the rows
 /// that were validated and dumped are the ones sent, however large the file.

@@ -17,6 +17,8 @@ use std::time::Duration;
 use rustls::pki_types::CertificateDer;
 use tokio::sync::Notify;
 
+use crate::out::summary::StopReason;
+
 /// Failures in a row (after retries) that mean the DCS is down.
 pub const DOWN_AFTER_FAILURES: u32 = 20;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -113,22 +115,6 @@ impl Fired {
             )),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
-    DcsDown = 1,
-    AccountRefused = 2,
-    Interrupted = 3,
-    /// The run could not keep its lock on the accounts: another run may be firing them.
-    LockLost = 4,
-    /// The DCS's host name does not resolve, or its certificate is not trusted: retrying every
-    /// row cannot fix that.
-    CannotConnect = 5,
-    /// The journal could not be written: going on would fire rows no rerun knows about.
-    DatabaseFailed = 6,
-    /// A dump file or the spool could not be written or read.
-    OutputFailed = 7,
 }
 
 /// Set once by whoever stops the run first; everyone else checks it. A second stop, `abort`,

@@ -16,8 +16,8 @@ use super::clients;
 use super::state::AppState;
 use crate::cli::Cli;
 use crate::db::uploads::{CheckOutcome, Counts, Upload, UploadId, UploadState};
-use crate::dump::DumpType;
-use crate::rows::KnownAccounts;
+use crate::out::dump::DumpType;
+use crate::row::check::KnownAccounts;
 use crate::run::Progress;
 use crate::settings::Settings;
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::mapping::Mapping;
+use crate::read::mapping::Mapping;
 
 pub struct Client {
     /// The folder's name: what the pages show and the forms send.

@@ -18,47 +18,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
 
+use crate::cli::serve::{FiringArgs, ServeArgs};
 use crate::db::default_sqlite_url;
-
-#[derive(Args, Debug, Clone)]
-pub struct ServeArgs {
-    /// Address and port to listen on
-    #[arg(long, default_value = "127.0.0.1:8088", value_name = "ADDR:PORT")]
-    pub listen: SocketAddr,
-
-    /// Where the clients are: each folder with a mapping.json
-    #[arg(long, default_value = "clients", value_name = "DIR")]
-    pub clients_dir: PathBuf,
-
-    /// The largest file that may be uploaded (e.g. 512MiB, 2GiB, 100MB)
-    #[arg(long, default_value = "512MiB", value_parser = parse_size, value_name = "SIZE")]
-    pub max_upload: u64,
-
-    /// Staged files older than this are removed from the database (e.g. 7d, 12h, 30m)
-    #[arg(long, default_value = "7d", value_parser = parse_duration, value_name = "AGE")]
-    pub retention: Duration,
-
-    /// Mark the cookies Secure: for a server behind a TLS reverse proxy
-    #[arg(long)]
-    pub secure_cookies: bool,
-
-    /// The database (sqlite:, mysql: or postgres: URL) [default: replayer.sqlite in the output directory]
-    #[arg(long, env = "REPLAYER_DATABASE_URL", hide_env_values = true, value_name = "URL")]
-    pub database_url: Option<String>,
-
-    /// Where the dump files go
-    #[arg(long, default_value = "output", value_name = "DIR")]
-    pub output_dir: PathBuf,
-
-    /// The DCS tag endpoint the page fires at
-    #[arg(long, env = "REPLAYER_REQUEST_URL", default_value = "http://127.0.0.1:8080/tag", value_name = "URL")]
-    pub request_url: String,
-
-    #[command(flatten)]
-    pub firing: fire::FiringArgs,
-}
 
 /// What the server runs on, checked once.
 #[derive(Debug, Clone)]
@@ -72,7 +34,7 @@ pub struct ServeConfig {
     pub output_dir: PathBuf,
     pub request_url: String,
     /// The firing options of a run (§7), as the command line takes them.
-    pub firing: fire::FiringArgs,
+    pub firing: FiringArgs,
 }
 
 impl ServeConfig {
@@ -130,63 +92,4 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             })
             .await
     })
-}
-
-/// `512MiB`, `2GiB`, `100MB`, `1000` (bytes).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1000,
-        "kib" => 1 << 10,
-        "m" | "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "g" | "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        _ => return Err(format!("{text:?} is not a size; give one like 512MiB, 2GiB or 100MB")),
-    };
-    number
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(factor))
-        .filter(|&n| n > 0)
-        .ok_or_else(|| format!("{text:?} is not a size; give one like 512MiB, 2GiB or 100MB"))
-}
-
-/// `7d`, `12h`, `30m`, `45s`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let seconds: u64 = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("{text:?} is not a duration; give one like 7d, 12h, 30m or 45s")),
-    };
-    number
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(seconds))
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("{text:?} is not a duration; give one like 7d, 12h, 30m or 45s"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_and_durations() {
-        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
-        assert_eq!(parse_size("100MB"), Ok(100_000_000));
-        assert_eq!(parse_size("1000"), Ok(1000));
-        assert!(parse_size("lots").is_err() && parse_size("0").is_err());
-        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
-        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
-        assert!(parse_duration("7").is_err());
-    }
 }

@@ -6,70 +6,17 @@ pub mod page;
 mod run;
 
 use std::collections::HashMap;
-use std::ffi::OsString;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use anyhow::Result;
-use clap::Parser;
 use serde::Serialize;
 
 pub use run::{interrupted_after_restart, launch, Refusal};
 
 use crate::db::uploads::UploadId;
-use crate::fire::{Stop, StopReason};
-
-/// The firing options of `replayer serve`, handed to the command line's parser as they are.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct FiringArgs {
-    /// Requests in flight at once when firing [default: 8]
-    #[arg(long, value_name = "N")]
-    pub concurrency: Option<String>,
-    /// At most this many requests per second when firing (0 = no limit) [default: 0]
-    #[arg(long, value_name = "PER_SECOND")]
-    pub rate: Option<String>,
-    /// Seconds for one request [default: 10]
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<String>,
-    /// Retries of one request on a retryable failure [default: 5]
-    #[arg(long, value_name = "N")]
-    pub max_retries: Option<String>,
-    /// A PEM file of extra CA certificates to trust for an https: DCS
-    #[arg(long, value_name = "FILE")]
-    pub ca_cert: Option<PathBuf>,
-}
-
-impl FiringArgs {
-    /// As a run's arguments: `--concurrency 8 --rate 0 …`.
-    pub fn arguments(&self) -> Vec<OsString> {
-        let mut arguments: Vec<OsString> = Vec::new();
-        let options = [
-            ("--concurrency", &self.concurrency),
-            ("--rate", &self.rate),
-            ("--timeout", &self.timeout),
-            ("--max-retries", &self.max_retries),
-        ];
-        for (flag, value) in options {
-            if let Some(value) = value {
-                arguments.extend([flag.into(), value.into()]);
-            }
-        }
-        if let Some(path) = &self.ca_cert {
-            arguments.extend(["--ca-cert".into(), path.into()]);
-        }
-        arguments
-    }
-
-    /// Checked once, at start, by the command line's own parser: a bad value stops the server.
-    pub fn checked(self) -> Result<FiringArgs> {
-        let mut arguments: Vec<OsString> = ["replayer", "--name", "check", "--load-file", "-"].map(Into::into).to_vec();
-        arguments.extend(self.arguments());
-        crate::cli::Cli::try_parse_from(arguments).map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(self)
-    }
-}
+use crate::fire::Stop;
+use crate::out::summary::StopReason;
 
 /// The fires under way, by upload.
 #[derive(Default)]

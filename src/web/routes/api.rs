@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::uploads::find;
 use crate::db::uploads::Upload;
-use crate::dump::DumpType;
+use crate::out::dump::DumpType;
 use crate::web::authentication::{CsrfPending, CurrentUser};
 use crate::web::check::{delete_upload, dump_paths};
 use crate::web::report::read_page;

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::dump::DumpType;
+use crate::out::dump::DumpType;
 use crate::web::check::{dump_paths, run_name};
 use crate::web::report::{parse_line, report_header, report_record};
 use crate::web::state::AppState;

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::dumps::EXCEPTIONS_REPORT;
 use crate::db::uploads::{Upload, UploadState};
-use crate::dump::DumpType;
+use crate::out::dump::DumpType;
 use crate::web::authentication::CurrentUser;
 use crate::web::check::dump_paths;
 use crate::web::pages::{error_page, layout, render, time};

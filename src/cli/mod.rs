@@ -1,13 +1,15 @@
 //! What the user typed (SPEC §2). The doc comments are the `--help` text.
 
+pub mod commands;
+pub mod serve;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::accounts::AccountsCommand;
-use crate::input::Encoding;
-use crate::users::UsersCommand;
-use crate::web::ServeArgs;
+use crate::read::Encoding;
+use commands::{AccountsCommand, UsersCommand};
+use serve::ServeArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -153,7 +155,7 @@ pub struct RunArgs {
     pub refire: bool,
 
     /// The file's encoding: auto, or a WHATWG label (utf-8, windows-1252, macintosh, iso-8859-2, shift_jis, utf-16le…)
-    #[arg(long, default_value = "auto", value_parser = crate::input::parse_encoding, value_name = "auto|LABEL")]
+    #[arg(long, default_value = "auto", value_parser = crate::read::parse_encoding, value_name = "auto|LABEL")]
     pub encoding: Encoding,
 
     /// The delimiter: auto, or one character (tab: "\t" or "tab")

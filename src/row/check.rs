@@ -11,11 +11,12 @@ use anyhow::Result;
 use chrono::NaiveDate;
 use csv::{ByteRecord, StringRecord};
 
-use crate::config::{Problem, ReplayerConfig};
 use crate::db::Account;
-use crate::dedupe::DedupeKey;
 use crate::field::{closest, Field};
-use crate::input::{CsvInput, RowMeta};
+use crate::read::{CsvInput, RowMeta};
+use crate::row::config::ReplayerConfig;
+use crate::row::dedupe::DedupeKey;
+use crate::row::format::Problem;
 
 /// Longest tag URL the DCS takes.
 pub const MAX_URL_BYTES: usize = 8000;

@@ -214,7 +214,7 @@ impl Dumps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payload::Payload;
+    use crate::row::payload::Payload;
 
     #[test]
     fn names_modes_and_json_array() {

@@ -3,12 +3,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-
 use std::time::Duration;
 
 use chrono::NaiveDate;
-
-use crate::fire::StopReason;
 
 /// Distinct accounts or events kept for the summary; past this they are only counted.
 const MAX_DISTINCT: usize = 1000;
@@ -24,6 +21,23 @@ pub enum ExitCode {
     /// Stopped early: the DCS looked down or refused the account.
     StoppedEarly = 3,
     Interrupted = 130,
+}
+
+/// Why a live run stopped before its last row: set by the firing, reported here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    DcsDown = 1,
+    AccountRefused = 2,
+    Interrupted = 3,
+    /// The run could not keep its lock on the accounts: another run may be firing them.
+    LockLost = 4,
+    /// The DCS's host name does not resolve, or its certificate is not trusted: retrying every
+    /// row cannot fix that.
+    CannotConnect = 5,
+    /// The journal could not be written: going on would fire rows no rerun knows about.
+    DatabaseFailed = 6,
+    /// A dump file or the spool could not be written or read.
+    OutputFailed = 7,
 }
 
 #[derive(Debug, Default)]

@@ -198,7 +198,7 @@ fn field_map(key: &str, value: &Value) -> Result<Vec<(Field, String)>> {
 
 pub fn check_token(token: &str) -> Result<String> {
     let token = token.trim();
-    if !crate::handlers::is_token(token) {
+    if !crate::field::is_token(token) {
         bail!("\"account_token\" {token:?} is not a token: 8 to 64 letters, digits, '-' or '_'");
     }
     Ok(token.to_owned())

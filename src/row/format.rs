@@ -1,20 +1,19 @@
-//! `ReplayerConfig`: the mapping and the file's columns, and `format_data`, which runs every
-//! `handle_<field>` over a row and gives its payload (SPEC §4).
+//! `format_data` (SPEC §4): every `handle_<field>` over one row, the mapping's defaults for
+//! empty cells, the e-mail guard on every other field, and the row's payload or its exceptions.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use anyhow::{bail, Result};
 use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
 use csv::StringRecord;
 
-use crate::dates::DateFormat;
 use crate::field::Field;
-use crate::handlers::{handler, looks_like_email, Outcome};
-use crate::input::Columns;
-use crate::mapping::Mapping;
-use crate::payload::{Payload, Value};
+use crate::read::{Columns, Mapping};
+use crate::row::config::{ReplayerConfig, EVENTS_SEARCHED};
+use crate::row::handlers::{handler, looks_like_email, trim};
+use crate::row::outcome::Outcome;
+use crate::row::payload::{Payload, Value};
 
 /// Why a row with an e-mail address outside `email` is not fired (the address is not shown).
 const EMAIL_ELSEWHERE: &str =
@@ -35,22 +34,6 @@ fn may_hold_an_address(field: Field) -> bool {
             | Field::Ip
             | Field::AccountToken
     )
-}
-
-/// Up to this many events are searched one by one; more are looked up.
-const EVENTS_SEARCHED: usize = 16;
-
-pub struct ReplayerConfig {
-    mapping: Mapping,
-    columns: Columns,
-    now: DateTime<Utc>,
-    /// What each field's default gives, handled once.
-    defaults: [Option<Outcome<'static>>; Field::COUNT],
-    /// The mapping's events by their ASCII lower case, when there are many (a few are searched).
-    events_by_lower_case: HashMap<String, usize>,
-    /// The fields `format_data` runs, in payload order: those with a column or a default, and
-    /// the required ones. Any other would always be empty (every handler gives `Empty` for "").
-    fields: Vec<Field>,
 }
 
 /// A problem with one cell (or with the row when `column` is `None`).
@@ -88,6 +71,8 @@ pub struct Formatted<'a> {
 }
 
 impl ReplayerConfig {
+    /// The config for one file: the mapping's defaults handled once (a default no handler
+    /// accepts stops the run here), and the fields `format_data` will run.
     pub fn new(mapping: Mapping, columns: Columns, now: DateTime<Utc>) -> Result<ReplayerConfig> {
         let events_by_lower_case = if mapping.events.len() > EVENTS_SEARCHED {
             let mut by_lower_case = HashMap::with_capacity(mapping.events.len());
@@ -141,53 +126,6 @@ impl ReplayerConfig {
     pub fn for_tests(mapping: Mapping) -> ReplayerConfig {
         let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 1, 1, 0, 0, 0).unwrap();
         ReplayerConfig::new(mapping, Columns::default(), now).unwrap()
-    }
-
-    pub fn account_token(&self) -> Option<&str> {
-        self.mapping.account_token.as_deref()
-    }
-
-    pub fn currency(&self) -> Option<&str> {
-        self.mapping.currency.as_deref()
-    }
-
-    pub fn events(&self) -> &[String] {
-        &self.mapping.events
-    }
-
-    /// The listed spelling of event `name` (matched ignoring ASCII case), if it is listed.
-    pub fn listed_event(&self, name: &str) -> Option<&str> {
-        let events = &self.mapping.events;
-        let index = if events.len() > EVENTS_SEARCHED {
-            self.events_by_lower_case.get(&name.to_ascii_lowercase()).copied()
-        } else {
-            events.iter().position(|listed| listed.eq_ignore_ascii_case(name))
-        };
-        index.map(|index| events[index].as_str())
-    }
-
-    pub fn date_formats(&self) -> &[DateFormat] {
-        &self.mapping.date_formats
-    }
-
-    pub fn timezone(&self) -> Tz {
-        self.mapping.timezone
-    }
-
-    pub fn country(&self) -> Option<phonenumber::country::Id> {
-        self.mapping.country
-    }
-
-    pub fn decimal_separator(&self) -> char {
-        self.mapping.decimal_separator
-    }
-
-    pub fn now(&self) -> DateTime<Utc> {
-        self.now
-    }
-
-    pub fn columns(&self) -> &Columns {
-        &self.columns
     }
 
     fn problem(&self, field: Field, column: Option<usize>, text: String) -> Problem {
@@ -270,7 +208,7 @@ impl ReplayerConfig {
 
         let mut custom = Vec::new();
         for (key, index) in &self.columns.custom {
-            let cell = crate::handlers::trim(record.get(*index).unwrap_or(""));
+            let cell = trim(record.get(*index).unwrap_or(""));
             if damaged && cell.contains('\u{FFFD}') {
                 exceptions.push(Problem {
                     column: Some(self.columns.header(*index).to_owned()),
@@ -305,7 +243,7 @@ impl ReplayerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::resolve_columns;
+    use crate::read::resolve_columns;
 
     fn config(headers: &[&str]) -> ReplayerConfig {
         let mapping = Mapping::parse(

@@ -12,7 +12,7 @@ use std::os::unix::fs::FileExt;
 use hashbrown::HashTable;
 
 use crate::field::Field;
-use crate::payload::Payload;
+use crate::row::payload::Payload;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Duplicate {
@@ -230,7 +230,7 @@ mod tests {
     use super::*;
 
     fn payload(order_id: Option<&str>, visitor: &str) -> Payload<'static> {
-        let mut fields: Vec<(Field, crate::payload::Value<'static>)> =
+        let mut fields: Vec<(Field, crate::row::payload::Value<'static>)> =
             vec![(Field::AccountToken, "ex4mpl3-t0k3n-0001".into()), (Field::VisitorId, visitor.to_owned().into())];
         if let Some(order_id) = order_id {
             fields.push((Field::OrderId, order_id.to_owned().into()));

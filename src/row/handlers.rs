@@ -8,49 +8,10 @@ use std::net::IpAddr;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::ReplayerConfig;
 use crate::dates::read_event_time;
-use crate::field::{closest, Field};
-
-/// What a handler made of one cell. A value is borrowed from the cell (or the mapping) when it
-/// is sent as it stands, so most cells cost no copy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome<'a> {
-    /// Send this value.
-    Value(Cow<'a, str>),
-    /// Nothing to send (an empty cell).
-    Empty,
-    /// The row still fires: with `sent` in place of the cell, or without the field when `None`.
-    Warning { problem: String, sent: Option<Cow<'a, str>> },
-    /// The row is not fired.
-    Exception(String),
-}
-
-impl Outcome<'_> {
-    /// The same outcome, owning its value: for the mapping's defaults, handled once.
-    pub fn into_owned(self) -> Outcome<'static> {
-        match self {
-            Outcome::Value(value) => Outcome::Value(Cow::Owned(value.into_owned())),
-            Outcome::Empty => Outcome::Empty,
-            Outcome::Warning { problem, sent } => {
-                Outcome::Warning { problem, sent: sent.map(|v| Cow::Owned(v.into_owned())) }
-            }
-            Outcome::Exception(text) => Outcome::Exception(text),
-        }
-    }
-
-    /// The same outcome, borrowing its value from this one.
-    pub fn reborrow(&self) -> Outcome<'_> {
-        match self {
-            Outcome::Value(value) => Outcome::Value(Cow::Borrowed(value)),
-            Outcome::Empty => Outcome::Empty,
-            Outcome::Warning { problem, sent } => {
-                Outcome::Warning { problem: problem.clone(), sent: sent.as_deref().map(Cow::Borrowed) }
-            }
-            Outcome::Exception(text) => Outcome::Exception(text.clone()),
-        }
-    }
-}
+use crate::field::{closest, is_token, Field};
+use crate::row::config::ReplayerConfig;
+use crate::row::outcome::Outcome;
 
 pub type Handler = for<'a> fn(&'a ReplayerConfig, &'a str) -> Outcome<'a>;
 
@@ -88,10 +49,6 @@ fn non_empty(cell: &str) -> Option<&str> {
 
 fn dropped(problem: String) -> Outcome<'static> {
     Outcome::Warning { problem, sent: None }
-}
-
-pub fn is_token(token: &str) -> bool {
-    (8..=64).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 pub fn handle_account_token<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
@@ -153,7 +110,7 @@ pub fn handle_text<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
 }
 
 fn sha256_hex(text: &str) -> String {
-    crate::payload::hex(&Sha256::digest(text.as_bytes()))
+    crate::row::payload::hex(&Sha256::digest(text.as_bytes()))
 }
 
 fn is_sha256_hex(text: &str) -> bool {
@@ -346,10 +303,10 @@ pub fn handle_phone<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a
 pub fn handle_revenue<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(text) = non_empty(cell) else { return Outcome::Empty };
     // Most cells are written as sent: no copy for them.
-    if config.decimal_separator() == '.' && crate::money::is_sent_form(text) {
+    if config.decimal_separator() == '.' && crate::row::money::is_sent_form(text) {
         return Outcome::Value(text.into());
     }
-    match crate::money::parse_amount(text, config.decimal_separator()) {
+    match crate::row::money::parse_amount(text, config.decimal_separator()) {
         Ok(amount) if amount.cleaned => {
             Outcome::Warning { problem: format!("{text:?} had {}", amount.removed), sent: Some(amount.value.into()) }
         }
@@ -380,7 +337,7 @@ pub fn handle_currency<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome
 pub fn handle_quantity<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(text) = non_empty(cell) else { return Outcome::Empty };
     // Excel sometimes writes whole numbers as "2.0".
-    let whole = match crate::money::split_at_dot(text) {
+    let whole = match crate::row::money::split_at_dot(text) {
         Some((whole, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => whole,
         _ => text,
     };
@@ -453,7 +410,7 @@ pub fn handle_ip<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mapping::Mapping;
+    use crate::read::Mapping;
 
     fn config() -> ReplayerConfig {
         let mapping = Mapping::parse(

@@ -1,0 +1,60 @@
+//! What the user typed for `replayer accounts` and `replayer users` (SPEC §2, §8, §10); `accounts.rs`
+//! and `users.rs` at the top run them.
+
+use clap::Subcommand;
+
+use crate::db::users::{Email, Role};
+
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum AccountsCommand {
+    /// Add an account the DCS accepts tags for, or update the connection and label of an existing one
+    Add {
+        /// The account token (8 to 64 letters, digits, '_' or '-'), as in the client's mapping.json
+        #[arg(long, value_name = "TOKEN")]
+        token: String,
+
+        /// The account's connection: the DCS accepts tags only for accounts that have one
+        #[arg(long, value_name = "CONNECTION")]
+        connection: String,
+
+        /// A label for people, e.g. the client's name [default: kept when updating, else empty]
+        #[arg(long, value_name = "LABEL")]
+        label: Option<String>,
+    },
+    /// List the accounts: token, connection and label
+    List,
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum UsersCommand {
+    /// Add a user, or change the role and password of an existing one
+    Add {
+        /// The user's e-mail address: their sign-in name
+        #[arg(long, value_name = "EMAIL", value_parser = parse_email)]
+        email: Email,
+
+        /// analyst: upload, check, download and delete; operator: also fire
+        #[arg(long, value_enum)]
+        role: Role,
+
+        /// Read the password from the first line of standard input instead of asking on the terminal
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the users and their roles
+    List,
+    /// Remove a user, their sessions and their API token
+    Remove {
+        #[arg(long, value_name = "EMAIL", value_parser = parse_email)]
+        email: Email,
+    },
+    /// Print a new API token for the user (Authorization: Bearer); it replaces the previous one
+    Token {
+        #[arg(long, value_name = "EMAIL", value_parser = parse_email)]
+        email: Email,
+    },
+}
+
+fn parse_email(text: &str) -> Result<Email, String> {
+    Email::parse(text)
+}
