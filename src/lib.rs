@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod cli;
+pub mod ctrl_c;
 pub mod dates;
 pub mod db;
 pub mod field;
@@ -21,6 +22,7 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 
 use crate::cli::{Cli, Command};
+use crate::ctrl_c::{CtrlC, Interrupted};
 use crate::db::Database;
 use crate::out::summary::StopReason;
 use crate::out::summary::{ExitCode, FireStats};
@@ -72,15 +74,28 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         _ => None,
     };
     let accounts = accounts.map(KnownAccounts::new);
-    let outcome = if settings.fire_tag {
-        fire::live::run_live(settings, now, &runtime, database.clone(), accounts)
+    let fire_tag = settings.fire_tag;
+    // From here Ctrl-C stops the run cleanly (before, nothing has been written to clean up):
+    // until the firing, through `ctrl_c`.
+    let ctrl_c = CtrlC::watch()?;
+    let outcome = if fire_tag {
+        fire::live::run_live(settings, now, &runtime, database.clone(), accounts, ctrl_c)
     } else {
-        run::dry_run(settings, now, accounts, &mut run::Silent)
+        run::dry_run(settings, now, accounts, &ctrl_c)
     };
     if let Some(database) = database {
         runtime.block_on(database.close());
     }
-    let mut summary = outcome?;
+    let mut summary = match outcome {
+        Err(error) => match error.downcast_ref::<Interrupted>() {
+            Some(interrupted) => {
+                eprintln!("{}", interrupted_message(*interrupted, fire_tag));
+                return Ok(ExitCode::Interrupted);
+            }
+            None => return Err(error),
+        },
+        Ok(summary) => summary,
+    };
     summary.accounts_database = accounts_database;
     print_problems("exceptions (rows not fired)", &summary.shown_exceptions, summary.rows_with_exceptions);
     print_problems("warnings", &summary.shown_warnings, summary.warnings);
@@ -102,6 +117,19 @@ fn print_bytes(bytes: &[u8]) -> Result<ExitCode> {
 /// threads costs more than it gives.
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn interrupted_message(interrupted: Interrupted, fire_tag: bool) -> String {
+    match (interrupted, fire_tag) {
+        (Interrupted::WhileChecking { rows }, false) => format!(
+            "interrupted after checking {rows} rows: the dry run stopped, and the dump files it was writing were removed \
+             (a part of the file would read as the whole of it). Nothing was sent. Run it again to check the whole file."
+        ),
+        (Interrupted::WhileChecking { rows }, true) => format!(
+            "interrupted after checking {rows} rows, before the firing: nothing was sent and nothing was written."
+        ),
+        (Interrupted::AtTheQuestion, _) => "interrupted at the question: nothing was sent and nothing was written.".to_owned(),
+    }
 }
 
 fn stop_message(fire: &FireStats) -> Option<String> {

@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use chrono::{DateTime, Local, Utc};
 
+use crate::ctrl_c::Interrupted;
 use crate::field::Field;
 use crate::out::dump::Dumps;
 use crate::out::summary::Summary;
@@ -146,10 +147,19 @@ impl Replayer {
 
     /// Read every row: valid rows go to `on_valid` and the request dumps, problems to the
     /// warnings and exceptions dumps. Rows are checked on every core and handled here in order.
-    pub fn load_file(&mut self, mut on_valid: impl FnMut(&ValidRow) -> Result<()>) -> Result<()> {
+    /// `stopped` is asked before each batch: once it says so, the reading ends with
+    /// [`Interrupted`] and the dumps are removed.
+    pub fn load_file(
+        &mut self,
+        stopped: &dyn Fn() -> bool,
+        mut on_valid: impl FnMut(&ValidRow) -> Result<()>,
+    ) -> Result<()> {
         let context = self.context.take().expect("load_file runs once");
         let mut input = self.input.take().expect("load_file runs once");
         let outcome = check_rows(&mut input, &context, |batch| {
+            if stopped() {
+                return Err(Interrupted::WhileChecking { rows: self.summary.rows_read }.into());
+            }
             let mut rows = std::mem::take(&mut batch.rows);
             let mut names = vec![0u64; batch.names.len()];
             let mut run = Run::default();
@@ -181,8 +191,8 @@ impl Replayer {
         });
         self.context = Some(context);
         if outcome.is_err() {
-            // The reading stopped (a record over 1 MiB, a full disk): no dump of part of the file
-            // is left to be fired from.
+            // The reading stopped (a record over 1 MiB, a full disk, Ctrl-C): no dump of part of
+            // the file is left to be read as the whole of it, or fired from.
             if let Some(dumps) = &mut self.dumps {
                 dumps.discard();
             }

@@ -21,12 +21,7 @@ fn text(output: &Output) -> String {
 #[cfg(unix)]
 fn answering(mut command: Command, answer: &str) -> Output {
     use std::io::Write;
-    use std::os::fd::FromRawFd;
-    let (mut master, mut slave) = (0, 0);
-    let opened =
-        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
-    assert_eq!(opened, 0, "cannot open a pseudo-terminal");
-    let (mut master, slave) = unsafe { (std::fs::File::from_raw_fd(master), std::fs::File::from_raw_fd(slave)) };
+    let (mut master, slave) = dcs::pseudo_terminal();
     let child = command.stdin(Stdio::from(slave)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     // The terminal keeps the line until the question reads it.
     master.write_all(format!("{answer}\n").as_bytes()).unwrap();

@@ -12,12 +12,12 @@ use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::runtime::Runtime;
 
+use crate::ctrl_c::{CtrlC, Interrupted};
 use crate::db::{default_sqlite_url, Database, RunInfo, HEARTBEAT_EVERY};
 use crate::fire::journal::Journal;
 use crate::fire::{fire_all, FireSettings, Fired, Firer, Hooks, Job, Stop, Verdict};
 use crate::out::dump::Dumps;
-use crate::out::summary::StopReason;
-use crate::out::summary::{FireStats, Summary};
+use crate::out::summary::{FireStats, StopReason, Summary};
 use crate::replayer::Replayer;
 use crate::row::check::KnownAccounts;
 use crate::settings::Settings;
@@ -97,21 +97,33 @@ pub trait FireFrontEnd {
     fn progress(&mut self, stats: &FireStats, total: u64);
     /// The command line stops on Ctrl-C; the server stops through the run's `Stop`.
     fn stops_on_ctrl_c(&self) -> bool;
+    /// Asked before each batch of rows while the file is checked: `true` ends the run before
+    /// anything is sent, with `Interrupted`.
+    fn stopped(&self) -> bool {
+        false
+    }
 }
 
 /// The command line: the pre-flight on stderr, a question on the terminal, a progress bar.
 struct Terminal {
     yes: bool,
     bar: ProgressBar,
+    /// Ctrl-C until the run is confirmed; then `fire_spool` handles it.
+    ctrl_c: Option<CtrlC>,
 }
 
 impl FireFrontEnd for Terminal {
     fn confirm(&mut self, preflight: &Preflight, runtime: &Runtime) -> Result<bool> {
         eprint!("{}", preflight.text);
-        if self.yes {
-            return Ok(true);
+        let confirmed = if self.yes { Ok(true) } else { runtime.block_on(ask(self.ctrl_c.as_ref())) };
+        if matches!(confirmed, Ok(true)) {
+            self.ctrl_c = None;
         }
-        runtime.block_on(async { tokio::task::spawn_blocking(confirm).await })?
+        confirmed
+    }
+
+    fn stopped(&self) -> bool {
+        self.ctrl_c.as_ref().is_some_and(CtrlC::pressed)
     }
 
     fn progress(&mut self, stats: &FireStats, total: u64) {
@@ -192,6 +204,27 @@ fn preflight(
     Preflight { text, sending, already_fired: skipped, with_exceptions: summary.rows_with_exceptions }
 }
 
+/// Asks on the terminal, on a thread of its own: Ctrl-C ends the wait at once, while the lock's
+/// heartbeat goes on running on the runtime. (A blocking task would keep the runtime from
+/// shutting down until someone pressed Enter.)
+async fn ask(ctrl_c: Option<&CtrlC>) -> Result<bool> {
+    let (sender, answer) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || sender.send(confirm()));
+    let pressed = async {
+        match ctrl_c {
+            Some(ctrl_c) => ctrl_c.wait().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        answer = answer => answer.context("the question ended without an answer")?,
+        () = pressed => {
+            eprintln!();
+            Err(Interrupted::AtTheQuestion.into())
+        }
+    }
+}
+
 fn confirm() -> Result<bool> {
     eprint!("Fire these tags? Type \"yes\" to go on: ");
     std::io::stderr().flush()?;
@@ -223,8 +256,9 @@ pub fn run_live(
     runtime: &Runtime,
     database: Option<Database>,
     accounts: Option<KnownAccounts>,
+    ctrl_c: CtrlC,
 ) -> Result<Summary> {
-    let mut terminal = Terminal { yes: settings.yes, bar: progress_bar(&settings, 0) };
+    let mut terminal = Terminal { yes: settings.yes, bar: progress_bar(&settings, 0), ctrl_c: Some(ctrl_c) };
     let summary = fire_file(settings, now, runtime, database, accounts, &mut terminal, Arc::new(Stop::default()));
     terminal.bar.finish_and_clear();
     summary
@@ -253,7 +287,7 @@ pub fn fire_file(
     let mut tokens = BTreeSet::new();
     // The accounts, events and dates of the rows to fire, for the pre-flight.
     let mut selected = Summary { timezone: settings.mapping.timezone.name().to_owned(), ..Summary::default() };
-    replayer.load_file(|valid| {
+    let loaded = replayer.load_file(&|| front.stopped(), |valid| {
         if spool.rows < limit {
             if !tokens.contains(valid.account()) {
                 tokens.insert(valid.account().to_owned());
@@ -264,7 +298,14 @@ pub fn fire_file(
             over_limit += 1;
             Ok(())
         }
-    })?;
+    });
+    if let Err(error) = loaded {
+        // The dumps are gone already; the output directory goes too when this run made it.
+        if !output_existed {
+            let _ = std::fs::remove_dir(&settings.output_dir);
+        }
+        return Err(error);
+    }
     let (mut summary, dumps) = replayer.into_parts();
     let mut dumps = dumps.context("a live run writes its dumps")?;
     let to_fire = spool.rows;

@@ -29,7 +29,7 @@ pub fn run_name(id: &UploadId) -> String {
 struct SharedProgress(Arc<AtomicU64>);
 
 impl Progress for SharedProgress {
-    fn row(&mut self, row: u64) {
+    fn row(&self, row: u64) {
         self.0.store(row, Ordering::Relaxed);
     }
 }
@@ -70,7 +70,7 @@ async fn run_check(state: &AppState, upload: &Upload, row: Arc<AtomicU64>) -> Re
     let accounts = known_accounts(state).await;
     let now = chrono::Utc::now();
     let checked =
-        tokio::task::spawn_blocking(move || crate::run::dry_run(settings, now, accounts, &mut SharedProgress(row)))
+        tokio::task::spawn_blocking(move || crate::run::dry_run(settings, now, accounts, &SharedProgress(row)))
             .await
             .context("the check stopped unexpectedly")?;
     let temp_path = staged.path().display().to_string();

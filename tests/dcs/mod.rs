@@ -228,3 +228,14 @@ pub fn dump_path(output: &Path, kind: &str) -> Option<PathBuf> {
         name.contains(&pattern) && !(kind == "requests" && name.contains("-requests-validated-"))
     })
 }
+
+/// A pseudo-terminal: (the side the test types on, the side the run reads as its terminal).
+#[cfg(unix)]
+pub fn pseudo_terminal() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    let opened =
+        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(opened, 0, "cannot open a pseudo-terminal");
+    unsafe { (std::fs::File::from_raw_fd(master), std::fs::File::from_raw_fd(slave)) }
+}

@@ -1,0 +1,181 @@
+//! Ctrl-C before anything is fired: while a dry run or a live run checks a large file, and at a
+//! live run's question. The run ends in bounded time with exit 130 and says so; the dump files it
+//! was writing are removed (part of a file must not read as the whole of it), nothing is sent,
+//! and the command run again does the whole file.
+
+#![cfg(unix)]
+
+mod dcs;
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dcs::{client, dump_path, Dcs};
+
+/// Rows of the large files: a debug build checks them for several seconds, so the signal
+/// comes in the middle of the check.
+const ROWS: usize = 200_000;
+/// Longer than any stop may take; a run still going then has hung.
+const BOUND: Duration = Duration::from_secs(90);
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+fn start(mut command: Command) -> Child {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+fn interrupt(child: &Child) {
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+}
+
+/// Waits for the run to end, at most `BOUND`.
+fn finish(mut child: Child) -> Output {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > BOUND {
+            let _ = child.kill();
+            panic!("the run hung: still going {BOUND:?} after Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Waits until the run has written part of its requests dump: it is in the middle of the check.
+fn wait_for_the_check(child: &mut Child, output: &Path) {
+    let started = Instant::now();
+    loop {
+        let written =
+            dump_path(output, "requests").and_then(|path| std::fs::metadata(path).ok()).map_or(0, |m| m.len());
+        if written > 0 {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before it wrote any request: the file is too small for this test");
+        }
+        assert!(started.elapsed() < BOUND, "no request dumped after {BOUND:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn files_in(directory: &Path) -> Vec<String> {
+    match std::fs::read_dir(directory) {
+        Ok(entries) => entries.map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn ctrl_c_during_a_dry_run_removes_its_partial_dumps_and_exits_130() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), ROWS);
+    let output = directory.path().join("out");
+    let command = || dcs::replayer("dry", &csv, &output, "http://127.0.0.1:9/tag", &["--dump-data"]);
+    let mut child = start(command());
+    wait_for_the_check(&mut child, &output);
+    interrupt(&child);
+    let run = finish(child);
+    assert_eq!(run.status.code(), Some(130), "{}", text(&run));
+    let said = text(&run);
+    assert!(
+        said.contains("interrupted after checking") && said.contains("dump files it was writing were removed"),
+        "{said}"
+    );
+    // The number of rows checked is a real count, less than the file's.
+    let rows: u64 =
+        said.split("interrupted after checking ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(rows > 0 && rows < ROWS as u64, "{rows} rows checked");
+    assert!(!said.contains("rows read"), "a summary of part of the file was printed: {said}");
+    assert_eq!(files_in(&output), Vec::<String>::new(), "files were left");
+
+    // Run again, to the end: the whole file, in complete dumps.
+    let run = command().output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let requests = std::fs::read_to_string(dump_path(&output, "requests").unwrap()).unwrap();
+    assert_eq!(requests.lines().count(), ROWS);
+}
+
+#[test]
+fn ctrl_c_while_a_live_run_checks_the_file_sends_nothing_and_writes_nothing() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), ROWS);
+    let output = directory.path().join("out");
+    let dcs = Dcs::ok();
+    let mut child = start(dcs::replayer("live", &csv, &output, &dcs.url, &["--fire-tag", "--yes", "--dump-data"]));
+    wait_for_the_check(&mut child, &output);
+    interrupt(&child);
+    let run = finish(child);
+    assert_eq!(run.status.code(), Some(130), "{}", text(&run));
+    assert!(text(&run).contains("before the firing: nothing was sent and nothing was written"), "{}", text(&run));
+    assert_eq!(dcs.hit_count(), 0);
+    // The run made the output directory, so it goes too: no dump, no spool, no replayer.sqlite.
+    assert!(!output.exists(), "left: {:?}", files_in(&output));
+}
+
+#[test]
+fn ctrl_c_at_the_question_sends_nothing_writes_nothing_and_releases_the_lock() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 300);
+    let output = directory.path().join("out");
+    std::fs::create_dir(&output).unwrap();
+    // A database of its own, so that the lock is taken before the question.
+    let database = format!("sqlite://{}?mode=rwc", directory.path().join("journal.sqlite").display());
+    let added = Command::new(env!("CARGO_BIN_EXE_replayer"))
+        .args([
+            "accounts",
+            "add",
+            "--token",
+            "t3st-t0k3n-0001",
+            "--connection",
+            "dcs-test",
+            "--database-url",
+            &database,
+        ])
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", text(&added));
+    let dcs = Dcs::ok();
+    let arguments = ["--fire-tag", "--dump-data", "--database-url", &database];
+    let (terminal, run_side) = dcs::pseudo_terminal();
+    let mut command = dcs::replayer("ask", &csv, &output, &dcs.url, &arguments);
+    let mut child = command.stdin(Stdio::from(run_side)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+
+    // Read what the run says until it asks.
+    let said = Arc::new(Mutex::new(String::new()));
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = {
+        let said = said.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(read @ 1..) = stderr.read(&mut buffer) {
+                said.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..read]));
+            }
+        })
+    };
+    let started = Instant::now();
+    while !said.lock().unwrap().contains("Type \"yes\"") {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before its question: {}", said.lock().unwrap());
+        assert!(started.elapsed() < BOUND, "no question after {BOUND:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    interrupt(&child);
+    let run = finish(child);
+    reader.join().unwrap();
+    let said = said.lock().unwrap().clone();
+    assert_eq!(run.status.code(), Some(130), "{said}");
+    assert!(said.contains("interrupted at the question: nothing was sent and nothing was written"), "{said}");
+    assert_eq!(dcs.hit_count(), 0);
+    assert_eq!(files_in(&output), Vec::<String>::new(), "files were left in the output directory");
+    drop(terminal);
+
+    // The lock was released, not left to be taken over: the next run fires every row.
+    let run = dcs::replayer("ask", &csv, &output, &dcs.url, &[&arguments[..], &["--yes"]].concat()).output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert!(!text(&run).contains("took over the lock"), "{}", text(&run));
+    assert_eq!(dcs.hit_count(), 300);
+}
