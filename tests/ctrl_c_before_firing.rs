@@ -30,20 +30,11 @@ fn start(mut command: Command) -> Child {
 }
 
 fn interrupt(child: &Child) {
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    dcs::signal(child, libc::SIGINT);
 }
 
-/// Waits for the run to end, at most `BOUND`.
-fn finish(mut child: Child) -> Output {
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > BOUND {
-            let _ = child.kill();
-            panic!("the run hung: still going {BOUND:?} after Ctrl-C");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().unwrap()
+fn finish(child: Child) -> Output {
+    dcs::finish_within(child, BOUND).0
 }
 
 /// Waits until the run has written part of its requests dump: it is in the middle of the check.
@@ -125,20 +116,7 @@ fn ctrl_c_at_the_question_sends_nothing_writes_nothing_and_releases_the_lock() {
     std::fs::create_dir(&output).unwrap();
     // A database of its own, so that the lock is taken before the question.
     let database = format!("sqlite://{}?mode=rwc", directory.path().join("journal.sqlite").display());
-    let added = Command::new(env!("CARGO_BIN_EXE_replayer"))
-        .args([
-            "accounts",
-            "add",
-            "--token",
-            "t3st-t0k3n-0001",
-            "--connection",
-            "dcs-test",
-            "--database-url",
-            &database,
-        ])
-        .output()
-        .unwrap();
-    assert!(added.status.success(), "{}", text(&added));
+    dcs::accounts_add(&database, "t3st-t0k3n-0001", "dcs-test");
     let dcs = Dcs::ok();
     let arguments = ["--fire-tag", "--dump-data", "--database-url", &database];
     let (terminal, run_side) = dcs::pseudo_terminal();

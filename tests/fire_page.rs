@@ -334,20 +334,7 @@ async fn a_command_line_run_for_the_account_the_page_fires_is_refused_with_the_l
     app.add_user(OPERATOR, Role::Operator).await;
     let database_url = format!("sqlite:{}", app.dir.path().join("replayer.sqlite").display());
     // A run with --database-url checks the tokens there: the account is added the usual way.
-    let added = std::process::Command::new(env!("CARGO_BIN_EXE_replayer"))
-        .args([
-            "accounts",
-            "add",
-            "--token",
-            "t3st-t0k3n-0001",
-            "--connection",
-            "dcs-1",
-            "--database-url",
-            &database_url,
-        ])
-        .output()
-        .unwrap();
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    dcs::accounts_add(&database_url, "t3st-t0k3n-0001", "dcs-1");
     let operator = app.sign_in(OPERATOR).await;
     let id = operator.upload_and_check("big", &csv).await;
     assert_eq!(operator.fire(&id, 2_000).await.status(), 202);

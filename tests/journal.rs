@@ -66,15 +66,6 @@ fn named(name: &str, csv: &Path, output: &Path, url: &str, database: &str, extra
     dcs::replayer(name, csv, output, url, &[&["--database-url", database], extra].concat())
 }
 
-fn accounts_add(database: &str, token: &str, connection: &str) {
-    let output = Command::cargo_bin("replayer")
-        .unwrap()
-        .args(["accounts", "add", "--token", token, "--connection", connection, "--database-url", database])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-}
-
 /// A runtime and a connection to `database`, for the tests' own SQL.
 fn connect(database: &str) -> (tokio::runtime::Runtime, sqlx::AnyPool) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -138,7 +129,7 @@ fn kill_9_then_rerun(backend: Backend) {
     let directory = tempfile::tempdir().unwrap();
     let Some(database) = database_url(backend, directory.path()) else { return };
     let token = unique_token("kill");
-    accounts_add(&database, &token, "dcs-test");
+    dcs::accounts_add(&database, &token, "dcs-test");
     let rows = 600;
     let csv = client(directory.path(), &token, rows);
     let output = directory.path().join("out");
@@ -198,7 +189,7 @@ fn refire(backend: Backend) {
     let directory = tempfile::tempdir().unwrap();
     let Some(database) = database_url(backend, directory.path()) else { return };
     let token = unique_token("refire");
-    accounts_add(&database, &token, "dcs-test");
+    dcs::accounts_add(&database, &token, "dcs-test");
     let csv = client(directory.path(), &token, 5);
     let output = directory.path().join("out");
     let dcs = Dcs::ok();
@@ -221,7 +212,7 @@ fn unknown_token(backend: Backend) {
     let directory = tempfile::tempdir().unwrap();
     let Some(database) = database_url(backend, directory.path()) else { return };
     let known = unique_token("known");
-    accounts_add(&database, &known, "dcs-test");
+    dcs::accounts_add(&database, &known, "dcs-test");
     let no_connection = unique_token("noconn");
     insert_account_without_connection(&database, &no_connection);
     std::fs::write(directory.path().join("mapping.json"), r#"{"events": ["sale"]}"#).unwrap();
@@ -296,7 +287,7 @@ fn overlapping_runs(backend: Backend) {
     let directory = tempfile::tempdir().unwrap();
     let Some(database) = database_url(backend, directory.path()) else { return };
     let token = unique_token("lock");
-    accounts_add(&database, &token, "dcs-test");
+    dcs::accounts_add(&database, &token, "dcs-test");
     let csv = client(directory.path(), &token, 200);
     // The DCS holds its answers until the second run is over: the first is firing all along,
     // however slow the machine.
@@ -341,7 +332,7 @@ fn lock_lost(backend: Backend) {
     let directory = tempfile::tempdir().unwrap();
     let Some(database) = database_url(backend, directory.path()) else { return };
     let token = unique_token("lost");
-    accounts_add(&database, &token, "dcs-test");
+    dcs::accounts_add(&database, &token, "dcs-test");
     let csv = client(directory.path(), &token, 400);
     let dcs = Dcs::start(|_, _| Reply::Slow(Duration::from_millis(20), 200));
     let mut child = command(

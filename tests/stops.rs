@@ -14,7 +14,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
-use dcs::{client, Dcs, Reply};
+use dcs::{client, signal, Dcs, Reply};
 
 /// Rows of the large files: beyond what fills every channel of the pipeline many times over.
 const ROWS: usize = 30_000;
@@ -30,25 +30,12 @@ fn start(name: &str, csv: &Path, output: &Path, url: &str, extra: &[&str]) -> Ch
 }
 
 /// Waits for the run to end, at most `BOUND`: a run still going then is killed and the test fails.
-fn finish(mut child: Child) -> (Output, Duration) {
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > BOUND {
-            let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
-            panic!("the run hung: still going after {BOUND:?}\n{}", String::from_utf8_lossy(&output.stderr));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (child.wait_with_output().unwrap(), started.elapsed())
+fn finish(child: Child) -> (Output, Duration) {
+    dcs::finish_within(child, BOUND)
 }
 
 fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
-
-fn signal(child: &Child, signal: i32) {
-    unsafe { libc::kill(child.id() as i32, signal) };
 }
 
 /// The dump of `kind` written by the run named `name`.

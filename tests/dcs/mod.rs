@@ -239,3 +239,32 @@ pub fn pseudo_terminal() -> (std::fs::File, std::fs::File) {
     assert_eq!(opened, 0, "cannot open a pseudo-terminal");
     unsafe { (std::fs::File::from_raw_fd(master), std::fs::File::from_raw_fd(slave)) }
 }
+
+/// `replayer accounts add` on the database at `database` (a URL).
+pub fn accounts_add(database: &str, token: &str, connection: &str) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_replayer"))
+        .args(["accounts", "add", "--token", token, "--connection", connection, "--database-url", database])
+        .env_remove("REPLAYER_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// Waits for a run to end, at most `bound`: a run still going then is killed and the test fails.
+pub fn finish_within(mut child: std::process::Child, bound: Duration) -> (std::process::Output, Duration) {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > bound {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!("the run hung: still going after {bound:?}\n{}", String::from_utf8_lossy(&output.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (child.wait_with_output().unwrap(), started.elapsed())
+}
+
+#[cfg(unix)]
+pub fn signal(child: &std::process::Child, signal: i32) {
+    unsafe { libc::kill(child.id() as i32, signal) };
+}
