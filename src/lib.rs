@@ -74,7 +74,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         _ => None,
     };
     let accounts = accounts.map(KnownAccounts::new);
-    let fire_tag = settings.fire_tag;
+    let (fire_tag, dump_data) = (settings.fire_tag, settings.dump_data);
     // From here Ctrl-C stops the run cleanly (before, nothing has been written to clean up):
     // until the firing, through `ctrl_c`.
     let ctrl_c = CtrlC::watch()?;
@@ -89,7 +89,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let mut summary = match outcome {
         Err(error) => match error.downcast_ref::<Interrupted>() {
             Some(interrupted) => {
-                eprintln!("{}", interrupted_message(*interrupted, fire_tag));
+                eprintln!("{}", interrupted_message(*interrupted, fire_tag, dump_data));
                 return Ok(ExitCode::Interrupted);
             }
             None => return Err(error),
@@ -119,16 +119,26 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
 }
 
-fn interrupted_message(interrupted: Interrupted, fire_tag: bool) -> String {
-    match (interrupted, fire_tag) {
-        (Interrupted::WhileChecking { rows }, false) => format!(
-            "interrupted after checking {rows} rows: the dry run stopped, and the dump files it was writing were removed \
-             (a part of the file would read as the whole of it). Nothing was sent. Run it again to check the whole file."
-        ),
-        (Interrupted::WhileChecking { rows }, true) => format!(
-            "interrupted after checking {rows} rows, before the firing: nothing was sent and nothing was written."
-        ),
-        (Interrupted::AtTheQuestion, _) => "interrupted at the question: nothing was sent and nothing was written.".to_owned(),
+fn interrupted_message(interrupted: Interrupted, fire_tag: bool, dump_data: bool) -> String {
+    match interrupted {
+        Interrupted::WhileChecking { rows } if !fire_tag => {
+            let dumps = if dump_data {
+                ", and the dump files it was writing were removed (a part of the file would read as the whole of it)"
+            } else {
+                ""
+            };
+            format!(
+                "interrupted after checking {rows} rows: the dry run stopped{dumps}. Nothing was sent. Run it again to check the whole file."
+            )
+        }
+        Interrupted::WhileChecking { rows } => {
+            format!(
+                "interrupted after checking {rows} rows, before the firing: nothing was sent and nothing was written."
+            )
+        }
+        Interrupted::BeforeFiring => {
+            "interrupted before the firing: nothing was sent and nothing was written.".to_owned()
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::runtime::Runtime;
 
-use crate::ctrl_c::{CtrlC, Interrupted};
+use crate::ctrl_c::{CtrlC, Interrupted, Presses};
 use crate::db::{default_sqlite_url, Database, RunInfo, HEARTBEAT_EVERY};
 use crate::fire::journal::Journal;
 use crate::fire::{fire_all, FireSettings, Fired, Firer, Hooks, Job, Stop, Verdict};
@@ -95,8 +95,9 @@ pub trait FireFrontEnd {
     fn confirm(&mut self, preflight: &Preflight, runtime: &Runtime) -> Result<bool>;
     /// After every batch of answers, with the exact counts so far out of `total` to send.
     fn progress(&mut self, stats: &FireStats, total: u64);
-    /// The command line stops on Ctrl-C; the server stops through the run's `Stop`.
-    fn stops_on_ctrl_c(&self) -> bool;
+    /// The command line's Ctrl-C presses, which stop the firing; the server stops it through the
+    /// run's `Stop`.
+    fn ctrl_c(&self) -> Option<Arc<Presses>>;
     /// Asked before each batch of rows while the file is checked: `true` ends the run before
     /// anything is sent, with `Interrupted`.
     fn stopped(&self) -> bool {
@@ -108,22 +109,27 @@ pub trait FireFrontEnd {
 struct Terminal {
     yes: bool,
     bar: ProgressBar,
-    /// Ctrl-C until the run is confirmed; then `fire_spool` handles it.
-    ctrl_c: Option<CtrlC>,
+    /// Before the firing it stops the run with `Interrupted`; during it, `fire_spool` counts it.
+    ctrl_c: CtrlC,
 }
 
 impl FireFrontEnd for Terminal {
     fn confirm(&mut self, preflight: &Preflight, runtime: &Runtime) -> Result<bool> {
         eprint!("{}", preflight.text);
-        let confirmed = if self.yes { Ok(true) } else { runtime.block_on(ask(self.ctrl_c.as_ref())) };
+        let confirmed = if self.yes { Ok(true) } else { runtime.block_on(ask(&self.ctrl_c)) };
+        // However late it came (the last batch, while the lock was taken, with the answer), a
+        // Ctrl-C before this point stops the run before anything is sent.
+        if self.ctrl_c.pressed() {
+            return Err(Interrupted::BeforeFiring.into());
+        }
         if matches!(confirmed, Ok(true)) {
-            self.ctrl_c = None;
+            self.ctrl_c.presses().hand_over_to_the_firing();
         }
         confirmed
     }
 
     fn stopped(&self) -> bool {
-        self.ctrl_c.as_ref().is_some_and(CtrlC::pressed)
+        self.ctrl_c.pressed()
     }
 
     fn progress(&mut self, stats: &FireStats, total: u64) {
@@ -133,8 +139,8 @@ impl FireFrontEnd for Terminal {
         show_counts(&self.bar, stats);
     }
 
-    fn stops_on_ctrl_c(&self) -> bool {
-        true
+    fn ctrl_c(&self) -> Option<Arc<Presses>> {
+        Some(self.ctrl_c.presses())
     }
 }
 
@@ -207,21 +213,13 @@ fn preflight(
 /// Asks on the terminal, on a thread of its own: Ctrl-C ends the wait at once, while the lock's
 /// heartbeat goes on running on the runtime. (A blocking task would keep the runtime from
 /// shutting down until someone pressed Enter.)
-async fn ask(ctrl_c: Option<&CtrlC>) -> Result<bool> {
+async fn ask(ctrl_c: &CtrlC) -> Result<bool> {
     let (sender, answer) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || sender.send(confirm()));
-    let pressed = async {
-        match ctrl_c {
-            Some(ctrl_c) => ctrl_c.wait().await,
-            None => std::future::pending().await,
-        }
-    };
+    let presses = ctrl_c.presses();
     tokio::select! {
         answer = answer => answer.context("the question ended without an answer")?,
-        () = pressed => {
-            eprintln!();
-            Err(Interrupted::AtTheQuestion.into())
-        }
+        () = presses.wait_for(1) => Err(Interrupted::BeforeFiring.into()),
     }
 }
 
@@ -258,7 +256,7 @@ pub fn run_live(
     accounts: Option<KnownAccounts>,
     ctrl_c: CtrlC,
 ) -> Result<Summary> {
-    let mut terminal = Terminal { yes: settings.yes, bar: progress_bar(&settings, 0), ctrl_c: Some(ctrl_c) };
+    let mut terminal = Terminal { yes: settings.yes, bar: progress_bar(&settings, 0), ctrl_c };
     let summary = fire_file(settings, now, runtime, database, accounts, &mut terminal, Arc::new(Stop::default()));
     terminal.bar.finish_and_clear();
     summary
@@ -279,7 +277,6 @@ pub fn fire_file(
     front: &mut dyn FireFrontEnd,
     stop: Arc<Stop>,
 ) -> Result<Summary> {
-    let output_existed = settings.output_dir.exists();
     let mut replayer = Replayer::new(settings.clone(), now, accounts)?;
     let mut spool = Spool::create(&settings.output_dir)?;
     let limit = settings.limit.unwrap_or(u64::MAX);
@@ -287,7 +284,7 @@ pub fn fire_file(
     let mut tokens = BTreeSet::new();
     // The accounts, events and dates of the rows to fire, for the pre-flight.
     let mut selected = Summary { timezone: settings.mapping.timezone.name().to_owned(), ..Summary::default() };
-    let loaded = replayer.load_file(&|| front.stopped(), |valid| {
+    replayer.load_file(&|| front.stopped(), |valid| {
         if spool.rows < limit {
             if !tokens.contains(valid.account()) {
                 tokens.insert(valid.account().to_owned());
@@ -298,14 +295,7 @@ pub fn fire_file(
             over_limit += 1;
             Ok(())
         }
-    });
-    if let Err(error) = loaded {
-        // The dumps are gone already; the output directory goes too when this run made it.
-        if !output_existed {
-            let _ = std::fs::remove_dir(&settings.output_dir);
-        }
-        return Err(error);
-    }
+    })?;
     let (mut summary, dumps) = replayer.into_parts();
     let mut dumps = dumps.context("a live run writes its dumps")?;
     let to_fire = spool.rows;
@@ -320,7 +310,11 @@ pub fn fire_file(
     // pre-flight says what will really be sent and no other run fires these accounts meanwhile.
     let (held, spool, earlier) = match &database {
         Some(database) => {
-            let mut held = runtime.block_on(hold(database, &run, &tokens, spool, &settings, stop.clone()))?;
+            let held = runtime.block_on(hold(database, &run, &tokens, spool, &settings, stop.clone()));
+            // Refused (another run holds the lock) or failed: nothing was sent, nothing stays.
+            let mut held = held.inspect_err(|_| {
+                dumps.discard();
+            })?;
             let spool = held.spool.take().expect("held just above");
             let earlier = std::mem::take(&mut held.earlier);
             (Some(held), spool, earlier)
@@ -340,19 +334,24 @@ pub fn fire_file(
             None => Ok(()),
         };
         dumps.discard();
-        if !output_existed {
-            let _ = std::fs::remove_dir(&settings.output_dir);
+        if let (Err(_), Err(error)) = (&confirmed, &released) {
+            eprintln!("error: {error:#}");
         }
-        released?;
         confirmed?;
+        released?;
         bail!(NOT_CONFIRMED);
     }
     let (held, spool) = match held {
         Some(held) => (held, spool),
         None => {
             // The embedded database is made now, once the run is confirmed.
-            let database = runtime.block_on(Database::connect(&default_sqlite_url(&settings.output_dir)))?;
-            let mut held = runtime.block_on(hold(&database, &run, &tokens, spool, &settings, stop.clone()))?;
+            let held = runtime.block_on(async {
+                let database = Database::connect(&default_sqlite_url(&settings.output_dir)).await?;
+                hold(&database, &run, &tokens, spool, &settings, stop.clone()).await
+            });
+            let mut held = held.inspect_err(|_| {
+                dumps.discard();
+            })?;
             let spool = held.spool.take().expect("held just above");
             (held, spool)
         }
@@ -551,19 +550,19 @@ async fn fire_spool<H: Hooks>(
     front: &mut dyn FireFrontEnd,
 ) -> Result<()> {
     // Ctrl-C stops the sending and lets the requests in flight finish; a second one stops at once.
+    // A press since the confirmation stops the run before its first request.
     let interrupt = stop.clone();
-    let on_ctrl_c = front.stops_on_ctrl_c();
+    let presses = front.ctrl_c();
+    if presses.as_ref().is_some_and(|presses| presses.count() > 0) {
+        stop.set(StopReason::Interrupted);
+    }
     let listener = tokio::spawn(async move {
-        if !on_ctrl_c {
-            return;
-        }
-        if tokio::signal::ctrl_c().await.is_ok() {
-            interrupt.set(StopReason::Interrupted);
-            eprintln!("\ninterrupted: finishing the requests in flight (Ctrl-C again to stop at once)");
-        }
-        if tokio::signal::ctrl_c().await.is_ok() {
-            interrupt.abort();
-        }
+        let Some(presses) = presses else { return };
+        presses.wait_for(1).await;
+        interrupt.set(StopReason::Interrupted);
+        eprintln!("\ninterrupted: finishing the requests in flight (Ctrl-C again to stop at once)");
+        presses.wait_for(2).await;
+        interrupt.abort();
     });
     let firer = Arc::new(Firer::new(
         FireSettings {
@@ -608,6 +607,17 @@ async fn fire_spool<H: Hooks>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ctrl_c_before_the_confirmation_stops_the_run_even_with_yes() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let preflight = Preflight { text: String::new(), sending: 5, already_fired: 0, with_exceptions: 0 };
+        let mut terminal = Terminal { yes: true, bar: ProgressBar::hidden(), ctrl_c: CtrlC::pressed_once() };
+        assert!(terminal.stopped());
+        let confirmed = terminal.confirm(&preflight, &runtime);
+        let error = confirmed.expect_err("a run pressed to stop was confirmed");
+        assert_eq!(error.downcast_ref::<Interrupted>(), Some(&Interrupted::BeforeFiring));
+    }
 
     #[test]
     fn the_progress_bar_shows_exact_counts_after_every_batch() {

@@ -58,6 +58,8 @@ pub struct Dumps {
     files: [Option<DumpFile>; 5],
     validated_rows: u64,
     written: Vec<PathBuf>,
+    /// The folders this run created for its dumps, deepest first: `discard` removes them too.
+    made: Vec<PathBuf>,
 }
 
 fn create_new(path: &Path) -> io::Result<File> {
@@ -70,6 +72,8 @@ fn create_new(path: &Path) -> io::Result<File> {
 
 impl Dumps {
     pub fn create(directory: &Path, name: &str, date: NaiveDate, dump_data: bool) -> Result<Dumps> {
+        let made = directory.ancestors().take_while(|folder| !folder.as_os_str().is_empty() && !folder.exists());
+        let made: Vec<PathBuf> = made.map(Path::to_path_buf).collect();
         std::fs::create_dir_all(directory).with_context(|| {
             format!("cannot create the output directory {}; choose another with --output-dir", directory.display())
         })?;
@@ -81,6 +85,7 @@ impl Dumps {
             files: Default::default(),
             validated_rows: 0,
             written: Vec::new(),
+            made,
         };
         // A token whose files already exist is drawn again: a dump is never overwritten.
         while DumpType::ALL.iter().any(|&kind| dumps.path(kind).exists()) {
@@ -142,8 +147,9 @@ impl Dumps {
         )
     }
 
-    /// Close and remove every dump file written so far (after a failed write, or a live run that
-    /// was not confirmed: it leaves nothing); returns how many were removed.
+    /// Close and remove every dump file written so far, and the folders made for them when
+    /// nothing else is in them (after a failed write, Ctrl-C before the firing, or a live run
+    /// that was not confirmed: it leaves nothing); returns how many files were removed.
     pub fn discard(&mut self) -> usize {
         for file in self.files.iter_mut() {
             // Closed without flushing what is buffered: the file goes anyway.
@@ -152,7 +158,12 @@ impl Dumps {
             }
         }
         let written = std::mem::take(&mut self.written);
-        written.iter().filter(|path| std::fs::remove_file(path).is_ok()).count()
+        let removed = written.iter().filter(|path| std::fs::remove_file(path).is_ok()).count();
+        for folder in std::mem::take(&mut self.made) {
+            // Fails, and keeps the folder, when something else is in it (the embedded database).
+            let _ = std::fs::remove_dir(folder);
+        }
+        removed
     }
 
     fn write_line(&mut self, kind: DumpType, line: &str) -> Result<()> {

@@ -8,19 +8,18 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::web::check::run_settings;
 use anyhow::{Context, Result};
 use axum::http::StatusCode;
 use tokio::sync::oneshot;
 
 use super::RunningFire;
+use crate::ctrl_c::Presses;
 use crate::db::fires::FireOutcome;
 use crate::db::uploads::{Counts, Upload, UploadId, UploadState};
 use crate::db::Database;
 use crate::fire::live::{fire_file, FireFrontEnd, Preflight, NOT_CONFIRMED};
-use crate::out::summary::StopReason;
-use crate::out::summary::{FireStats, Summary};
-use crate::web::check::{dump_type_of, known_accounts, run_name, stage_to_file};
+use crate::out::summary::{FireStats, StopReason, Summary};
+use crate::web::check::{dump_type_of, known_accounts, run_name, run_settings, stage_to_file};
 use crate::web::clients;
 use crate::web::state::AppState;
 
@@ -69,8 +68,8 @@ impl FireFrontEnd for Server {
         running.failed.store(stats.failed, Ordering::Relaxed);
     }
 
-    fn stops_on_ctrl_c(&self) -> bool {
-        false
+    fn ctrl_c(&self) -> Option<Arc<Presses>> {
+        None
     }
 }
 
