@@ -539,6 +539,14 @@ pub fn default_sqlite_url(output_dir: &Path) -> String {
     url
 }
 
+/// 32 random bytes as hex: a session id, an API token, a CSRF token, an upload id.
+pub fn random_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
 /// Now, in unix milliseconds: the unit of every time in these tables.
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

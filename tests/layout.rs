@@ -1,6 +1,7 @@
-//! The layout of `src/` shows the flow (read → row → out, fire, db, web): no module reaches back
-//! up through a `crate::` path, so the imports between the top-level modules, and between the
-//! files of one folder, form no circle. Unit tests (`mod tests`) may import freely.
+//! The layout of `src/` shows the flow (read → row → out, fire, db, web): the imports between the
+//! top-level modules, and between the files of one folder (but `web/`, below), form no circle,
+//! whether written `crate::…`, `super::…` or `crate::{…}`. Unit tests (`mod tests`) may import
+//! freely.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -24,32 +25,83 @@ fn code_of(text: &str) -> String {
     text.lines().filter(|line| !line.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
 }
 
-/// Every `crate::a::b…` path in `code`, as `["a", "b", …]` (lower-case segments only: modules).
-fn crate_paths(code: &str) -> Vec<Vec<String>> {
-    let mut paths = Vec::new();
-    let mut rest = code;
-    while let Some(at) = rest.find("crate::") {
-        let before = rest[..at].chars().next_back();
-        rest = &rest[at + "crate::".len()..];
-        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
-            continue; // `mycrate::`, not a path from the crate's root
+/// The lower-case segments (modules, functions) at the start of `tail`: `a::b::C` → `[a, b]`.
+fn segments(mut tail: &str) -> Vec<String> {
+    let mut segments = Vec::new();
+    loop {
+        let end =
+            tail.find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')).unwrap_or(tail.len());
+        if end == 0 {
+            break;
         }
-        let mut segments = Vec::new();
-        let mut tail = rest;
-        loop {
-            let end =
-                tail.find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')).unwrap_or(tail.len());
-            if end == 0 {
+        segments.push(tail[..end].to_owned());
+        match tail[end..].strip_prefix("::") {
+            Some(next) => tail = next,
+            None => break,
+        }
+    }
+    segments
+}
+
+/// The items of a `{a::X, b::{Y, Z}}` group at the start of `tail`, each as the text it starts with.
+fn group_items(tail: &str) -> Vec<&str> {
+    let mut items = Vec::new();
+    let mut depth = 0;
+    let mut start = 1;
+    for (at, c) in tail.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 1 => {
+                items.push(tail[start..at].trim());
                 break;
             }
-            segments.push(tail[..end].to_owned());
-            match tail[end..].strip_prefix("::") {
-                Some(next) => tail = next,
-                None => break,
+            '}' => depth -= 1,
+            ',' if depth == 1 => {
+                items.push(tail[start..at].trim());
+                start = at + 1;
             }
+            _ => {}
         }
-        if !segments.is_empty() {
-            paths.push(segments);
+    }
+    items
+}
+
+/// Every path from the crate's root in `code`, written in the module `from`, as its segments:
+/// `crate::a::b…`, `super::b…` (resolved against `from`) and the items of `crate::{a, b}`.
+fn crate_paths(code: &str, from: &[String]) -> Vec<Vec<String>> {
+    let mut paths = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find(['c', 's']) {
+        let before = rest[..at].chars().next_back();
+        let tail = &rest[at..];
+        rest = &rest[at + 1..];
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+            continue; // `mycrate::`, `a::super`: not a path that starts here
+        }
+        let (mut base, tail) = if let Some(tail) = tail.strip_prefix("crate::") {
+            (Vec::new(), tail)
+        } else if tail.starts_with("super::") {
+            let mut base = from.to_vec();
+            let mut tail = tail;
+            while let Some(next) = tail.strip_prefix("super::") {
+                base.pop();
+                tail = next;
+            }
+            (base, tail)
+        } else {
+            continue;
+        };
+        if tail.starts_with('{') {
+            for item in group_items(tail) {
+                let mut path = base.clone();
+                path.extend(segments(item));
+                paths.push(path);
+            }
+            continue;
+        }
+        base.extend(segments(tail));
+        if !base.is_empty() {
+            paths.push(base);
         }
     }
     paths
@@ -74,18 +126,24 @@ fn graphs() -> (Graph, BTreeMap<String, Graph>) {
     let mut files = Vec::new();
     rust_files(&source, &mut files);
     assert!(files.len() > 40, "found only {} files under {}", files.len(), source.display());
+    let modules: BTreeSet<Vec<String>> =
+        files.iter().map(|file| module_path(file.strip_prefix(&source).unwrap())).collect();
     let mut top = Graph::new();
     let mut folders: BTreeMap<String, Graph> = BTreeMap::new();
-    for file in files {
+    for file in &files {
         let from = module_path(file.strip_prefix(&source).unwrap());
         if from == ["lib"] || from == ["main"] {
             continue; // the root wires everything together
         }
-        let code = code_of(&std::fs::read_to_string(&file).unwrap());
-        for to in crate_paths(&code) {
+        let code = code_of(&std::fs::read_to_string(file).unwrap());
+        for to in crate_paths(&code, &from) {
+            if to.is_empty() {
+                continue;
+            }
             if to[0] != from[0] {
                 top.entry(from[0].clone()).or_default().insert(to[0].clone());
-            } else if from.len() >= 2 && to.len() >= 2 && to[1] != from[1] {
+            } else if from.len() >= 2 && to.len() >= 2 && to[1] != from[1] && modules.contains(&to[..2]) {
+                // (A name that is no file of the folder is one its mod.rs re-exports.)
                 let folder = folders.entry(from[0].clone()).or_default();
                 folder.entry(from[1].clone()).or_default().insert(to[1].clone());
             }
@@ -131,11 +189,20 @@ fn the_top_level_modules_import_each_other_without_a_circle() {
     }
 }
 
+/// The server's files, in the shape of *Zero To Production*, still reach each other both ways
+/// (a page's header needs the session, the session's refusal is a page): not yet untangled.
+const NOT_YET_CHECKED: [&str; 1] = ["web"];
+
 #[test]
 fn the_files_of_each_folder_import_each_other_without_a_circle() {
     let (_, folders) = graphs();
     assert!(folders.get("row").is_some_and(|row| row.get("format").is_some_and(|to| to.contains("handlers"))));
+    assert!(folders.get("read").is_some_and(|read| read.get("delimiter").is_some_and(|to| to.contains("records"))));
     for (folder, graph) in &folders {
+        if NOT_YET_CHECKED.contains(&folder.as_str()) {
+            assert!(circle(graph).is_some(), "src/{folder}/ has no circle any more: check it too");
+            continue;
+        }
         if let Some(circle) = circle(graph) {
             panic!("an import circle in src/{folder}/: {circle}\n{graph:#?}");
         }
@@ -172,8 +239,22 @@ fn the_circle_finder_finds_a_circle() {
         .map(|(from, to)| (from.to_owned(), BTreeSet::from([to.to_owned()])))
         .collect();
     assert_eq!(circle(&acyclic), None);
+    let paths = |code: &str, from: &[&str]| -> Vec<String> {
+        let from: Vec<String> = from.iter().map(|s| s.to_string()).collect();
+        crate_paths(code, &from).into_iter().map(|path| path.join("::")).collect()
+    };
     assert_eq!(
-        crate_paths("use crate::read::{Columns, Mapping};\nlet x = mycrate::y; crate::field::is_token(t)"),
-        [vec!["read".to_owned()], vec!["field".to_owned(), "is_token".to_owned()]]
+        paths(
+            "use crate::read::{Columns, Mapping};\nlet x = mycrate::y; crate::field::is_token(t)",
+            &["row", "format"]
+        ),
+        ["read", "field::is_token"]
+    );
+    assert_eq!(paths("use super::records::Records;\nuse super::*;", &["read", "delimiter"]), ["read::records", "read"]);
+    assert_eq!(paths("use super::super::field::Field;", &["web", "fire", "run"]), ["web::field"]);
+    assert_eq!(
+        paths("use crate::{read::Columns, row::{config, format}};", &["out", "dump"]),
+        ["read", "row"],
+        "a group's items"
     );
 }

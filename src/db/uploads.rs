@@ -6,7 +6,7 @@ use std::fmt;
 use anyhow::Result;
 use sqlx::Row;
 
-use super::{now_ms, Backend, Database};
+use super::{now_ms, random_secret, Backend, Database};
 
 /// An upload's id: 32 lowercase hex digits, random, so ids cannot be guessed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -14,7 +14,7 @@ pub struct UploadId(String);
 
 impl UploadId {
     pub fn random() -> UploadId {
-        UploadId(super::users::random_secret()[..32].to_owned())
+        UploadId(random_secret()[..32].to_owned())
     }
 
     pub fn parse(text: &str) -> Option<UploadId> {

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::{now_ms, Backend, Database};
+use super::{now_ms, random_secret, Backend, Database};
 
 /// An e-mail address as a sign-in name: trimmed, lower-cased, one `@` with text on both sides.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -84,14 +84,6 @@ pub struct Session {
 /// SHA-256 hex of a secret: what the tables hold instead of the secret.
 pub fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// 32 random bytes as hex: a session id, an API token, a CSRF token.
-pub fn random_secret() -> String {
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    hex::encode(bytes)
 }
 
 const USERS_DDL: &str = "CREATE TABLE IF NOT EXISTS replayer_users (

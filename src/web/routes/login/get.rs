@@ -5,7 +5,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
-use crate::db::users::random_secret;
+use crate::db::random_secret;
 use crate::web::authentication::{cookie, signin_cookie, SIGNIN_COOKIE};
 use crate::web::pages::{layout, render};
 use crate::web::state::AppState;
