@@ -79,11 +79,24 @@ async fn run(app: &helpers::TestApp, browser: &Client, dcs: &dcs::Dcs) -> Result
     browser.back().await?;
     confirm(browser, "32").await?;
 
-    // The counts move on the page without a reload (server-sent events), then the results.
-    let page = browser.current_url().await?;
-    let midway = wait_for_text(browser, "#fire-done", |text| text.parse::<u32>().is_ok_and(|n| n > 0 && n < 32)).await;
-    assert_eq!(browser.current_url().await?, page);
-    assert_eq!(browser.find(Locator::Css("#fire-total")).await?.text().await?, "32", "at {midway}/32");
+    // The counts move on the page without a reload (server-sent events), then the results. A
+    // mark left on the page tells a reload apart: at the end the page is loaded again.
+    browser.execute("window.stillTheFiringPage = true;", vec![]).await?;
+    let read = "var text = function (id) { var e = document.getElementById(id); return e ? e.textContent : null; };\
+                return [window.stillTheFiringPage === true, text('fire-done'), text('fire-total')];";
+    let started = std::time::Instant::now();
+    let (midway, total) = loop {
+        let seen: (bool, Option<String>, Option<String>) =
+            serde_json::from_value(browser.execute(read, vec![]).await?)?;
+        let done = seen.1.as_deref().and_then(|text| text.parse::<u32>().ok());
+        assert!(seen.0, "the page was loaded again before the counts moved on it (last seen {done:?}/32)");
+        if let Some(done @ 1..=31) = done {
+            break (done, seen.2);
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the counts never moved: {done:?}/32");
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    };
+    assert_eq!(total.as_deref(), Some("32"), "at {midway}/32");
     screenshot(browser, "fire-progress").await;
     wait_for_text(browser, "#fire-status", |text| text == "finished").await;
     screenshot(browser, "fire-finished").await;
