@@ -547,6 +547,15 @@ pub fn random_secret() -> String {
     hex::encode(bytes)
 }
 
+/// `?, ?, …` for an `IN` list.
+pub(crate) fn placeholders(count: usize) -> String {
+    let mut list = String::with_capacity(count * 3);
+    for i in 0..count {
+        list.push_str(if i == 0 { "?" } else { ", ?" });
+    }
+    list
+}
+
 /// Now, in unix milliseconds: the unit of every time in these tables.
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use anyhow::{bail, Result};
 use sqlx::Row;
 
-use super::{now_ms, Backend, Database, RunInfo};
+use super::{now_ms, placeholders, Backend, Database, RunInfo};
 
 /// Records in one INSERT into the log: 8 parameters a record stays far below every backend's limit.
 const ROWS_PER_INSERT: usize = 200;
@@ -365,15 +365,6 @@ fn append_log_sql(rows: usize) -> String {
         sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?, ?, ?, ?)" });
     }
     sql
-}
-
-/// `?, ?, …` for an `IN` list.
-pub(super) fn placeholders(count: usize) -> String {
-    let mut list = String::with_capacity(count * 3);
-    for i in 0..count {
-        list.push_str(if i == 0 { "?" } else { ", ?" });
-    }
-    list
 }
 
 /// SQLite "no such table", MySQL 1146, PostgreSQL 42P01.

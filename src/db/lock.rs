@@ -12,8 +12,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use sqlx::Row;
 
-use super::journal::placeholders;
-use super::{now_ms, Database};
+use super::{now_ms, placeholders, Database};
 
 /// A lock whose heartbeat is older than this is stale.
 pub const STALE_AFTER: Duration = Duration::from_secs(180);

@@ -214,8 +214,13 @@ pub async fn sweep(state: &AppState) -> Result<usize> {
     Ok(old.len())
 }
 
+/// How often the retention sweep looks: a tenth of the retention, between 1 s and 1 h.
+pub fn sweep_interval(retention: std::time::Duration) -> std::time::Duration {
+    (retention / 10).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(3600))
+}
+
 pub async fn sweep_periodically(state: AppState) {
-    let mut interval = tokio::time::interval(super::startup::sweep_interval(state.config.retention));
+    let mut interval = tokio::time::interval(sweep_interval(state.config.retention));
     loop {
         interval.tick().await;
         if let Err(error) = sweep(&state).await {

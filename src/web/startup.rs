@@ -103,8 +103,3 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .with_state(state)
 }
-
-/// How often the retention sweep looks: a tenth of the retention, between 1 s and 1 h.
-pub fn sweep_interval(retention: Duration) -> Duration {
-    (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600))
-}

@@ -7,8 +7,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::same_secret;
-use crate::db::users::User;
+use super::{same_secret, CurrentUser};
 use crate::web::state::AppState;
 
 pub const SESSION_COOKIE: &str = "replayer_session";
@@ -17,15 +16,6 @@ pub const SIGNIN_COOKIE: &str = "replayer_signin";
 /// A small form's body is read whole to find its CSRF token; no form of ours is larger.
 const FORM_LIMIT: usize = 64 * 1024;
 pub const CSRF_HEADER: &str = "x-csrf-token";
-
-/// The signed-in user of a request. `csrf` is the session's token, for the forms of the page;
-/// `None` for a Bearer token, which needs none (a browser never sends it by itself).
-#[derive(Debug, Clone)]
-pub struct CurrentUser {
-    pub user: User,
-    pub csrf: Option<String>,
-    pub session_id: Option<String>,
-}
 
 /// Put on a multipart request of a session: its CSRF token is a form field, which the handler
 /// reading the stream must check before it stores anything.
