@@ -93,6 +93,15 @@ fn big_client(directory: &Path, rows: usize) -> std::path::PathBuf {
     dcs::client(&folder, rows)
 }
 
+/// A client of `rows` rows in a folder of its own, and an app that fires at a local DCS at `rate`.
+async fn big_app(rows: usize, rate: &str) -> (tempfile::TempDir, std::path::PathBuf, TestDcs, TestApp) {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = big_client(directory.path(), rows);
+    let dcs = TestDcs::ok();
+    let app = app_firing_at(&dcs, Some(&directory.path().join("clients")), Some(rate)).await;
+    (directory, csv, dcs, app)
+}
+
 async fn app_firing_at(dcs: &Dcs, clients: Option<&Path>, rate: Option<&str>) -> TestApp {
     let (url, clients, rate) = (dcs.url.clone(), clients.map(Path::to_path_buf), rate.map(str::to_owned));
     let app = spawn_app_with(move |config| {
@@ -223,10 +232,7 @@ async fn journal_accepted(app: &TestApp) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_on_50000_rows_stops_in_bounded_time_and_resume_finishes_the_file() {
     const ROWS: usize = 50_000;
-    let directory = tempfile::tempdir().unwrap();
-    let csv = big_client(directory.path(), ROWS);
-    let dcs = TestDcs::ok();
-    let app = app_firing_at(&dcs, Some(&directory.path().join("clients")), Some("5000")).await;
+    let (_directory, csv, dcs, app) = big_app(ROWS, "5000").await;
     let operator = app.sign_in(OPERATOR).await;
     let id = operator.upload_and_check("big", &csv).await;
     assert_eq!(operator.rows_to_fire(&id).await, ROWS as u64);
@@ -437,10 +443,7 @@ async fn next_event(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_is_pushed_as_server_sent_events_uncompressed_and_the_page_works_without_javascript() {
     const ROWS: usize = 5_000;
-    let directory = tempfile::tempdir().unwrap();
-    let csv = big_client(directory.path(), ROWS);
-    let dcs = TestDcs::ok();
-    let app = app_firing_at(&dcs, Some(&directory.path().join("clients")), Some("1000")).await;
+    let (_directory, csv, dcs, app) = big_app(ROWS, "1000").await;
     let operator = app.sign_in(OPERATOR).await;
     let id = operator.upload_and_check("big", &csv).await;
     let fired = operator
@@ -485,10 +488,7 @@ async fn progress_is_pushed_as_server_sent_events_uncompressed_and_the_page_work
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_an_upload_while_it_fires_stops_the_fire() {
     const ROWS: usize = 5_000;
-    let directory = tempfile::tempdir().unwrap();
-    let csv = big_client(directory.path(), ROWS);
-    let dcs = TestDcs::ok();
-    let app = app_firing_at(&dcs, Some(&directory.path().join("clients")), Some("1000")).await;
+    let (_directory, csv, dcs, app) = big_app(ROWS, "1000").await;
     let operator = app.sign_in(OPERATOR).await;
     let id = operator.upload_and_check("big", &csv).await;
     assert_eq!(operator.fire(&id, ROWS as u64).await.status(), 202);

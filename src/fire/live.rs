@@ -98,10 +98,10 @@ pub trait FireFrontEnd {
     /// The command line's Ctrl-C presses, which stop the firing; the server stops it through the
     /// run's `Stop`.
     fn ctrl_c(&self) -> Option<Arc<Presses>>;
-    /// Asked before each batch of rows while the file is checked: `true` ends the run before
-    /// anything is sent, with `Interrupted`.
+    /// Asked before each batch of rows while the file is checked: `true` (Ctrl-C pressed) ends
+    /// the run before anything is sent, with `Interrupted`.
     fn stopped(&self) -> bool {
-        false
+        self.ctrl_c().is_some_and(|presses| presses.count() > 0)
     }
 }
 
@@ -126,10 +126,6 @@ impl FireFrontEnd for Terminal {
             self.ctrl_c.presses().hand_over_to_the_firing();
         }
         confirmed
-    }
-
-    fn stopped(&self) -> bool {
-        self.ctrl_c.pressed()
     }
 
     fn progress(&mut self, stats: &FireStats, total: u64) {

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-pub use run::{interrupted_after_restart, launch, Refusal};
+pub use run::{interrupted_after_restart, launch, wrong_number, Refusal};
 
 use crate::db::uploads::UploadId;
 use crate::fire::Stop;

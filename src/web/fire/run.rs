@@ -88,6 +88,11 @@ fn refusal_of(upload: &Upload) -> Option<Refusal> {
     }
 }
 
+/// Why a fire was not started: `typed` (as the operator typed it) is not the number of rows.
+pub fn wrong_number(typed: &str, sending: u64) -> String {
+    format!("you typed {typed}, and {sending} rows are to be fired; nothing was sent. Type the number of rows to fire")
+}
+
 /// The pre-flight (`confirm_rows` None: nothing is sent, nothing written) or the fire of an
 /// upload. A fire returns once the pre-flight is confirmed and goes on in the background.
 pub async fn launch(
@@ -130,10 +135,7 @@ pub async fn launch(
             None => Ok(preflight),
             Some(typed) => Err(Refusal {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
-                message: format!(
-                    "you typed {typed}, and {} rows are to be fired; nothing was sent. Type the number of rows to fire",
-                    preflight.sending
-                ),
+                message: wrong_number(&typed.to_string(), preflight.sending),
                 preflight: Some(preflight),
             }),
         };

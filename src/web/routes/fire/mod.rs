@@ -17,7 +17,7 @@ use super::uploads::find;
 use crate::db::uploads::Upload;
 use crate::fire::live::Preflight;
 use crate::web::authentication::CurrentUser;
-use crate::web::fire::{launch, page, Refusal};
+use crate::web::fire::{launch, page, wrong_number, Refusal};
 use crate::web::pages::{error_page, layout, render};
 use crate::web::state::AppState;
 
@@ -92,12 +92,21 @@ pub async fn fire_form(
         Ok(upload) => upload,
         Err(page) => return page,
     };
-    // Anything but a number is a wrong number: the pre-flight is run, nothing is sent.
-    let typed = form.confirm_rows.trim().parse::<u64>().unwrap_or(u64::MAX);
-    match launch(&state, &upload, current.user.email.as_str(), Some(typed)).await {
+    let typed = form.confirm_rows.trim();
+    let by = current.user.email.as_str();
+    let Ok(rows) = typed.parse::<u64>() else {
+        // Not a number, so a wrong number: the pre-flight only, nothing is sent.
+        return match launch(&state, &upload, by, None).await {
+            Ok(preflight) => {
+                let message = wrong_number(&format!("{typed:?}"), preflight.sending);
+                render(StatusCode::UNPROCESSABLE_ENTITY, confirmation(&upload, &current, &preflight, Some(&message)))
+            }
+            Err(refusal) => error_page(refusal.status, &refusal.message),
+        };
+    };
+    match launch(&state, &upload, by, Some(rows)).await {
         Ok(_) => Redirect::to(&format!("/uploads/{}", upload.id)).into_response(),
         Err(Refusal { status, message, preflight: Some(preflight) }) => {
-            let message = message.replace(&u64::MAX.to_string(), &format!("{:?}", form.confirm_rows.trim()));
             render(status, confirmation(&upload, &current, &preflight, Some(&message)))
         }
         Err(refusal) => error_page(refusal.status, &refusal.message),
