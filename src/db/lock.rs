@@ -214,9 +214,8 @@ impl Database {
 
     /// The locks a run of this name holds: `None` when it holds none, else whether any is live.
     pub async fn run_locks_live(&self, run_name: &str) -> Result<Option<bool>> {
-        let sql = self.sql(
-            "SELECT run_name, run_token, started_at, heartbeat_at, holder FROM replayer_lock WHERE run_name = ?",
-        );
+        let sql = self
+            .sql("SELECT run_name, run_token, started_at, heartbeat_at, holder FROM replayer_lock WHERE run_name = ?");
         let holders: Result<Vec<Holder>, sqlx::Error> = with_pool!(self, pool => {
             match sqlx::query(&sql).bind(run_name).fetch_all(pool).await {
                 Ok(rows) => rows

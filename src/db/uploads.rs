@@ -214,8 +214,10 @@ impl Database {
 
     /// The upload could not be received or checked: `interrupted`, with why, unless deleted.
     pub async fn interrupt_upload(&self, id: &UploadId, why: &str) -> Result<()> {
-        let sql = self.sql("UPDATE replayer_uploads SET state = 'interrupted', error = ? WHERE id = ? AND state <> 'deleted'");
-        let done = with_pool!(self, pool => sqlx::query(&sql).bind(why).bind(id.as_str()).execute(pool).await.map(|_| ()));
+        let sql = self
+            .sql("UPDATE replayer_uploads SET state = 'interrupted', error = ? WHERE id = ? AND state <> 'deleted'");
+        let done =
+            with_pool!(self, pool => sqlx::query(&sql).bind(why).bind(id.as_str()).execute(pool).await.map(|_| ()));
         done.map_err(|e| self.fail("recording an upload's state", e))
     }
 

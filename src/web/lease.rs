@@ -3,13 +3,12 @@
 //! a key no account token can have, kept alive by a heartbeat; a server that dies leaves it to go
 //! stale (at once when it ran on the same machine), and another server then takes the work over.
 
-
 use anyhow::Result;
 use tokio::task::JoinHandle;
 
-use crate::db::{Lock, HEARTBEAT_EVERY};
 use crate::db::uploads::UploadId;
 use crate::db::{now_ms, random_secret, Database, RunInfo};
+use crate::db::{Lock, HEARTBEAT_EVERY};
 
 /// The key of an upload's lease, held while it is received and checked.
 pub fn upload_key(id: &UploadId) -> String {
@@ -67,4 +66,3 @@ impl Drop for Lease {
         }
     }
 }
-

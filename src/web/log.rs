@@ -74,9 +74,15 @@ type ResponseLine = fn(&Response, Duration, &Span);
 
 /// One line per request, when its response is ready: the span holds the method, the path
 /// (without the query, which may hold anything) and the user; the line adds status and duration.
-pub fn trace_layer(
-) -> TraceLayer<SharedClassifier<ServerErrorsAsFailures>, RequestSpan, (), ResponseLine, DefaultOnBodyChunk, DefaultOnEos, ()>
-{
+pub fn trace_layer() -> TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    RequestSpan,
+    (),
+    ResponseLine,
+    DefaultOnBodyChunk,
+    DefaultOnEos,
+    (),
+> {
     let span: RequestSpan = |request| {
         tracing::info_span!(
             "request",
@@ -89,7 +95,7 @@ pub fn trace_layer(
         tracing::info!(
             parent: span,
             status = response.status().as_u16(),
-            duration_ms = latency.as_secs_f64() * 1000.0,
+            duration_ms = latency.as_micros() as f64 / 1000.0,
             "request"
         );
     };

@@ -38,7 +38,8 @@ struct Gauge {
 
 impl Gauge {
     fn taken(&self, bytes: usize) {
-        let _ = self.unread.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |unread| Some(unread.saturating_sub(bytes)));
+        let _ =
+            self.unread.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |unread| Some(unread.saturating_sub(bytes)));
         self.waker.wake();
     }
 }
@@ -125,7 +126,8 @@ impl Form {
         let gauge = Arc::new(Gauge::default());
         let body = HeldBack { body: request.into_body().into_data_stream(), gauge: gauge.clone() };
         let limits = multer::SizeLimit::new().per_field(FIELD_LIMIT).for_field("file", u64::MAX);
-        let multipart = multer::Multipart::with_constraints(body, boundary, multer::Constraints::new().size_limit(limits));
+        let multipart =
+            multer::Multipart::with_constraints(body, boundary, multer::Constraints::new().size_limit(limits));
         Ok(Form { multipart, gauge, parts: 0 })
     }
 
@@ -147,7 +149,8 @@ impl Form {
                 format!("the form has more than {MAX_PARTS} parts; the upload form has three"),
             ));
         }
-        let header_bytes: usize = field.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+        let header_bytes: usize =
+            field.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
         if header_bytes > PART_HEADERS_LIMIT {
             return Err(overflow());
         }

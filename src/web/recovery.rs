@@ -20,8 +20,8 @@ use super::lease::{upload_key, Lease, SWEEP_KEY};
 use super::log::{upload_event, UploadEvent};
 use super::state::AppState;
 use crate::db::fires::FireOutcome;
-use crate::db::uploads::{Counts, Upload, UploadState};
 use crate::db::now_ms;
+use crate::db::uploads::{Counts, Upload, UploadState};
 
 /// How often abandoned work is looked for.
 pub const WATCH_EVERY: Duration = Duration::from_secs(5);
@@ -72,9 +72,8 @@ async fn take_over_abandoned(state: &AppState) -> Result<()> {
         if state.fires.is_here(&upload.id) {
             continue;
         }
-        let started_long_ago = upload
-            .fired_at_ms
-            .is_none_or(|at| now_ms().saturating_sub(at) > FIRE_START_GRACE.as_millis() as i64);
+        let started_long_ago =
+            upload.fired_at_ms.is_none_or(|at| now_ms().saturating_sub(at) > FIRE_START_GRACE.as_millis() as i64);
         let abandoned = match state.db.run_locks_live(&run_name(&upload.id)).await? {
             Some(live) => !live,
             None => started_long_ago,
@@ -93,7 +92,8 @@ async fn interrupt_abandoned_fire(state: &AppState, upload: &Upload) -> Result<(
         // No journal yet: it died before sending anything.
         Err(_) => Counts { already_fired: upload.counts.already_fired, ..Counts::default() },
     };
-    let note = "interrupted: the server firing it stopped; resume it to fire the rest (rows already accepted are skipped)";
+    let note =
+        "interrupted: the server firing it stopped; resume it to fire the rest (rows already accepted are skipped)";
     let outcome = FireOutcome {
         state: UploadState::Interrupted,
         note: Some(note.to_owned()),

@@ -161,10 +161,9 @@ async fn stage(
     }
     .await;
     let outcome = match outcome {
-        Ok(()) if size == 0 => Err(UploadError::new(
-            StatusCode::BAD_REQUEST,
-            "the file is empty; choose the CSV file of the client",
-        )),
+        Ok(()) if size == 0 => {
+            Err(UploadError::new(StatusCode::BAD_REQUEST, "the file is empty; choose the CSV file of the client"))
+        }
         Ok(()) => match db.upload_staged(&id, size as i64).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(UploadError::new(StatusCode::CONFLICT, DELETED_WHILE_ARRIVING)),

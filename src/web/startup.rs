@@ -5,18 +5,18 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
 use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::routes::{api, assets, clients, fire, home, login, logout, uploads};
 use super::authentication::signin_token::SigninTokens;
+use super::routes::{api, assets, clients, fire, home, login, logout, uploads};
 use super::state::AppState;
 use super::{recovery, ServeConfig};
 use crate::db::Database;

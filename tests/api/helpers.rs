@@ -324,13 +324,14 @@ pub async fn fresh_database(variable: &str, tag: &str) -> Option<String> {
             return None;
         }
     };
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let name = format!("replayer_{tag}_{}_{:x}", std::process::id(), nanos);
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base.to_owned(), format!("?{query}")),
         None => (url.clone(), String::new()),
     };
-    let (server, _) = base.rsplit_once('/').unwrap();
+    // Named after the test database: its user may create those (MariaDB grants `name%`).
+    let (server, database) = base.rsplit_once('/').unwrap();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let name = format!("{database}_{tag}_{}_{:x}", std::process::id(), nanos);
     let create = format!("CREATE DATABASE {name}");
     if url.starts_with("mysql") {
         let pool = sqlx::MySqlPool::connect(&url).await.unwrap();

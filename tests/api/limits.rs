@@ -63,8 +63,14 @@ async fn a_sessions_upload_needs_its_csrf_token_first_or_in_the_header() {
         .text("client", "example")
         .text("csrf", browser.csrf.clone())
         .part("file", reqwest::multipart::Part::bytes(example()).file_name("example.csv"));
-    let response =
-        app.http.post(app.url("/uploads")).header("cookie", &browser.cookie).multipart(late_token).send().await.unwrap();
+    let response = app
+        .http
+        .post(app.url("/uploads"))
+        .header("cookie", &browser.cookie)
+        .multipart(late_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 403);
     assert!(response.text().await.unwrap().contains("must come first"));
     assert!(app.db.uploads(10).await.unwrap().is_empty());
@@ -146,8 +152,7 @@ async fn a_delete_during_an_upload_stops_it_and_leaves_no_chunk() {
         assert!(started.elapsed() < Duration::from_secs(20), "no chunk was staged");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let deleted =
-        app.http.delete(app.url(&format!("/api/uploads/{id}"))).bearer_auth(&token).send().await.unwrap();
+    let deleted = app.http.delete(app.url(&format!("/api/uploads/{id}"))).bearer_auth(&token).send().await.unwrap();
     assert_eq!(deleted.status(), 200);
     // The rest of the file: the server stops reading it.
     for piece in pieces {

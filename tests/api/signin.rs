@@ -204,19 +204,25 @@ async fn a_password_change_ends_the_users_sessions_and_removing_a_user_ends_sess
     app.add_user("ann@example.com", Role::Analyst).await;
     let browser = app.sign_in("ann@example.com").await;
     assert_eq!(browser.get("/").await.status(), 200);
-    let changed = users_command(&app, &["password", "--email", "ann@example.com", "--password-stdin"], "a new password 2\n");
+    let changed =
+        users_command(&app, &["password", "--email", "ann@example.com", "--password-stdin"], "a new password 2\n");
     assert!(changed.status.success(), "{}", String::from_utf8_lossy(&changed.stderr));
     assert!(String::from_utf8_lossy(&changed.stdout).contains("sessions have ended"));
     assert_eq!(browser.get("/").await.headers()["location"], "/login", "the session ended");
     assert_eq!(try_sign_in(&app, &app.http, "ann@example.com", PASSWORD).await.status(), 401);
     assert_eq!(try_sign_in(&app, &app.http, "ann@example.com", "a new password 2").await.status(), 303);
-    let missing = users_command(&app, &["password", "--email", "nobody@example.com", "--password-stdin"], "whatever 12345\n");
+    let missing =
+        users_command(&app, &["password", "--email", "nobody@example.com", "--password-stdin"], "whatever 12345\n");
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no user nobody@example.com"));
 
     // `users add` over an existing user is a password change too.
     let browser = app.sign_in_with("ann@example.com", "a new password 2").await;
-    let added = users_command(&app, &["add", "--email", "ann@example.com", "--role", "operator", "--password-stdin"], &format!("{PASSWORD}\n"));
+    let added = users_command(
+        &app,
+        &["add", "--email", "ann@example.com", "--role", "operator", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     assert_eq!(browser.get("/").await.headers()["location"], "/login");
 

@@ -20,8 +20,8 @@ use crate::db::Database;
 use crate::fire::live::{fire_file, FireFrontEnd, Preflight, NOT_CONFIRMED};
 use crate::out::summary::{FireStats, StopReason, Summary};
 use crate::web::check::{dump_type_of, known_accounts, remove_dumps, run_name, run_settings, stage_to_file};
-use crate::web::log::{upload_event, UploadEvent};
 use crate::web::clients;
+use crate::web::log::{upload_event, UploadEvent};
 use crate::web::state::AppState;
 
 /// Why a fire did not start, with the HTTP status that says so.

@@ -12,8 +12,8 @@ use crate::db::uploads::Upload;
 use crate::out::dump::DumpType;
 use crate::web::authentication::{CsrfPending, CurrentUser};
 use crate::web::check::{delete_upload, dump_paths};
-use crate::web::report::read_page;
 use crate::web::multipart::Form;
+use crate::web::report::read_page;
 use crate::web::staging::receive;
 use crate::web::state::AppState;
 

@@ -5,8 +5,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 
 use crate::web::authentication::{CsrfPending, CurrentUser};
-use crate::web::pages::error_page;
 use crate::web::multipart::Form;
+use crate::web::pages::error_page;
 use crate::web::staging::receive;
 use crate::web::state::AppState;
 
