@@ -153,10 +153,9 @@ pub async fn sweep(state: &AppState) -> Result<usize> {
 fn clear_temporary_files(folder: &Path) {
     for entry in std::fs::read_dir(folder).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("replayer-upload-") && name.ends_with(".csv") && entry.path().is_file() {
-            if std::fs::remove_file(entry.path()).is_ok() {
-                tracing::info!(file = %entry.path().display(), "removed a staged file a stopped server left");
-            }
+        let ours = name.starts_with("replayer-upload-") && name.ends_with(".csv") && entry.path().is_file();
+        if ours && std::fs::remove_file(entry.path()).is_ok() {
+            tracing::info!(file = %entry.path().display(), "removed a staged file a stopped server left");
         }
     }
 }
