@@ -16,7 +16,22 @@ use axum::http::{header, StatusCode};
 use futures_util::task::AtomicWaker;
 use futures_util::Stream;
 
-use super::staging::UploadError;
+/// Why an upload was refused: a status and a message for a person.
+#[derive(Debug)]
+pub struct UploadError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl UploadError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> UploadError {
+        UploadError { status, message: message.into() }
+    }
+
+    pub fn internal(error: anyhow::Error) -> UploadError {
+        UploadError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}"))
+    }
+}
 
 /// The largest field but the file.
 pub const FIELD_LIMIT: u64 = 64 * 1024;

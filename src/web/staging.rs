@@ -21,22 +21,7 @@ const SNIFF_BYTES: usize = 8 * 1024;
 /// File names are shown, never used as paths; longer ones are cut.
 const MAX_FILE_NAME_CHARS: usize = 200;
 
-/// Why an upload was refused: a status and a message for a person.
-#[derive(Debug)]
-pub struct UploadError {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl UploadError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> UploadError {
-        UploadError { status, message: message.into() }
-    }
-
-    fn internal(error: anyhow::Error) -> UploadError {
-        UploadError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}"))
-    }
-}
+pub use super::multipart::UploadError;
 
 /// A session's form proves itself first: its first part must be the `csrf` field.
 const CSRF_FIRST: &str = "this form's security token is missing or out of date (CSRF check: the csrf field must come first, or the X-CSRF-Token header be sent); reload the page and try again";
