@@ -183,10 +183,15 @@ impl Database {
         done.map_err(|e| self.fail("recording an upload", e))
     }
 
-    pub async fn add_chunk(&self, id: &UploadId, seq: i64, data: &[u8]) -> Result<()> {
-        let sql = self.sql("INSERT INTO replayer_upload_chunks (upload_id, seq, data) VALUES (?, ?, ?)");
-        let done = with_pool!(self, pool => sqlx::query(&sql).bind(id.as_str()).bind(seq).bind(data).execute(pool).await.map(|_| ()));
-        done.map_err(|e| self.fail("staging an uploaded file", e))
+    /// Stages one chunk, unless the upload was deleted (then false, and nothing is written): one
+    /// statement, so a delete stops an upload without a query of its own per chunk.
+    pub async fn add_chunk(&self, id: &UploadId, seq: i64, data: &[u8]) -> Result<bool> {
+        let sql = self.sql(
+            "INSERT INTO replayer_upload_chunks (upload_id, seq, data) \
+             SELECT id, ?, ? FROM replayer_uploads WHERE id = ? AND state <> 'deleted'",
+        );
+        let done = with_pool!(self, pool => sqlx::query(&sql).bind(seq).bind(data).bind(id.as_str()).execute(pool).await.map(|done| done.rows_affected()));
+        Ok(done.map_err(|e| self.fail("staging an uploaded file", e))? == 1)
     }
 
     /// The upload's chunks are all in: it is staged, with this size. False when it was deleted

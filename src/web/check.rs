@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use super::clients;
-use super::lease::{upload_key, Lease};
+use super::lease::{take_upload, Lease};
 use super::log::{upload_event, UploadEvent};
 use super::state::AppState;
 use crate::cli::Cli;
@@ -41,7 +41,7 @@ impl Progress for SharedProgress {
 pub async fn check_upload(state: AppState, id: UploadId, lease: Option<Lease>) {
     let lease = match lease {
         Some(lease) => lease,
-        None => match Lease::take(&state.db, &upload_key(&id), &run_name(&id)).await {
+        None => match take_upload(&state.db, &id).await {
             Ok(Some(lease)) => lease,
             Ok(None) => return,
             Err(error) => {

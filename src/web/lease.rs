@@ -15,6 +15,12 @@ pub fn upload_key(id: &UploadId) -> String {
     format!("upload {id}")
 }
 
+/// Takes the lease of an upload, to receive or check it. Its name is not the run name of the
+/// upload's fires, whose run locks say whether a fire lives.
+pub async fn take_upload(db: &Database, id: &UploadId) -> Result<Option<Lease>> {
+    Lease::take(db, &upload_key(id), &format!("checking upload {id}")).await
+}
+
 /// The key of the retention sweep's lease.
 pub const SWEEP_KEY: &str = "retention sweep";
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::check::{check_upload, dump_type_of, remove_dumps, run_name};
-use super::lease::{upload_key, Lease, SWEEP_KEY};
+use super::lease::{take_upload, upload_key, Lease, SWEEP_KEY};
 use super::log::{upload_event, UploadEvent};
 use super::state::AppState;
 use crate::db::fires::FireOutcome;
@@ -61,7 +61,7 @@ async fn take_over_abandoned(state: &AppState) -> Result<()> {
         }
         if upload.staged {
             tokio::spawn(check_upload(state.clone(), upload.id.clone(), None));
-        } else if let Some(lease) = Lease::take(&state.db, &upload_key(&upload.id), &run_name(&upload.id)).await? {
+        } else if let Some(lease) = take_upload(&state.db, &upload.id).await? {
             state.db.unstage_upload(&upload.id, None).await?;
             let message = "the server stopped while this file was being uploaded; upload it again";
             state.db.interrupt_upload(&upload.id, message).await?;

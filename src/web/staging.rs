@@ -6,9 +6,8 @@
 use axum::http::StatusCode;
 
 use super::authentication::{same_secret, CsrfPending, CurrentUser, CSRF_MESSAGE};
-use super::check::run_name;
 use super::clients;
-use super::lease::{upload_key, Lease};
+use super::lease::{take_upload, Lease};
 use super::log::{upload_event, UploadEvent};
 use super::multipart::{Form, Part};
 use super::state::AppState;
@@ -92,7 +91,7 @@ async fn stage(
     let id = UploadId::random();
     let db = &state.db;
     // Held from here to the end of its check: no other server takes this upload for abandoned.
-    let lease = Lease::take(db, &upload_key(&id), &run_name(&id)).await.map_err(UploadError::internal)?;
+    let lease = take_upload(db, &id).await.map_err(UploadError::internal)?;
     let lease = lease.ok_or_else(|| UploadError::internal(anyhow::anyhow!("a new upload's lease was taken")))?;
     db.create_upload(&id, client, &file_name, user.user.email.as_str()).await.map_err(UploadError::internal)?;
     let limit = state.config.max_upload;
@@ -131,13 +130,12 @@ async fn stage(
             }
             while buffer.len() >= CHUNK_BYTES || (done && !buffer.is_empty()) {
                 let take = buffer.len().min(CHUNK_BYTES);
-                db.add_chunk(&id, seq, &buffer[..take]).await.map_err(UploadError::internal)?;
-                buffer.drain(..take);
-                seq += 1;
                 // A delete (on this server or another) stops the upload at its next chunk.
-                if db.upload_deleted(&id).await.map_err(UploadError::internal)? {
+                if !db.add_chunk(&id, seq, &buffer[..take]).await.map_err(UploadError::internal)? {
                     return Err(UploadError::new(StatusCode::CONFLICT, DELETED_WHILE_ARRIVING));
                 }
+                buffer.drain(..take);
+                seq += 1;
             }
             if done {
                 return Ok(());

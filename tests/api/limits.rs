@@ -189,3 +189,36 @@ async fn healthz_answers_200_while_the_database_answers_and_503_after() {
     assert_eq!(response.status(), 503);
     assert!(response.text().await.unwrap().contains("database"));
 }
+
+#[tokio::test]
+async fn a_password_or_key_in_the_request_url_is_masked_in_the_preflight_and_on_the_pages() {
+    let app = crate::helpers::spawn_app_with(|config| {
+        config.request_url = "http://dcs:s3cr3t-pw@127.0.0.1:9/tag?api_key=k3y-value&site=7".into();
+    })
+    .await;
+    app.add_user("olga@example.com", Role::Operator).await;
+    let operator = app.sign_in("olga@example.com").await;
+    let id = operator.upload_and_check("example", &repo("clients/example/example.csv")).await;
+    let preflight: serde_json::Value =
+        operator.get(&format!("/api/uploads/{id}/preflight")).await.json().await.unwrap();
+    let text = preflight["preflight"].as_str().unwrap();
+    assert!(text.contains("http://dcs:****@127.0.0.1:9/tag?api_key=****&site=7"), "{text}");
+    let page = operator.get(&format!("/uploads/{id}/fire")).await.text().await.unwrap();
+    for shown in [text, page.as_str()] {
+        assert!(!shown.contains("s3cr3t-pw") && !shown.contains("k3y-value"), "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn at_start_the_server_removes_the_dumps_of_uploads_it_does_not_know() {
+    let orphan = "upload-0123456789ab-requests-abcd1234-2024-06-01.txt";
+    let other = "norton-requests-abcd1234-2024-06-01.txt";
+    let app = crate::helpers::spawn_app_with(|config| {
+        std::fs::create_dir_all(&config.output_dir).unwrap();
+        std::fs::write(config.output_dir.join(orphan), "http://dcs/tag?a=1\n").unwrap();
+        std::fs::write(config.output_dir.join(other), "http://dcs/tag?a=1\n").unwrap();
+    })
+    .await;
+    assert!(!app.output_dir.join(orphan).exists(), "a dump of no known upload is removed");
+    assert!(app.output_dir.join(other).exists(), "a command-line run's dump is not the server's");
+}

@@ -47,7 +47,8 @@ pub async fn sign_in(
     // Counted before the password is checked: parallel tries cannot all slip through.
     if let Err(wait) = state.signin_throttle.try_sign_in(&key, address) {
         let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-        let message = format!("too many sign-ins tried for this address: wait {seconds} s and try again");
+        let message =
+            format!("too many sign-in tries for this account or from this computer: wait {seconds} s and try again");
         let mut response = sign_in_page(&state, &headers, StatusCode::TOO_MANY_REQUESTS, Some(&message), &form.email);
         response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
         return response;
