@@ -42,7 +42,8 @@ pub async fn sign_in(
             "",
         );
     }
-    let key = form.email.trim().to_lowercase();
+    // No e-mail address is longer: the limits keep no key of a megabyte.
+    let key: String = form.email.trim().to_lowercase().chars().take(254).collect();
     let address = peer.map_or(IpAddr::from([0, 0, 0, 0]), |Extension(ConnectInfo(peer))| peer.ip());
     // Counted before the password is checked: parallel tries cannot all slip through.
     if let Err(wait) = state.signin_throttle.try_sign_in(&key, address) {
