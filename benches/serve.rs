@@ -4,6 +4,8 @@
 //!
 //!     cargo bench --bench serve                 # 1,000,000 rows
 //!     cargo bench --bench serve -- 100000       # another size
+//!     cargo bench --bench serve -- --runs 3 --compare /path/to/other/replayer
+//!                                               # rounds of this build and another, by turns
 //!
 //! Targets (issue 13): the upload and check within 2× the command line's time; the server's
 //! memory flat, under 128 MiB.
@@ -31,28 +33,87 @@ fn peak_and_current_kib(pid: u32) -> (u64, u64) {
     (field("VmHWM:"), field("VmRSS:"))
 }
 
+/// One round of one build: the command line's dry run, then the server's upload and check.
+struct Round {
+    cli_seconds: f64,
+    upload_seconds: f64,
+    total_seconds: f64,
+    idle_kib: u64,
+    peak_kib: u64,
+}
+
 fn main() {
     if !std::env::args().any(|arg| arg == "--bench") {
         println!("serve: a benchmark; run it with `cargo bench --bench serve`");
         return;
     }
-    let rows: u64 = std::env::args().skip(1).find_map(|arg| arg.replace('_', "").parse().ok()).unwrap_or(1_000_000);
-    let binary = env!("CARGO_BIN_EXE_replayer");
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let after = |flag: &str| arguments.iter().position(|arg| arg == flag).and_then(|at| arguments.get(at + 1));
+    let rows: u64 = arguments
+        .iter()
+        .enumerate()
+        .filter(|(at, _)| *at == 0 || !matches!(arguments[at - 1].as_str(), "--compare" | "--runs"))
+        .find_map(|(_, arg)| arg.replace('_', "").parse().ok())
+        .unwrap_or(1_000_000);
+    let runs: usize = after("--runs").and_then(|runs| runs.parse().ok()).unwrap_or(1);
+    // This build, then the one given with --compare: each round runs them by turns, so that the
+    // machine's load weighs on them alike.
+    let mut binaries = vec![env!("CARGO_BIN_EXE_replayer").to_owned()];
+    binaries.extend(after("--compare").cloned());
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-serve");
     let _ = fs::remove_dir_all(&root);
     let clients = root.join("clients");
-    let folder = clients.join("bench");
-    let csv = generate(&folder, rows).expect("generate the synthetic client");
+    let csv = generate(&clients.join("bench"), rows).expect("generate the synthetic client");
     let size = fs::metadata(&csv).unwrap().len();
-    println!("{rows} rows, {:.1} MB", size as f64 / 1e6);
+    println!("{rows} rows, {:.1} MB, {runs} round(s) of {} build(s) by turns", size as f64 / 1e6, binaries.len());
     let _ = std::io::copy(&mut fs::File::open(&csv).unwrap(), &mut std::io::sink());
+    let mut rounds: Vec<Vec<Round>> = binaries.iter().map(|_| Vec::new()).collect();
+    for round in 0..runs {
+        for (index, binary) in binaries.iter().enumerate() {
+            let measured = measure(binary, rows, &csv, &clients, &root);
+            println!(
+                "round {} {binary}: cli {:.2} s, server {:.2} s (upload {:.2} s), {:.2}×, peak {:.1} MiB",
+                round + 1,
+                measured.cli_seconds,
+                measured.total_seconds,
+                measured.upload_seconds,
+                measured.total_seconds / measured.cli_seconds,
+                measured.peak_kib as f64 / 1024.0
+            );
+            rounds[index].push(measured);
+        }
+    }
+    let _ = fs::remove_dir_all(&root);
+    for (binary, rounds) in binaries.iter().zip(&rounds) {
+        let median = |value: &dyn Fn(&Round) -> f64| {
+            let mut values: Vec<f64> = rounds.iter().map(value).collect();
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        let (cli, total, upload) =
+            (median(&|r| r.cli_seconds), median(&|r| r.total_seconds), median(&|r| r.upload_seconds));
+        println!("{binary} (medians of {} rounds):", rounds.len());
+        println!("  command line dry run:      {cli:.2} s");
+        println!(
+            "  server upload + check:     {total:.2} s (upload {upload:.2} s, check {:.2} s): {:.2}× the command line",
+            total - upload,
+            total / cli
+        );
+        println!(
+            "  server memory:             {:.1} MiB idle, {:.1} MiB peak resident",
+            median(&|r| r.idle_kib as f64) / 1024.0,
+            median(&|r| r.peak_kib as f64) / 1024.0
+        );
+    }
+}
 
+fn measure(binary: &str, rows: u64, csv: &Path, clients: &Path, root: &Path) -> Round {
     // The command line's dry run.
     let cli_output = root.join("cli-output");
     let started = Instant::now();
     let status = Command::new(binary)
         .args(["--name", "bench", "--dump-data", "--quiet", "--load-file"])
-        .arg(&csv)
+        .arg(csv)
         .arg("--output-dir")
         .arg(&cli_output)
         .stdout(Stdio::null())
@@ -64,6 +125,7 @@ fn main() {
 
     // The server: a user, a token, then the upload and its check.
     let output = root.join("serve-output");
+    let _ = fs::remove_dir_all(&output);
     let mut add = Command::new(binary)
         .args(["users", "add", "--email", "bench@example.com", "--role", "analyst", "--password-stdin", "--output-dir"])
         .arg(&output)
@@ -82,7 +144,7 @@ fn main() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut server = Command::new(binary)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--max-upload", "4GiB", "--clients-dir"])
-        .arg(&clients)
+        .arg(clients)
         .arg("--output-dir")
         .arg(&output)
         .env_remove("REPLAYER_DATABASE_URL")
@@ -100,7 +162,7 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let idle_kib = peak_and_current_kib(pid).1;
-        let bytes = fs::read(&csv).unwrap();
+        let bytes = fs::read(csv).unwrap();
         let started = Instant::now();
         let form = reqwest::multipart::Form::new()
             .text("client", "bench")
@@ -132,16 +194,6 @@ fn main() {
     let _ = server.wait();
     assert_eq!(upload["error"], serde_json::Value::Null, "{upload}");
     assert_eq!(upload["counts"]["valid"], rows, "{upload}");
-    let _ = fs::remove_dir_all(&root);
-    println!("command line dry run:      {cli_seconds:.2} s");
-    println!(
-        "server upload + check:     {total_seconds:.2} s (upload {upload_seconds:.2} s, check {:.2} s): {:.2}× the command line",
-        total_seconds - upload_seconds,
-        total_seconds / cli_seconds
-    );
-    println!(
-        "server memory:             {:.1} MiB idle, {:.1} MiB peak resident",
-        idle_kib as f64 / 1024.0,
-        peak_kib as f64 / 1024.0
-    );
+    let _ = fs::remove_dir_all(&output);
+    Round { cli_seconds, upload_seconds, total_seconds, idle_kib, peak_kib }
 }

@@ -151,6 +151,12 @@ impl Database {
         self.backend() == Backend::Sqlite
     }
 
+    /// Whether the database answers (`GET /healthz`).
+    pub async fn ping(&self) -> Result<()> {
+        let done = with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()));
+        done.map_err(|e| self.fail("asking the database whether it answers", e))
+    }
+
     /// Closes the pool: SQLite checkpoints its WAL file back into the database.
     pub async fn close(&self) {
         with_pool!(self, pool => pool.close().await)
@@ -421,6 +427,28 @@ pub fn redact_url(url: &str) -> String {
     redact_query_password(&redacted)
 }
 
+/// The DCS URL as the pages, the pre-flight and the summary show it (SPEC §14): its password and
+/// any query parameter that holds a password or a key (`key`, `api_key`, `token`, `secret`,
+/// `sig`, `auth`…) replaced by `****`. The requests themselves are sent with the real URL.
+pub fn redact_request_url(url: &str) -> String {
+    let redacted = redact_url(url);
+    let Some(query_start) = redacted.find('?') else { return redacted };
+    let (head, query) = redacted.split_at(query_start + 1);
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|part| match part.split_once('=') {
+            Some((key, _)) if is_key_name(key) => format!("{key}=****"),
+            _ => part.to_owned(),
+        })
+        .collect();
+    format!("{head}{}", parts.join("&"))
+}
+
+fn is_key_name(key: &str) -> bool {
+    let key = decode(key).to_ascii_lowercase();
+    ["key", "token", "secret", "sig", "auth", "pass", "pwd", "credential"].iter().any(|word| key.contains(word))
+}
+
 fn redact_query_password(url: &str) -> String {
     let Some(query_start) = url.find('?') else { return url.to_owned() };
     let (head, query) = url.split_at(query_start + 1);
@@ -564,6 +592,16 @@ pub(crate) fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_urls_show_no_password_nor_key() {
+        assert_eq!(
+            redact_request_url("https://dcs:s3cret@dcs.example.com/tag?api_key=abc&site=1&Signature=x%20y&token=t"),
+            "https://dcs:****@dcs.example.com/tag?api_key=****&site=1&Signature=****&token=****"
+        );
+        assert_eq!(redact_request_url("http://127.0.0.1:8080/tag"), "http://127.0.0.1:8080/tag");
+        assert_eq!(redact_request_url("http://h/tag?a=1"), "http://h/tag?a=1");
+    }
 
     #[test]
     fn redact_url_hides_the_password() {

@@ -90,7 +90,13 @@ impl Replayer {
     /// before the first row.
     pub fn new(settings: Settings, now: DateTime<Utc>, accounts: Option<KnownAccounts>) -> Result<Replayer> {
         let expected = crate::read::expected_headers(&settings.mapping);
-        let input = CsvInput::open_for(&settings.load_file, settings.encoding, settings.delimiter, &expected)?;
+        let input = match &settings.opened_file {
+            Some(file) => {
+                let file = file.try_clone().context("cannot read the staged file")?;
+                CsvInput::open_file_for(&settings.load_file, file, settings.encoding, settings.delimiter, &expected)?
+            }
+            None => CsvInput::open_for(&settings.load_file, settings.encoding, settings.delimiter, &expected)?,
+        };
         let (columns, unmapped) = input.columns(&settings.mapping)?;
         let config = ReplayerConfig::new(settings.mapping.clone(), columns, now)
             .with_context(|| format!("mapping {}", settings.mapping_path.display()))?;

@@ -1,6 +1,8 @@
 //! What the program runs on: the command line and the mapping, checked once, in one place.
 
+use std::fs::File;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
@@ -15,6 +17,9 @@ use crate::read::Encoding;
 pub struct Settings {
     pub name: String,
     pub load_file: PathBuf,
+    /// The file to read when it is already open (the server's staged file, which has no name
+    /// on disk); `load_file` is then only the name its messages show.
+    pub opened_file: Option<Arc<File>>,
     pub mapping_path: PathBuf,
     pub mapping: Mapping,
     pub request_url: String,
@@ -39,6 +44,12 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_args(args: RunArgs) -> Result<Settings> {
+        Settings::from_args_reading(args, None)
+    }
+
+    /// As `from_args`, reading `opened` (already open, e.g. an anonymous temporary file) in place
+    /// of the file `--load-file` names: that name is then only shown.
+    pub fn from_args_reading(args: RunArgs, opened: Option<File>) -> Result<Settings> {
         let (Some(name), Some(load_file)) = (args.name, args.load_file) else {
             bail!("--name and --load-file are required; see replayer --help");
         };
@@ -50,7 +61,7 @@ impl Settings {
                 load_file.parent().map(|folder| folder.join("mapping.json")).unwrap_or_else(|| "mapping.json".into())
             }
         };
-        if !load_file.is_file() {
+        if opened.is_none() && !load_file.is_file() {
             bail!("--load-file {}: no such file; check the path", load_file.display());
         }
         let mapping = Mapping::load(&mapping_path)?;
@@ -61,6 +72,7 @@ impl Settings {
         Ok(Settings {
             name,
             load_file,
+            opened_file: opened.map(Arc::new),
             mapping_path,
             mapping,
             request_url,

@@ -1,4 +1,5 @@
-//! `replayer users add|list|remove|token` (SPEC §2, §10): who may sign in to `replayer serve`.
+//! `replayer users add|password|list|remove|token` (SPEC §2, §10, §14): who may sign in to
+//! `replayer serve`.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
@@ -25,7 +26,9 @@ pub async fn run_users(command: UsersCommand, database_url: Option<&str>, output
     };
     // Ask before connecting: a slow database must not eat into the typing.
     let new_password = match &command {
-        UsersCommand::Add { password_stdin, .. } => Some(read_password(*password_stdin)?),
+        UsersCommand::Add { password_stdin, .. } | UsersCommand::Password { password_stdin, .. } => {
+            Some(read_password(*password_stdin)?)
+        }
         _ => None,
     };
     let database = Database::connect(&url).await?;
@@ -44,8 +47,19 @@ async fn run_on(database: &Database, command: UsersCommand, new_password: Option
             if database.save_user(&email, role, &hash).await? {
                 format!("added {email} as {} to {where_}\n", role.as_str())
             } else {
-                format!("updated {email} in {where_}: role {}, new password\n", role.as_str())
+                format!(
+                    "updated {email} in {where_}: role {}, new password; their sessions have ended\n",
+                    role.as_str()
+                )
             }
+        }
+        UsersCommand::Password { email, .. } => {
+            let password = new_password.unwrap_or_default();
+            let hash = tokio::task::spawn_blocking(move || password::hash(&password)).await??;
+            if !database.set_password(&email, None, &hash).await? {
+                bail!("there is no user {email} in {where_}; add them with replayer users add");
+            }
+            format!("changed the password of {email} in {where_}; their sessions have ended (they sign in again)\n")
         }
         UsersCommand::List => {
             let users = database.users().await?;

@@ -18,7 +18,7 @@ use reqwest::header::COOKIE;
 use serde_json::{json, Value};
 
 use dcs::{Dcs, Reply};
-use helpers::{repo, spawn_app_with, Browser, TestApp};
+use helpers::{app_of_binary, free_port, repo, serve_binary_on, spawn_app_with, Browser, ServerProcess, TestApp};
 
 /// The in-process DCS, started outside the test's runtime and shut down without blocking it.
 struct TestDcs(Dcs);
@@ -103,8 +103,16 @@ async fn big_app(rows: usize, rate: &str) -> (tempfile::TempDir, std::path::Path
 }
 
 async fn app_firing_at(dcs: &Dcs, clients: Option<&Path>, rate: Option<&str>) -> TestApp {
+    app_firing_at_on(dcs, clients, rate, None).await
+}
+
+/// As `app_firing_at`, on this database (else a SQLite file of its own).
+async fn app_firing_at_on(dcs: &Dcs, clients: Option<&Path>, rate: Option<&str>, database: Option<String>) -> TestApp {
     let (url, clients, rate) = (dcs.url.clone(), clients.map(Path::to_path_buf), rate.map(str::to_owned));
     let app = spawn_app_with(move |config| {
+        if let Some(database) = database {
+            config.database_url = database;
+        }
         config.request_url = url;
         if let Some(clients) = clients {
             config.clients_dir = clients;
@@ -127,8 +135,28 @@ fn rid_counts(dcs: &Dcs) -> HashMap<String, usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_fires_the_example_and_the_staged_file_goes_and_a_second_upload_fires_nothing() {
+    fire_the_example_twice_then_delete(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_fire_works_on_mariadb() {
+    if let Some(url) = helpers::fresh_database("REPLAYER_TEST_MYSQL_URL", "fire").await {
+        fire_the_example_twice_then_delete(Some(url)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_fire_works_on_postgres() {
+    if let Some(url) = helpers::fresh_database("REPLAYER_TEST_POSTGRES_URL", "fire").await {
+        fire_the_example_twice_then_delete(Some(url)).await;
+    }
+}
+
+/// The example fired, its staged file gone; the same file again fires nothing; the first
+/// upload deleted leaves no file that names it.
+async fn fire_the_example_twice_then_delete(database: Option<String>) {
     let dcs = TestDcs::ok();
-    let app = app_firing_at(&dcs, None, None).await;
+    let app = app_firing_at_on(&dcs, None, None, database).await;
     let operator = app.sign_in(OPERATOR).await;
     let csv = repo("clients/example/example.csv");
     let id = operator.upload_and_check("example", &csv).await;
@@ -175,6 +203,28 @@ async fn an_operator_fires_the_example_and_the_staged_file_goes_and_a_second_upl
     assert_eq!(upload["counts"]["fired"], 0);
     assert_eq!(upload["counts"]["already_fired"], 32);
     assert_eq!(dcs.hit_count(), 32);
+
+    // Deleted after its fire: every dump of its check and its fire goes.
+    let name = replayer::web::check::run_name(&replayer::db::uploads::UploadId::parse(&id).unwrap());
+    let naming = |app: &TestApp| -> Vec<String> {
+        std::fs::read_dir(&app.output_dir)
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|file| file.contains(&name) || file.contains(&id))
+            .collect()
+    };
+    assert!(naming(&app).len() >= 5, "{:?}", naming(&app));
+    let deleted = app
+        .http
+        .delete(app.url(&format!("/api/uploads/{id}")))
+        .header(COOKIE, &operator.cookie)
+        .header("x-csrf-token", &operator.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    assert_eq!(naming(&app), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,50 +329,10 @@ async fn cancel_on_50000_rows_stops_in_bounded_time_and_resume_finishes_the_file
     assert_eq!(upload["staged"], false);
 }
 
-/// `replayer serve`, the real binary, as a child process (killed when dropped).
-struct ServerProcess(std::process::Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The real binary serving `dir`'s database and output on `port`, firing at `dcs`.
+/// The real binary serving `dir`'s SQLite database and output on `port`, firing at `dcs`.
 async fn serve_binary(dir: &Path, port: u16, clients: &Path, dcs: &str, rate: &str) -> ServerProcess {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_replayer"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--request-url", dcs, "--rate", rate])
-        .arg("--clients-dir")
-        .arg(clients)
-        .arg("--output-dir")
-        .arg(dir.join("output"))
-        .arg("--database-url")
-        .arg(format!("sqlite:{}", dir.join("replayer.sqlite").display()))
-        .env_remove("REPLAYER_DATABASE_URL")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = ServerProcess(child);
-    let start = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "replayer serve did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    server
-}
-
-/// A `TestApp` for a server run by the binary on this directory.
-async fn app_of_binary(dir: tempfile::TempDir, port: u16) -> TestApp {
-    let db = replayer::db::Database::connect(&format!("sqlite:{}", dir.path().join("replayer.sqlite").display()))
-        .await
-        .unwrap();
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { address: format!("http://127.0.0.1:{port}"), db, http, output_dir: dir.path().join("output"), dir }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    let database_url = format!("sqlite:{}", dir.join("replayer.sqlite").display());
+    serve_binary_on(dir, port, clients, &database_url, &["--request-url", dcs, "--rate", rate], |_| {}).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,6 +405,10 @@ async fn sigkill_during_a_fire_leaves_it_interrupted_and_resume_completes_it() {
     let upload = operator.api(&id).await;
     assert_eq!(upload["state"], "interrupted", "{upload}");
     assert_eq!(upload["fire_status"], "interrupted");
+    // The counts, rebuilt from the journal: not 0.
+    let accepted = upload["counts"]["accepted"].as_u64().unwrap() as usize;
+    assert!(accepted > 0, "{upload}");
+    assert_eq!(accepted, journal_accepted(&app).await, "{upload}");
     let page = operator.get(&format!("/uploads/{id}")).await.text().await.unwrap();
     assert!(page.contains("id=\"resume-link\""), "a Resume button: {page}");
 
@@ -524,6 +538,17 @@ async fn deleting_an_upload_while_it_fires_stops_the_fire() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_of_the_server_stops_its_fires_like_cancel_and_resume_finishes_them() {
+    stop_the_server_mid_fire(libc::SIGINT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_server_as_ctrl_c_does_and_resume_accepts_every_rid_once() {
+    stop_the_server_mid_fire(libc::SIGTERM).await;
+}
+
+/// `signal` to the server during a fire: it exits 0 with every answer recorded, and a restarted
+/// server resumes the fire with each rid sent once.
+async fn stop_the_server_mid_fire(signal: libc::c_int) {
     const ROWS: usize = 5_000;
     let directory = tempfile::tempdir().unwrap();
     let csv = big_client(directory.path(), ROWS);
@@ -542,7 +567,7 @@ async fn ctrl_c_of_the_server_stops_its_fires_like_cancel_and_resume_finishes_th
     while dcs.hit_count() < 200 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    unsafe { libc::kill(server.0.id() as libc::pid_t, libc::SIGINT) };
+    unsafe { libc::kill(server.0.id() as libc::pid_t, signal) };
     let stopping = Instant::now();
     let status = loop {
         if let Some(status) = server.0.try_wait().unwrap() {
@@ -570,4 +595,84 @@ async fn ctrl_c_of_the_server_stops_its_fires_like_cancel_and_resume_finishes_th
     let rids = rid_counts(&dcs);
     assert_eq!(rids.len(), ROWS);
     assert!(rids.values().all(|&count| count == 1), "no rid sent twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_postgres_share_sessions_and_one_resumes_the_fire_of_the_other_killed() {
+    let Some(database) = helpers::fresh_database("REPLAYER_TEST_POSTGRES_URL", "two").await else { return };
+    const ROWS: usize = 20_000;
+    const RATE: usize = 4_000;
+    let directory = tempfile::tempdir().unwrap();
+    let csv = big_client(directory.path(), ROWS);
+    let clients = directory.path().join("clients");
+    let dcs = TestDcs::ok();
+    let (dir_a, port_a) = (tempfile::tempdir().unwrap(), free_port());
+    let (dir_b, port_b) = (tempfile::tempdir().unwrap(), free_port());
+    let rate = RATE.to_string();
+    let firing = ["--request-url", dcs.url.as_str(), "--rate", rate.as_str()];
+    let mut server_a = serve_binary_on(dir_a.path(), port_a, &clients, &database, &firing, |_| {}).await;
+    let _server_b = serve_binary_on(dir_b.path(), port_b, &clients, &database, &firing, |_| {}).await;
+    let a = helpers::app_of_binary_at(dir_a, port_a, &database).await;
+    let b = helpers::app_of_binary_at(dir_b, port_b, &database).await;
+    a.add_user(OPERATOR, Role::Operator).await;
+    let on_a = a.sign_in(OPERATOR).await;
+    // The session made on A works on B.
+    let on_b = Browser { app: &b, cookie: on_a.cookie.clone(), csrf: on_a.csrf.clone() };
+    assert_eq!(on_b.get("/").await.status(), 200);
+
+    let id = on_a.upload_and_check("big", &csv).await;
+    assert_eq!(on_b.api(&id).await["counts"]["valid"], ROWS as u64);
+    assert_eq!(on_a.fire(&id, ROWS as u64).await.status(), 202);
+    let start = Instant::now();
+    while dcs.hit_count() < 3_000 {
+        assert!(start.elapsed() < Duration::from_secs(60), "the fire did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(on_b.api(&id).await["state"], "firing", "B sees A's fire under way");
+    server_a.0.kill().unwrap();
+    server_a.0.wait().unwrap();
+    let killed_at = Instant::now();
+    let sent_before = dcs.hit_count();
+    assert!(sent_before < ROWS);
+
+    // B sees the fire of the dead server interrupted, with the counts of the journal.
+    let upload = loop {
+        let upload = on_b.api(&id).await;
+        if upload["state"] != "firing" {
+            break upload;
+        }
+        assert!(killed_at.elapsed() < Duration::from_secs(30), "B never saw the fire interrupted: {upload}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(upload["state"], "interrupted", "{upload}");
+    let accepted = upload["counts"]["accepted"].as_u64().unwrap() as usize;
+    assert!(accepted > 0 && accepted <= sent_before, "{accepted} accepted of {sent_before} sent: {upload}");
+    let page = on_b.get(&format!("/uploads/{id}")).await.text().await.unwrap();
+    assert!(page.contains("id=\"resume-link\""), "a Resume button: {page}");
+
+    // B resumes it: every rid reaches the DCS, the repeats bounded as after any kill -9.
+    let rest = on_b.rows_to_fire(&id).await;
+    assert!(rest as usize >= ROWS - sent_before, "{rest}");
+    assert_eq!(on_b.fire(&id, rest).await.status(), 202);
+    let upload = on_b.wait_fired(&id, Duration::from_secs(120)).await;
+    assert_eq!(upload["state"], "finished", "{upload}");
+    let rids = rid_counts(&dcs);
+    assert_eq!(rids.len(), ROWS, "every rid reached the DCS");
+    let repeats: usize = rids.values().map(|count| count - 1).sum();
+    eprintln!("fired again after the kill: {repeats} (of {sent_before} sent before it)");
+    assert!(repeats <= RATE / 10 + 8 + 750, "{repeats} rows fired again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retention_sweep_runs_on_one_server_at_a_time() {
+    use replayer::web::lease::{Lease, SWEEP_KEY};
+    let Some(database) = helpers::fresh_database("REPLAYER_TEST_POSTGRES_URL", "sweep").await else { return };
+    let db = replayer::db::Database::connect(&database).await.unwrap();
+    db.ensure_journal().await.unwrap();
+    let held = Lease::take(&db, SWEEP_KEY, "server one").await.unwrap().expect("the first server takes it");
+    assert!(Lease::take(&db, SWEEP_KEY, "server two").await.unwrap().is_none(), "the second waits its turn");
+    held.release().await;
+    let next = Lease::take(&db, SWEEP_KEY, "server two").await.unwrap();
+    assert!(next.is_some(), "free again once the first let go");
+    next.unwrap().release().await;
 }

@@ -27,7 +27,7 @@ pub enum AccountsCommand {
 
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum UsersCommand {
-    /// Add a user, or change the role and password of an existing one
+    /// Add a user, or change the role and password of an existing one (whose sessions then end)
     Add {
         /// The user's e-mail address: their sign-in name
         #[arg(long, value_name = "EMAIL", value_parser = parse_email)]
@@ -36,6 +36,15 @@ pub enum UsersCommand {
         /// analyst: upload, check, download and delete; operator: also fire
         #[arg(long, value_enum)]
         role: Role,
+
+        /// Read the password from the first line of standard input instead of asking on the terminal
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change a user's password; every session of theirs ends (they sign in again)
+    Password {
+        #[arg(long, value_name = "EMAIL", value_parser = parse_email)]
+        email: Email,
 
         /// Read the password from the first line of standard input instead of asking on the terminal
         #[arg(long)]

@@ -33,6 +33,14 @@ pub struct ServeArgs {
     #[arg(long)]
     pub secure_cookies: bool,
 
+    /// Open connections at most; more wait until one closes
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=1_000_000), value_name = "N")]
+    pub max_connections: u32,
+
+    /// How the server's log lines (one per request and per upload event) are written on standard error
+    #[arg(long, value_enum, default_value = "text", value_name = "FORMAT")]
+    pub log_format: LogFormat,
+
     /// The database (sqlite:, mysql: or postgres: URL) [default: replayer.sqlite in the output directory]
     #[arg(long, env = "REPLAYER_DATABASE_URL", hide_env_values = true, value_name = "URL")]
     pub database_url: Option<String>,
@@ -47,6 +55,16 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub firing: FiringArgs,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line of text an event
+    #[default]
+    Text,
+    /// One JSON object a line
+    Json,
 }
 
 /// The firing options of `replayer serve`, handed to the command line's parser as they are.

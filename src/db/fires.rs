@@ -29,6 +29,28 @@ impl Database {
         Ok(done.map_err(|e| self.fail("recording a fire", e))? == 1)
     }
 
+    /// A fire whose server died is interrupted, with the counts its journal shows; false when it
+    /// was no longer firing (its server recorded its end meanwhile).
+    pub async fn interrupt_fire(&self, id: &UploadId, outcome: &FireOutcome) -> Result<bool> {
+        let sql = self.sql(
+            "UPDATE replayer_uploads SET state = ?, error = ?, fired = ?, accepted = ?, refused = ?, failed = ? \
+             WHERE id = ? AND state = 'firing'",
+        );
+        let counts = &outcome.counts;
+        let done = with_pool!(self, pool => sqlx::query(&sql)
+            .bind(outcome.state.as_str())
+            .bind(outcome.note.as_deref())
+            .bind(counts.fired)
+            .bind(counts.accepted)
+            .bind(counts.refused)
+            .bind(counts.failed)
+            .bind(id.as_str())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()));
+        Ok(done.map_err(|e| self.fail("recording an interrupted fire", e))? == 1)
+    }
+
     /// Records how a fire ended; the counts of the check (rows, valid…) are kept.
     pub async fn record_fire(&self, id: &UploadId, outcome: &FireOutcome) -> Result<()> {
         let sql = self.sql(

@@ -274,6 +274,29 @@ impl Database {
         .await
     }
 
+    /// What the journal holds of the rows a run of this name fired, the latest record of each
+    /// (the log's, else the folded table's): `(state, HTTP status, rows)`. For a run that died
+    /// before it could say what it did (SPEC §14: an upload's counts after a crash).
+    pub async fn run_outcomes(&self, run_name: &str) -> Result<Vec<(String, Option<i32>, i64)>> {
+        let sql = self.sql(
+            "SELECT state, status, COUNT(*) FROM ( \
+               SELECT l.state, l.status FROM replayer_journal_log l \
+               JOIN (SELECT MAX(id) AS last_id FROM replayer_journal_log WHERE run_name = ? GROUP BY account_token, rid) g \
+               ON l.id = g.last_id \
+               UNION ALL \
+               SELECT j.state, j.status FROM replayer_journal j WHERE j.run_name = ? AND NOT EXISTS ( \
+                 SELECT 1 FROM replayer_journal_log o WHERE o.account_token = j.account_token AND o.rid = j.rid AND o.run_name = ?) \
+             ) t GROUP BY state, status",
+        );
+        let rows: Result<Vec<(String, Option<i32>, i64)>, sqlx::Error> = with_pool!(self, pool => {
+            match sqlx::query(&sql).bind(run_name).bind(run_name).bind(run_name).fetch_all(pool).await {
+                Ok(rows) => rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))).collect(),
+                Err(e) => Err(e),
+            }
+        });
+        rows.map_err(|e| self.fail("reading replayer_journal", e))
+    }
+
     /// Folds the log records of these accounts into `replayer_journal`: each key takes its latest
     /// record (its first time in the log as `sent_at`), in one transaction per account. Only the
     /// run holding an account's lock writes its records, so nothing is appended meanwhile.

@@ -74,6 +74,11 @@ impl Holder {
         }
     }
 
+    /// Not stale, and not left by a process of this machine that is gone.
+    fn is_live(&self, now_ms: i64) -> bool {
+        now_ms - self.heartbeat_at_ms < STALE_AFTER.as_millis() as i64 && !self.died_here()
+    }
+
     fn describe(&self, now_ms: i64) -> String {
         format!(
             "run \"{}\" (run token {}, started {}, last heartbeat {} ago)",
@@ -137,9 +142,8 @@ impl Database {
             if holder.run_token == run.token && holder.started_at_ms == run.started_at_ms {
                 return Ok(None);
             }
-            let age_ms = now - holder.heartbeat_at_ms;
             let died = holder.died_here();
-            if age_ms < STALE_AFTER.as_millis() as i64 && !died {
+            if holder.is_live(now) {
                 bail!(
                     "account {account} is locked by another live run: {}. Wait for that run to finish; if it died, its lock goes stale \
                      {} minutes after its last heartbeat (at {}) and rerunning this command then takes it over.",
@@ -200,6 +204,38 @@ impl Database {
             }
         });
         holder.map_err(|e| self.fail("reading replayer_lock", e))
+    }
+
+    /// Whether a live run holds this account's lock (a stale one, or one whose process on this
+    /// machine is gone, is not live).
+    pub async fn lock_is_live(&self, account: &str) -> Result<bool> {
+        Ok(self.lock_holder(account).await?.is_some_and(|holder| holder.is_live(now_ms())))
+    }
+
+    /// The locks a run of this name holds: `None` when it holds none, else whether any is live.
+    pub async fn run_locks_live(&self, run_name: &str) -> Result<Option<bool>> {
+        let sql = self
+            .sql("SELECT run_name, run_token, started_at, heartbeat_at, holder FROM replayer_lock WHERE run_name = ?");
+        let holders: Result<Vec<Holder>, sqlx::Error> = with_pool!(self, pool => {
+            match sqlx::query(&sql).bind(run_name).fetch_all(pool).await {
+                Ok(rows) => rows
+                    .iter()
+                    .map(|row| {
+                        Ok(Holder {
+                            run_name: row.try_get(0)?,
+                            run_token: row.try_get(1)?,
+                            started_at_ms: row.try_get(2)?,
+                            heartbeat_at_ms: row.try_get(3)?,
+                            holder: row.try_get(4)?,
+                        })
+                    })
+                    .collect(),
+                Err(e) => Err(e),
+            }
+        });
+        let holders = holders.map_err(|e| self.fail("reading replayer_lock", e))?;
+        let now = now_ms();
+        Ok((!holders.is_empty()).then(|| holders.iter().any(|holder| holder.is_live(now))))
     }
 
     /// Sets the heartbeat of this run's locks; returns how many rows it found.

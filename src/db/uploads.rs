@@ -165,6 +165,13 @@ pub struct CheckOutcome {
     pub dumps: Option<String>,
 }
 
+impl CheckOutcome {
+    /// A check that could not read the file, and why.
+    pub fn failed(error: String) -> CheckOutcome {
+        CheckOutcome { error: Some(error), ..CheckOutcome::default() }
+    }
+}
+
 impl Database {
     /// Records a new upload, in state `checking` and not yet staged (its chunks are coming).
     pub async fn create_upload(&self, id: &UploadId, client: &str, file_name: &str, uploaded_by: &str) -> Result<()> {
@@ -176,17 +183,47 @@ impl Database {
         done.map_err(|e| self.fail("recording an upload", e))
     }
 
-    pub async fn add_chunk(&self, id: &UploadId, seq: i64, data: &[u8]) -> Result<()> {
-        let sql = self.sql("INSERT INTO replayer_upload_chunks (upload_id, seq, data) VALUES (?, ?, ?)");
-        let done = with_pool!(self, pool => sqlx::query(&sql).bind(id.as_str()).bind(seq).bind(data).execute(pool).await.map(|_| ()));
-        done.map_err(|e| self.fail("staging an uploaded file", e))
+    /// Stages one chunk, unless the upload was deleted (then false, and nothing is written): one
+    /// statement, so a delete stops an upload without a query of its own per chunk.
+    pub async fn add_chunk(&self, id: &UploadId, seq: i64, data: &[u8]) -> Result<bool> {
+        let sql = self.sql(
+            "INSERT INTO replayer_upload_chunks (upload_id, seq, data) \
+             SELECT id, ?, ? FROM replayer_uploads WHERE id = ? AND state <> 'deleted'",
+        );
+        let done = with_pool!(self, pool => sqlx::query(&sql).bind(seq).bind(data).bind(id.as_str()).execute(pool).await.map(|done| done.rows_affected()));
+        Ok(done.map_err(|e| self.fail("staging an uploaded file", e))? == 1)
     }
 
-    /// The upload's chunks are all in: it is staged, with this size.
-    pub async fn upload_staged(&self, id: &UploadId, size_bytes: i64) -> Result<()> {
-        let sql = self.sql("UPDATE replayer_uploads SET staged = 1, size_bytes = ? WHERE id = ?");
-        let done = with_pool!(self, pool => sqlx::query(&sql).bind(size_bytes).bind(id.as_str()).execute(pool).await.map(|_| ()));
-        done.map_err(|e| self.fail("recording an upload", e))
+    /// The upload's chunks are all in: it is staged, with this size. False when it was deleted
+    /// while it arrived (its chunks must go).
+    pub async fn upload_staged(&self, id: &UploadId, size_bytes: i64) -> Result<bool> {
+        let sql =
+            self.sql("UPDATE replayer_uploads SET staged = 1, size_bytes = ? WHERE id = ? AND state <> 'deleted'");
+        let done = with_pool!(self, pool => sqlx::query(&sql).bind(size_bytes).bind(id.as_str()).execute(pool).await.map(|done| done.rows_affected()));
+        Ok(done.map_err(|e| self.fail("recording an upload", e))? == 1)
+    }
+
+    /// Whether a user deleted the upload (an upload still arriving stops then).
+    pub async fn upload_deleted(&self, id: &UploadId) -> Result<bool> {
+        let sql = self.sql("SELECT state FROM replayer_uploads WHERE id = ?");
+        let found: Result<Option<String>, sqlx::Error> = with_pool!(self, pool => {
+            match sqlx::query(&sql).bind(id.as_str()).fetch_optional(pool).await {
+                Ok(Some(row)) => row.try_get(0).map(Some),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        let state = found.map_err(|e| self.fail("reading replayer_uploads", e))?;
+        Ok(state.is_none_or(|state| state == UploadState::Deleted.as_str()))
+    }
+
+    /// The upload could not be received or checked: `interrupted`, with why, unless deleted.
+    pub async fn interrupt_upload(&self, id: &UploadId, why: &str) -> Result<()> {
+        let sql = self
+            .sql("UPDATE replayer_uploads SET state = 'interrupted', error = ? WHERE id = ? AND state <> 'deleted'");
+        let done =
+            with_pool!(self, pool => sqlx::query(&sql).bind(why).bind(id.as_str()).execute(pool).await.map(|_| ()));
+        done.map_err(|e| self.fail("recording an upload's state", e))
     }
 
     /// One staged chunk, by its number from 0; `None` past the last.
@@ -299,6 +336,21 @@ impl Database {
         });
         let ids = found.map_err(|e| self.fail("reading replayer_uploads", e))?;
         Ok(ids.iter().filter_map(|id| UploadId::parse(id)).collect())
+    }
+
+    /// The uploads whose id starts with these 12 digits (the name of their dumps).
+    pub async fn uploads_by_prefix(&self, prefix: &str) -> Result<Vec<Upload>> {
+        if prefix.len() != 12 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(Vec::new());
+        }
+        let sql = self.sql(&format!("SELECT {UPLOAD_COLUMNS} FROM replayer_uploads WHERE id LIKE ?")).into_owned();
+        let found: Result<Vec<Upload>, sqlx::Error> = with_pool!(self, pool => {
+            match sqlx::query(&sql).bind(format!("{prefix}%")).fetch_all(pool).await {
+                Ok(rows) => rows.iter().map(upload_from).collect(),
+                Err(e) => Err(e),
+            }
+        });
+        found.map_err(|e| self.fail("reading replayer_uploads", e))
     }
 
     /// Uploads left `checking` by a server that stopped: re-checked, or marked interrupted.

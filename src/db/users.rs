@@ -107,6 +107,12 @@ const TOKENS_DDL: &str = "CREATE TABLE IF NOT EXISTS replayer_api_tokens (
   created_at    BIGINT       NOT NULL
 )";
 
+/// Keys the servers on one database share (the sign-in token's HMAC key).
+const KEYS_DDL: &str = "CREATE TABLE IF NOT EXISTS replayer_server_keys (
+  name          VARCHAR(64)  NOT NULL PRIMARY KEY,
+  secret        CHAR(64)     NOT NULL
+)";
+
 impl Database {
     /// Creates the tables of `replayer serve` when missing: users, sessions, tokens and uploads.
     pub async fn ensure_web_tables(&self) -> Result<()> {
@@ -117,6 +123,7 @@ impl Database {
             ("replayer_api_tokens", TOKENS_DDL.to_owned()),
             ("replayer_uploads", super::uploads::UPLOADS_DDL.to_owned()),
             ("replayer_upload_chunks", super::uploads::chunks_ddl(self.backend())),
+            ("replayer_server_keys", KEYS_DDL.to_owned()),
         ];
         for (table, ddl) in tables {
             let probe = format!("SELECT 1 FROM {table} WHERE 1 = 0");
@@ -138,12 +145,39 @@ impl Database {
         Ok(())
     }
 
-    /// Adds a user, or changes the role and password of an existing one; true when added.
+    /// The key of this name that every server on the database shares, made on first use.
+    pub async fn server_key(&self, name: &str) -> Result<String> {
+        let select = self.sql("SELECT secret FROM replayer_server_keys WHERE name = ?");
+        let insert = self.sql("INSERT INTO replayer_server_keys (name, secret) VALUES (?, ?)");
+        for _ in 0..2 {
+            let found: Result<Option<String>, sqlx::Error> = with_pool!(self, pool => {
+                match sqlx::query(&select).bind(name).fetch_optional(pool).await {
+                    Ok(Some(row)) => row.try_get(0).map(Some),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            });
+            if let Some(secret) = found.map_err(|e| self.fail("reading replayer_server_keys", e))? {
+                return Ok(secret);
+            }
+            let inserted = with_pool!(self, pool => sqlx::query(&insert).bind(name).bind(random_secret()).execute(pool).await.map(|_| ()));
+            match inserted {
+                Ok(()) => {}
+                // Another server made it first: read theirs.
+                Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {}
+                Err(e) => return Err(self.fail("saving a key in replayer_server_keys", e)),
+            }
+        }
+        bail!("the key {name:?} of replayer_server_keys in {} could not be read back", self.redacted_url())
+    }
+
+    /// Adds a user, or changes the role and password of an existing one; true when added. A
+    /// changed password ends every session of the user (SPEC §14).
     pub async fn save_user(&self, email: &Email, role: Role, password_hash: &str) -> Result<bool> {
         let exists = self.user_password_hash(email).await?.is_some();
         let result = if exists {
-            let sql = self.sql("UPDATE replayer_users SET role = ?, password_hash = ? WHERE email = ?");
-            with_pool!(self, pool => sqlx::query(&sql).bind(role.as_str()).bind(password_hash).bind(email.as_str()).execute(pool).await.map(|_| ()))
+            self.set_password(email, Some(role), password_hash).await?;
+            Ok(())
         } else {
             let sql =
                 self.sql("INSERT INTO replayer_users (email, role, password_hash, created_at) VALUES (?, ?, ?, ?)");
@@ -151,6 +185,28 @@ impl Database {
         };
         result.map_err(|e| self.fail(&format!("saving the user {email}"), e))?;
         Ok(!exists)
+    }
+
+    /// A new password (and role, when given) for an existing user, whose sessions all end;
+    /// false when there is no such user. One transaction: no session outlives the old password.
+    pub async fn set_password(&self, email: &Email, role: Option<Role>, password_hash: &str) -> Result<bool> {
+        let update = self.sql("UPDATE replayer_users SET role = COALESCE(?, role), password_hash = ? WHERE email = ?");
+        let end_sessions = self.sql("DELETE FROM replayer_sessions WHERE email = ?");
+        let done: Result<u64, sqlx::Error> = with_pool!(self, pool => async {
+            let mut transaction = pool.begin().await?;
+            let changed = sqlx::query(&update)
+                .bind(role.map(Role::as_str))
+                .bind(password_hash)
+                .bind(email.as_str())
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected();
+            sqlx::query(&end_sessions).bind(email.as_str()).execute(&mut *transaction).await?;
+            transaction.commit().await?;
+            Ok(changed)
+        }
+        .await);
+        Ok(done.map_err(|e| self.fail(&format!("changing the password of {email}"), e))? > 0)
     }
 
     /// The user and their Argon2id hash, for a sign-in.

@@ -167,7 +167,7 @@ fn preflight(
     text.push_str(&format!(
         "About to fire {sending} tag{} to {}\n",
         if sending == 1 { "" } else { "s" },
-        settings.request_url
+        crate::db::redact_request_url(&settings.request_url)
     ));
     if skipped > 0 {
         let runs: Vec<String> = earlier.accepted.iter().map(|(run, count)| format!("{count} by run {run}")).collect();
@@ -354,7 +354,11 @@ pub fn fire_file(
     };
     let journal = held.journal.clone();
 
-    let mut stats = FireStats { request_url: settings.request_url.clone(), over_limit, ..FireStats::default() };
+    let mut stats = FireStats {
+        request_url: crate::db::redact_request_url(&settings.request_url),
+        over_limit,
+        ..FireStats::default()
+    };
     stats.already_fired = earlier.accepted;
     let fired = if spool.rows > 0 {
         runtime.block_on(fire_spool(&settings, spool, &mut dumps, &mut stats, journal.clone(), stop.clone(), front))

@@ -43,9 +43,21 @@ impl CsvInput {
 
     /// Open the file; `expected`: the headers the mapping reads, which tell the delimiter.
     pub fn open_for(path: &Path, encoding: Encoding, delimiter: Option<u8>, expected: &[String]) -> Result<CsvInput> {
-        let cannot_read = || format!("cannot read {}", path.display());
-        let mut file = File::open(path)
+        let file = File::open(path)
             .with_context(|| format!("cannot open {}; check the path given to --load-file", path.display()))?;
+        CsvInput::open_file_for(path, file, encoding, delimiter, expected)
+    }
+
+    /// As `open_for`, on a file already open; `path` is the name its messages show.
+    pub fn open_file_for(
+        path: &Path,
+        mut file: File,
+        encoding: Encoding,
+        delimiter: Option<u8>,
+        expected: &[String],
+    ) -> Result<CsvInput> {
+        let cannot_read = || format!("cannot read {}", path.display());
+        file.seek(SeekFrom::Start(0)).with_context(cannot_read)?;
         let decision = encoding::decide(&file, path, encoding).with_context(cannot_read)?;
         file.seek(SeekFrom::Start(decision.skip)).with_context(cannot_read)?;
         let mut text: Box<dyn Read> = if decision.encoding == encoding_rs::UTF_8 {

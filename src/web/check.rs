@@ -1,7 +1,6 @@
-//! The check of a staged upload: the staged chunks are written back to a private temporary file
+//! The check of a staged upload: the staged chunks are written back to an anonymous temporary file
 //! and the command line's dry run (`crate::run::dry_run`, with `--dump-data`) reads it, with
-//! settings made by the command line's own parser. Also: the retention sweep and what a
-//! restarted server does with the checks a stopped one left.
+//! settings made by the command line's own parser. Also: an upload's dump files, and its deletion.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -13,6 +12,8 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use super::clients;
+use super::lease::{take_upload, Lease};
+use super::log::{upload_event, UploadEvent};
 use super::state::AppState;
 use crate::cli::Cli;
 use crate::db::uploads::{CheckOutcome, Counts, Upload, UploadId, UploadState};
@@ -34,30 +35,50 @@ impl Progress for SharedProgress {
     }
 }
 
-/// Checks a staged upload and records the outcome; errors are recorded on the upload too.
-pub async fn check_upload(state: AppState, id: UploadId) {
+/// Checks a staged upload and records the outcome; errors are recorded on the upload too. The
+/// upload's lease (taken when it arrived, else here) tells the other servers on the database
+/// that this one checks it; without it, another server does, and this one leaves it alone.
+pub async fn check_upload(state: AppState, id: UploadId, lease: Option<Lease>) {
+    let lease = match lease {
+        Some(lease) => lease,
+        None => match take_upload(&state.db, &id).await {
+            Ok(Some(lease)) => lease,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(upload = id.as_str(), error = %format!("{error:#}"), "cannot take an upload's lease");
+                return;
+            }
+        },
+    };
     let _slot = state.check_slots.clone().acquire_owned().await;
     let row = Arc::new(AtomicU64::new(0));
     state.progress.lock().expect("progress lock").insert(id.clone(), row.clone());
     let outcome = match state.db.upload(&id).await {
-        Ok(Some(upload)) if upload.staged && upload.state == UploadState::Checking => run_check(&state, &upload, row)
-            .await
-            .unwrap_or_else(|error| CheckOutcome { error: Some(format!("{error:#}")), ..CheckOutcome::default() }),
-        _ => {
-            state.progress.lock().expect("progress lock").remove(&id);
-            return;
+        Ok(Some(upload)) if upload.staged && upload.state == UploadState::Checking => {
+            // What an earlier check cut short (a crash) left is not the dumps of this one.
+            remove_dumps(&state.config.output_dir, &upload, Some(&dump_paths(&upload)));
+            let checked = run_check(&state, &upload, row).await;
+            Some((upload, checked.unwrap_or_else(|error| CheckOutcome::failed(format!("{error:#}")))))
         }
+        _ => None,
     };
-    if let Err(error) = state.db.record_check(&id, &outcome).await {
-        eprintln!("replayer serve: upload {id}: {error:#}");
-    }
-    // Deleted while it was checked: the dumps it wrote go too.
-    if let Ok(Some(upload)) = state.db.upload(&id).await {
-        if upload.state == UploadState::Deleted {
-            remove_dumps(&upload);
+    if let Some((upload, outcome)) = outcome {
+        if let Err(error) = state.db.record_check(&id, &outcome).await {
+            tracing::error!(upload = id.as_str(), error = %format!("{error:#}"), "cannot record a check");
+        }
+        let counts = &outcome.counts;
+        let detail = match &outcome.error {
+            Some(_) => "the file could not be checked (see its page)".to_owned(),
+            None => format!("{} rows, {} valid, {} with exceptions", counts.rows, counts.valid, counts.exceptions),
+        };
+        upload_event(UploadEvent::Checked, &id, &upload.uploaded_by, &detail);
+        // Deleted while it was checked: the dumps it wrote go too.
+        if state.db.upload_deleted(&id).await.unwrap_or(false) {
+            remove_dumps(&state.config.output_dir, &upload, None);
         }
     }
     state.progress.lock().expect("progress lock").remove(&id);
+    lease.release().await;
 }
 
 async fn run_check(state: &AppState, upload: &Upload, row: Arc<AtomicU64>) -> Result<CheckOutcome> {
@@ -66,22 +87,16 @@ async fn run_check(state: &AppState, upload: &Upload, row: Arc<AtomicU64>) -> Re
     })?;
     let staged = stage_to_file(state, &upload.id).await?;
     let name = run_name(&upload.id);
-    let settings = run_settings(state, &name, staged.path(), &client.mapping_path, ["--dump-data".into()])?;
+    let settings = run_settings(state, &name, upload, staged, &client.mapping_path, ["--dump-data".into()])?;
     let accounts = known_accounts(state).await;
     let now = chrono::Utc::now();
     let checked =
         tokio::task::spawn_blocking(move || crate::run::dry_run(settings, now, accounts, &SharedProgress(row)))
             .await
             .context("the check stopped unexpectedly")?;
-    let temp_path = staged.path().display().to_string();
-    drop(staged);
     let mut summary = match checked {
         Ok(summary) => summary,
-        // The messages name the file: the upload's name, not the temporary copy's.
-        Err(error) => {
-            let message = format!("{error:#}").replace(&temp_path, &upload.file_name);
-            return Ok(CheckOutcome { error: Some(message), ..CheckOutcome::default() });
-        }
+        Err(error) => return Ok(CheckOutcome::failed(format!("{error:#}"))),
     };
     let dumps: BTreeMap<&str, String> = summary
         .files_written
@@ -104,12 +119,14 @@ async fn run_check(state: &AppState, upload: &Upload, row: Arc<AtomicU64>) -> Re
 
 /// The settings of `replayer --name N --load-file F --mapping M --output-dir O --request-url U
 /// --quiet <extra…>`, through the command line's own parser and checks: the check and the fire
-/// of a staged file run on exactly what the command line would. The database is the server's,
-/// passed to the run, never one from the environment.
+/// of a staged file run on exactly what the command line would. `staged` is read; the upload's
+/// file name is only what the messages show. The database is the server's, passed to the run,
+/// never one from the environment.
 pub(crate) fn run_settings(
     state: &AppState,
     name: &str,
-    file: &Path,
+    upload: &Upload,
+    staged: std::fs::File,
     mapping: &Path,
     extra: impl IntoIterator<Item = std::ffi::OsString>,
 ) -> Result<Settings> {
@@ -118,8 +135,8 @@ pub(crate) fn run_settings(
         "replayer".into(),
         "--name".into(),
         name.into(),
-        "--load-file".into(),
-        file.into(),
+        // One argument, so that a file name starting with '-' is not read as an option.
+        format!("--load-file={}", upload.file_name).into(),
         "--mapping".into(),
         mapping.into(),
         "--output-dir".into(),
@@ -130,7 +147,7 @@ pub(crate) fn run_settings(
     ];
     arguments.extend(extra);
     let cli = Cli::try_parse_from(arguments).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut settings = Settings::from_args(cli.run)?;
+    let mut settings = Settings::from_args_reading(cli.run, Some(staged))?;
     settings.database_url = None;
     Ok(settings)
 }
@@ -141,12 +158,11 @@ pub(crate) async fn known_accounts(state: &AppState) -> Option<KnownAccounts> {
     (!accounts.is_empty()).then(|| KnownAccounts::new(accounts))
 }
 
-/// The staged chunks, in order, in a private temporary file (mode 0600, removed on drop).
-pub(crate) async fn stage_to_file(state: &AppState, id: &UploadId) -> Result<tempfile::NamedTempFile> {
-    let mut file = tempfile::Builder::new()
-        .prefix("replayer-upload-")
-        .suffix(".csv")
-        .tempfile()
+/// The staged chunks, in order, in an anonymous temporary file: it has no name on disk, so
+/// nothing can open it but this process, and the kernel frees it when the process ends, even
+/// by `kill -9`. Personal data stays at rest only in the database.
+pub(crate) async fn stage_to_file(state: &AppState, id: &UploadId) -> Result<std::fs::File> {
+    let mut file = tempfile::tempfile()
         .context("cannot create a temporary file for the check; check the free space of the temporary folder")?;
     let mut seq = 0;
     while let Some(chunk) = state.db.chunk(id, seq).await? {
@@ -168,65 +184,34 @@ pub fn dump_type_of(name: &str, path: &Path) -> Option<DumpType> {
     })
 }
 
-/// The dump files of an upload, by type.
+/// The dump files of an upload, by type, as its last check or fire recorded them.
 pub fn dump_paths(upload: &Upload) -> BTreeMap<String, PathBuf> {
     upload.dumps.as_deref().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default()
 }
 
-pub fn remove_dumps(upload: &Upload) {
-    for path in dump_paths(upload).values() {
-        let _ = std::fs::remove_file(path);
+/// Removes the dump files of an upload: every one that any of its checks and fires wrote, found
+/// by name in the output folder, cut short or whole, but those of `keep`.
+pub fn remove_dumps(output_dir: &Path, upload: &Upload, keep: Option<&BTreeMap<String, PathBuf>>) {
+    let name = run_name(&upload.id);
+    let kept = |path: &Path| keep.is_some_and(|keep| keep.values().any(|kept| kept.file_name() == path.file_name()));
+    let found = std::fs::read_dir(output_dir).into_iter().flatten().flatten().map(|entry| entry.path());
+    let recorded = dump_paths(upload).into_values();
+    for path in found.chain(recorded) {
+        if dump_type_of(&name, &path).is_some() && !kept(&path) {
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }
 
-/// Deletes an upload: staged chunks and dump files removed, history kept.
+/// Deletes an upload: staged chunks and every dump file removed, history kept. A fire under way
+/// stops as Cancel stops it (what it sent stays in the journal); an upload still arriving stops
+/// at its next chunk; a check under way finishes, and its dumps go then.
 pub async fn delete_upload(state: &AppState, upload: &Upload, by: &str) -> Result<()> {
-    // A fire under way stops as Cancel stops it; what it sent stays in the journal.
     state.fires.cancel(&upload.id, by);
     state.db.unstage_upload(&upload.id, Some(by)).await?;
-    remove_dumps(upload);
+    remove_dumps(&state.config.output_dir, upload, None);
+    upload_event(UploadEvent::Deleted, &upload.id, by, &format!("{:?}", upload.file_name));
     Ok(())
-}
-
-/// Checks left `checking` by a stopped server start again; an upload that was still arriving
-/// is interrupted (its chunks removed): it must be uploaded again.
-pub async fn resume_after_restart(state: &AppState) -> Result<()> {
-    for upload in state.db.uploads_in_state(UploadState::Checking).await? {
-        if upload.staged {
-            tokio::spawn(check_upload(state.clone(), upload.id.clone()));
-        } else {
-            state.db.unstage_upload(&upload.id, None).await?;
-            let message = "the server stopped while this file was being uploaded; upload it again";
-            state.db.set_upload_state(&upload.id, UploadState::Interrupted, Some(message)).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Removes the staged files older than --retention; their history stays.
-pub async fn sweep(state: &AppState) -> Result<usize> {
-    let retention = i64::try_from(state.config.retention.as_millis()).unwrap_or(i64::MAX);
-    let before = crate::db::now_ms().saturating_sub(retention);
-    let old = state.db.staged_before(before).await?;
-    for id in &old {
-        state.db.unstage_upload(id, None).await?;
-    }
-    Ok(old.len())
-}
-
-/// How often the retention sweep looks: a tenth of the retention, between 1 s and 1 h.
-pub fn sweep_interval(retention: std::time::Duration) -> std::time::Duration {
-    (retention / 10).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(3600))
-}
-
-pub async fn sweep_periodically(state: AppState) {
-    let mut interval = tokio::time::interval(sweep_interval(state.config.retention));
-    loop {
-        interval.tick().await;
-        if let Err(error) = sweep(&state).await {
-            eprintln!("replayer serve: the retention sweep failed: {error:#}");
-        }
-    }
 }
 
 #[cfg(test)]

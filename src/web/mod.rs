@@ -6,9 +6,14 @@ pub mod authentication;
 pub mod check;
 pub mod clients;
 pub mod fire;
+pub mod lease;
+pub mod log;
+pub mod multipart;
 pub mod pages;
+pub mod recovery;
 pub mod report;
 pub mod routes;
+pub mod server;
 pub mod staging;
 pub mod startup;
 pub mod state;
@@ -30,6 +35,8 @@ pub struct ServeConfig {
     pub max_upload: u64,
     pub retention: Duration,
     pub secure_cookies: bool,
+    /// Open connections at most (`--max-connections`).
+    pub max_connections: usize,
     pub database_url: String,
     pub output_dir: PathBuf,
     pub request_url: String,
@@ -67,6 +74,7 @@ impl ServeConfig {
             max_upload: args.max_upload,
             retention: args.retention,
             secure_cookies: args.secure_cookies,
+            max_connections: args.max_connections as usize,
             database_url,
             output_dir: args.output_dir,
             request_url: args.request_url.trim().to_owned(),
@@ -75,8 +83,10 @@ impl ServeConfig {
     }
 }
 
-/// `replayer serve`: runs until Ctrl-C.
+/// `replayer serve`: runs until Ctrl-C or SIGTERM (what systemd and Docker send), which stop it
+/// alike: fires interrupted and resumable, connections drained, exit 0.
 pub fn serve(args: ServeArgs) -> Result<()> {
+    log::init(args.log_format);
     let config = ServeConfig::from_args(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -85,11 +95,22 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let application = startup::Application::build(config).await?;
-        eprintln!("replayer serve: listening on http://{}", application.address());
-        application
-            .run_until_stopped(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
+        tracing::info!("replayer serve: listening on http://{}", application.address());
+        let stop = stop_signal()?;
+        application.run_until_stopped(stop).await
+    })
+}
+
+/// Completes on the first Ctrl-C (SIGINT) or SIGTERM.
+fn stop_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for Ctrl-C")?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "Ctrl-C",
+        };
+        tracing::info!(signal = name, "stop asked");
     })
 }

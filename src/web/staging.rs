@@ -1,11 +1,15 @@
-//! Receiving an upload: the multipart fields `client` then `file`, the file streamed into the
-//! staging table in chunks of the raw bytes, never whole in memory, and limited by --max-upload.
+//! Receiving an upload: the multipart fields `csrf` (for a session), `client` then `file`, the
+//! file streamed into the staging table in chunks of the raw bytes, never whole in memory, and
+//! limited by --max-upload; the other fields and every part's headers are bounded by
+//! `multipart::Form`. A session's CSRF token is checked before any other part is read.
 
-use axum::extract::multipart::{Field, Multipart};
 use axum::http::StatusCode;
 
 use super::authentication::{same_secret, CsrfPending, CurrentUser, CSRF_MESSAGE};
 use super::clients;
+use super::lease::{take_upload, Lease};
+use super::log::{upload_event, UploadEvent};
+use super::multipart::{Form, Part};
 use super::state::AppState;
 use crate::db::uploads::UploadId;
 
@@ -16,47 +20,35 @@ const SNIFF_BYTES: usize = 8 * 1024;
 /// File names are shown, never used as paths; longer ones are cut.
 const MAX_FILE_NAME_CHARS: usize = 200;
 
-/// Why an upload was refused: a status and a message for a person.
-#[derive(Debug)]
-pub struct UploadError {
-    pub status: StatusCode,
-    pub message: String,
-}
+pub use super::multipart::UploadError;
 
-impl UploadError {
-    fn new(status: StatusCode, message: impl Into<String>) -> UploadError {
-        UploadError { status, message: message.into() }
-    }
+/// A session's form proves itself first: its first part must be the `csrf` field.
+const CSRF_FIRST: &str = "this form's security token is missing or out of date (CSRF check: the csrf field must come first, or the X-CSRF-Token header be sent); reload the page and try again";
 
-    fn internal(error: anyhow::Error) -> UploadError {
-        UploadError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}"))
-    }
-}
-
-fn bad_form(error: impl std::fmt::Display) -> UploadError {
-    UploadError::new(StatusCode::BAD_REQUEST, format!("the upload did not arrive whole ({error}); try again"))
-}
+/// Said when the upload was deleted while it arrived.
+pub const DELETED_WHILE_ARRIVING: &str = "this upload was deleted while it arrived; nothing of it was kept";
 
 /// Reads the form, stages the file and starts its check; returns the new upload's id.
 pub async fn receive(
     state: &AppState,
     user: &CurrentUser,
     csrf: Option<CsrfPending>,
-    mut multipart: Multipart,
+    mut form: Form,
 ) -> Result<UploadId, UploadError> {
+    if let Some(expected) = &csrf {
+        let token = match form.next_part().await? {
+            Some(part) if part.name() == "csrf" => part.text().await?,
+            _ => return Err(UploadError::new(StatusCode::FORBIDDEN, CSRF_FIRST)),
+        };
+        if !same_secret(&token, &expected.0) {
+            return Err(UploadError::new(StatusCode::FORBIDDEN, CSRF_MESSAGE));
+        }
+    }
     let mut client_name = None;
-    let mut csrf_ok = csrf.is_none();
-    while let Some(field) = multipart.next_field().await.map_err(bad_form)? {
-        match field.name().unwrap_or_default() {
-            "csrf" => {
-                let token = field.text().await.map_err(bad_form)?;
-                csrf_ok = csrf.as_ref().is_none_or(|expected| same_secret(&token, &expected.0));
-            }
-            "client" => client_name = Some(field.text().await.map_err(bad_form)?.trim().to_owned()),
+    while let Some(part) = form.next_part().await? {
+        match part.name() {
+            "client" => client_name = Some(part.text().await?.trim().to_owned()),
             "file" => {
-                if !csrf_ok {
-                    return Err(UploadError::new(StatusCode::FORBIDDEN, CSRF_MESSAGE));
-                }
                 let Some(client_name) = client_name.take().filter(|name| !name.is_empty()) else {
                     return Err(UploadError::new(
                         StatusCode::BAD_REQUEST,
@@ -75,43 +67,46 @@ pub async fn receive(
                         format!("the mapping of client {client_name:?} cannot be used: {problem}"),
                     ));
                 }
-                let id = stage(state, user, &client.name, field).await?;
-                tokio::spawn(super::check::check_upload(state.clone(), id.clone()));
+                let (id, lease) = stage(state, user, &client.name, part).await?;
+                tokio::spawn(super::check::check_upload(state.clone(), id.clone(), Some(lease)));
                 return Ok(id);
             }
-            _ => {}
+            // Another field (a second csrf, or one this form does not have): read and dropped,
+            // within the field limit.
+            _ => drop(part.text().await?),
         }
-    }
-    if !csrf_ok {
-        return Err(UploadError::new(StatusCode::FORBIDDEN, CSRF_MESSAGE));
     }
     Err(UploadError::new(StatusCode::BAD_REQUEST, "the form had no file: choose a CSV file to upload"))
 }
 
-/// Streams the file field into the staging table; on any failure its chunks are removed.
+/// Streams the file part into the staging table; on any failure, or when the upload is deleted
+/// meanwhile, its chunks are removed.
 async fn stage(
     state: &AppState,
     user: &CurrentUser,
     client: &str,
-    mut field: Field<'_>,
-) -> Result<UploadId, UploadError> {
-    let file_name = display_name(field.file_name().unwrap_or_default());
+    mut part: Part,
+) -> Result<(UploadId, Lease), UploadError> {
+    let file_name = display_name(part.file_name());
     let id = UploadId::random();
     let db = &state.db;
+    // Held from here to the end of its check: no other server takes this upload for abandoned.
+    let lease = take_upload(db, &id).await.map_err(UploadError::internal)?;
+    let lease = lease.ok_or_else(|| UploadError::internal(anyhow::anyhow!("a new upload's lease was taken")))?;
     db.create_upload(&id, client, &file_name, user.user.email.as_str()).await.map_err(UploadError::internal)?;
     let limit = state.config.max_upload;
     let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
     let (mut size, mut seq, mut sniffed) = (0u64, 0i64, false);
     let outcome: Result<(), UploadError> = async {
         loop {
-            let next = field.chunk().await.map_err(bad_form)?;
+            let next = part.chunk().await?;
             let done = next.is_none();
             if let Some(bytes) = next {
                 size += bytes.len() as u64;
                 if size > limit {
                     // Read on a little, so the browser is still listening when the answer comes.
                     let mut drained = 0usize;
-                    while let Ok(Some(bytes)) = field.chunk().await {
+                    while let Ok(Some(bytes)) = part.chunk().await {
                         drained += bytes.len();
                         if drained > 64 * CHUNK_BYTES {
                             break;
@@ -135,7 +130,10 @@ async fn stage(
             }
             while buffer.len() >= CHUNK_BYTES || (done && !buffer.is_empty()) {
                 let take = buffer.len().min(CHUNK_BYTES);
-                db.add_chunk(&id, seq, &buffer[..take]).await.map_err(UploadError::internal)?;
+                // A delete (on this server or another) stops the upload at its next chunk.
+                if !db.add_chunk(&id, seq, &buffer[..take]).await.map_err(UploadError::internal)? {
+                    return Err(UploadError::new(StatusCode::CONFLICT, DELETED_WHILE_ARRIVING));
+                }
                 buffer.drain(..take);
                 seq += 1;
             }
@@ -145,26 +143,36 @@ async fn stage(
         }
     }
     .await;
-    match outcome {
+    let outcome = match outcome {
         Ok(()) if size == 0 => {
-            forget(state, &id, "the file was empty").await;
             Err(UploadError::new(StatusCode::BAD_REQUEST, "the file is empty; choose the CSV file of the client"))
         }
+        Ok(()) => match db.upload_staged(&id, size as i64).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(UploadError::new(StatusCode::CONFLICT, DELETED_WHILE_ARRIVING)),
+            Err(error) => Err(UploadError::internal(error)),
+        },
+        Err(error) => Err(error),
+    };
+    match outcome {
         Ok(()) => {
-            db.upload_staged(&id, size as i64).await.map_err(UploadError::internal)?;
-            Ok(id)
+            let detail = format!("{file_name:?}, {size} bytes, client {client}");
+            upload_event(UploadEvent::Uploaded, &id, user.user.email.as_str(), &detail);
+            Ok((id, lease))
         }
         Err(error) => {
             forget(state, &id, &error.message).await;
+            lease.release().await;
             Err(error)
         }
     }
 }
 
-/// A refused upload leaves its history (why it was refused) and no chunks.
+/// A refused upload leaves its history (why it was refused) and no chunks; a deleted one stays
+/// deleted.
 async fn forget(state: &AppState, id: &UploadId, why: &str) {
     let _ = state.db.unstage_upload(id, None).await;
-    let _ = state.db.set_upload_state(id, crate::db::uploads::UploadState::Interrupted, Some(why)).await;
+    let _ = state.db.interrupt_upload(id, why).await;
 }
 
 /// The name the browser gave, for showing only: no path, no control characters, not too long.

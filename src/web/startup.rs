@@ -6,15 +6,19 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::extract::DefaultBodyLimit;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::http::{header, HeaderValue};
 use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use super::authentication::signin_token::SigninTokens;
 use super::routes::{api, assets, clients, fire, home, login, logout, uploads};
 use super::state::AppState;
-use super::{check, ServeConfig};
+use super::{recovery, ServeConfig};
 use crate::db::Database;
 
 pub struct Application {
@@ -24,18 +28,21 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects to the database (creating the server's tables), resumes what a stopped server
-    /// left, starts the retention sweep and binds the port (`:0` picks a free one).
+    /// Connects to the database (creating the server's tables), takes over what a stopped server
+    /// left, starts the watch for abandoned work and the retention sweep, and binds the port
+    /// (`:0` picks a free one).
     pub async fn build(config: ServeConfig) -> Result<Application> {
         let db = Database::connect(&config.database_url).await?;
         db.ensure_web_tables().await?;
+        // The run lock's table holds the leases of uploads and of the sweep too.
+        db.ensure_journal().await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}; is another server using the port?", config.listen))?;
-        let state = AppState::new(db, config);
-        check::resume_after_restart(&state).await?;
-        super::fire::interrupted_after_restart(&state).await?;
-        tokio::spawn(check::sweep_periodically(state.clone()));
+        let signin_key = db.server_key("signin-csrf").await?;
+        let state = AppState::new(db, config, SigninTokens::new(&signin_key));
+        recovery::at_start(&state).await?;
+        tokio::spawn(recovery::watch(state.clone()));
         let router = router(state.clone());
         Ok(Application { listener, router, state })
     }
@@ -50,9 +57,10 @@ impl Application {
         let fires = self.state.fires.clone();
         let stop = async move {
             stop.await;
+            tracing::info!("stopping: fires are stopped as Cancel stops them, then connections drained");
             fires.stop_all("the server's shutdown", FIRES_STOP_WITHIN).await;
         };
-        axum::serve(self.listener, self.router).with_graceful_shutdown(stop).await.context("the server stopped")?;
+        super::server::serve(self.listener, self.router, self.state.config.max_connections, stop).await;
         self.state.db.close().await;
         Ok(())
     }
@@ -91,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/style.css", get(assets::style_css))
         .route("/assets/fire.js", get(assets::fire_js))
         .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
+        .route("/healthz", get(healthz))
         .merge(signed_in)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -101,5 +110,15 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(super::log::trace_layer())
         .with_state(state)
+}
+
+/// `GET /healthz`, for load balancers and monitoring: 200 when the database answers, else 503.
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match tokio::time::timeout(Duration::from_secs(5), state.db.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ok\n".to_owned()),
+        Ok(Err(error)) => (StatusCode::SERVICE_UNAVAILABLE, format!("the database does not answer: {error:#}\n")),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the database did not answer within 5 s\n".to_owned()),
+    }
 }

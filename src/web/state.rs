@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
 use super::authentication::signin_throttle::SigninThrottle;
+use super::authentication::signin_token::SigninTokens;
 use super::ServeConfig;
 use crate::db::uploads::UploadId;
 use crate::db::Database;
@@ -20,18 +21,20 @@ pub struct AppState {
     /// One check at a time: a check already uses every core.
     pub check_slots: Arc<Semaphore>,
     pub signin_throttle: Arc<SigninThrottle>,
+    pub signin_tokens: Arc<SigninTokens>,
     /// The fires under way, by upload.
     pub fires: Arc<super::fire::Fires>,
 }
 
 impl AppState {
-    pub fn new(db: Database, config: ServeConfig) -> AppState {
+    pub fn new(db: Database, config: ServeConfig, signin_tokens: SigninTokens) -> AppState {
         AppState {
             db,
             config: Arc::new(config),
             progress: Arc::default(),
             check_slots: Arc::new(Semaphore::new(1)),
             signin_throttle: Arc::default(),
+            signin_tokens: Arc::new(signin_tokens),
             fires: Arc::default(),
         }
     }

@@ -39,6 +39,7 @@ pub fn config(dir: &Path) -> ServeConfig {
         max_upload: 512 << 20,
         retention: Duration::from_secs(7 * 86_400),
         secure_cookies: false,
+        max_connections: 512,
         database_url: format!("sqlite:{}", dir.join("replayer.sqlite").display()),
         output_dir: dir.join("output"),
         request_url: "http://127.0.0.1:9/tag".into(),
@@ -77,12 +78,17 @@ impl TestApp {
 
     /// Signs in through the sign-in page; the user must exist.
     pub async fn sign_in(&self, email: &str) -> Browser<'_> {
+        self.sign_in_with(email, PASSWORD).await
+    }
+
+    /// Signs in with this password.
+    pub async fn sign_in_with(&self, email: &str, password: &str) -> Browser<'_> {
         let (login, cookie) = self.login_page().await;
         let response = self
             .http
             .post(self.url("/login"))
             .header(COOKIE, cookie)
-            .form(&[("email", email), ("password", PASSWORD), ("csrf", &csrf_of(&login))])
+            .form(&[("email", email), ("password", password), ("csrf", &csrf_of(&login))])
             .send()
             .await
             .unwrap();
@@ -241,4 +247,100 @@ impl TestApp {
         }
         dumps
     }
+}
+
+/// `replayer serve`, the real binary, as a child process (killed when dropped).
+pub struct ServerProcess(pub std::process::Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The real binary serving `database_url` with its output in `dir`, on `port`, with these
+/// further arguments; its log (standard error) is appended to `dir/serve.log`. `configure`
+/// changes the command (environment, limits) before it starts.
+pub async fn serve_binary_on(
+    dir: &Path,
+    port: u16,
+    clients: &Path,
+    database_url: &str,
+    arguments: &[&str],
+    configure: impl FnOnce(&mut std::process::Command),
+) -> ServerProcess {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("serve.log")).unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_replayer"));
+    command
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(arguments)
+        .arg("--clients-dir")
+        .arg(clients)
+        .arg("--output-dir")
+        .arg(dir.join("output"))
+        .arg("--database-url")
+        .arg(database_url)
+        .env_remove("REPLAYER_DATABASE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(log);
+    configure(&mut command);
+    let server = ServerProcess(command.spawn().unwrap());
+    let start = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "replayer serve did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server
+}
+
+/// A `TestApp` for a server run by the binary on this directory's SQLite database.
+pub async fn app_of_binary(dir: TempDir, port: u16) -> TestApp {
+    let url = format!("sqlite:{}", dir.path().join("replayer.sqlite").display());
+    app_of_binary_at(dir, port, &url).await
+}
+
+/// A `TestApp` for a server run by the binary on `database_url`.
+pub async fn app_of_binary_at(dir: TempDir, port: u16, database_url: &str) -> TestApp {
+    let db = Database::connect(database_url).await.unwrap();
+    db.ensure_web_tables().await.unwrap();
+    let http = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
+    TestApp { address: format!("http://127.0.0.1:{port}"), db, http, output_dir: dir.path().join("output"), dir }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The URL of a database of its own on the server of `variable` (REPLAYER_TEST_MYSQL_URL or
+/// REPLAYER_TEST_POSTGRES_URL, set by `.ci/run`), made for this test: tests that fire share no
+/// journal. `None` (the test skipped) when the variable is not set, except under CI.
+pub async fn fresh_database(variable: &str, tag: &str) -> Option<String> {
+    let url = match std::env::var(variable) {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(std::env::var_os("CI").is_none(), "CI must set {variable}");
+            eprintln!("SKIPPED: set {variable} to run this test");
+            return None;
+        }
+    };
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base.to_owned(), format!("?{query}")),
+        None => (url.clone(), String::new()),
+    };
+    // Named after the test database: its user may create those (MariaDB grants `name%`).
+    let (server, database) = base.rsplit_once('/').unwrap();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let name = format!("{database}_{tag}_{}_{:x}", std::process::id(), nanos);
+    let create = format!("CREATE DATABASE {name}");
+    if url.starts_with("mysql") {
+        let pool = sqlx::MySqlPool::connect(&url).await.unwrap();
+        sqlx::query(&create).execute(&pool).await.unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::query(&create).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+    Some(format!("{server}/{name}{query}"))
 }

@@ -3,6 +3,7 @@
 mod backends;
 mod check;
 mod helpers;
+mod limits;
 mod signin;
 mod uploads;
 mod users_cli;

@@ -2,7 +2,7 @@
 
 use replayer::db::users::{Email, Role};
 
-use crate::helpers::{cookie_of, csrf_of, spawn_app, PASSWORD};
+use crate::helpers::{cookie_of, csrf_of, spawn_app, TestApp, PASSWORD};
 
 #[tokio::test]
 async fn signed_out_everything_but_the_sign_in_page_redirects_to_it() {
@@ -100,36 +100,139 @@ async fn a_form_without_its_csrf_token_is_refused() {
     assert_eq!(browser.get("/").await.status(), 200);
 }
 
-#[tokio::test]
-async fn repeated_failed_sign_ins_are_slowed_down() {
+/// A client whose requests come from another loopback address (Linux routes all of 127/8).
+fn client_from(last: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+        .build()
+        .unwrap()
+}
+
+/// One sign-in try through the sign-in page, from `http`.
+async fn try_sign_in(app: &TestApp, http: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
+    let response = http.get(app.url("/login")).send().await.unwrap();
+    let cookie = format!("replayer_signin={}", cookie_of(response.headers(), "replayer_signin").unwrap());
+    let login = response.text().await.unwrap();
+    http.post(app.url("/login"))
+        .header("cookie", cookie)
+        .form(&[("email", email), ("password", password), ("csrf", &csrf_of(&login))])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forty_parallel_wrong_sign_ins_check_the_password_at_most_ten_times_and_the_owner_still_gets_in() {
     let app = spawn_app().await;
     app.add_user("ann@example.com", Role::Analyst).await;
-    let attempt = |password: &'static str| {
-        let app = &app;
-        async move {
-            let (login, cookie) = app.login_page().await;
-            app.http
-                .post(app.url("/login"))
-                .header("cookie", cookie)
-                .form(&[("email", "ann@example.com"), ("password", password), ("csrf", &csrf_of(&login))])
-                .send()
-                .await
-                .unwrap()
-        }
-    };
-    for _ in 0..3 {
-        let response = attempt("wrong password").await;
-        assert_eq!(response.status(), 401);
-        assert!(response.text().await.unwrap().contains("wrong e-mail address or password"));
+    let attacker = client_from(1);
+    let tries = (0..40).map(|_| try_sign_in(&app, &attacker, "ann@example.com", "wrong password"));
+    let responses = futures_util::future::join_all(tries).await;
+    let checked = responses.iter().filter(|response| response.status() == 401).count();
+    let refused: Vec<&reqwest::Response> = responses.iter().filter(|response| response.status() == 429).collect();
+    assert_eq!(checked + refused.len(), 40);
+    assert!(checked <= 10, "{checked} password checks");
+    assert!(checked >= 1);
+    for response in &refused {
+        let wait: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&wait), "Retry-After: {wait}");
     }
-    // Now even the right password must wait.
-    let response = attempt(PASSWORD).await;
-    assert_eq!(response.status(), 429);
-    assert!(response.text().await.unwrap().contains("too many failed sign-ins"));
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let response = attempt(PASSWORD).await;
-    assert_eq!(response.status(), 303);
+    // Even the right password waits from the attacker's address…
+    assert_eq!(try_sign_in(&app, &attacker, "ann@example.com", PASSWORD).await.status(), 429);
+    // …but not from Ann's own.
+    let response = try_sign_in(&app, &client_from(2), "ann@example.com", PASSWORD).await;
+    assert_eq!(response.status(), 303, "the owner is not locked out");
     assert!(cookie_of(response.headers(), "replayer_session").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_e_mail_addresses_tried_from_one_client_are_limited_too() {
+    let app = spawn_app().await;
+    let http = client_from(3);
+    let mut statuses = Vec::new();
+    for n in 0..60 {
+        statuses.push(try_sign_in(&app, &http, &format!("user{n}@example.com"), "guess").await.status().as_u16());
+    }
+    let checked = statuses.iter().filter(|&&status| status == 401).count();
+    assert!(checked <= 30, "{checked} of 60 checked: {statuses:?}");
+    assert!(statuses.iter().filter(|&&status| status == 429).count() >= 30, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_sign_in_cookie_the_server_did_not_issue_is_refused() {
+    let app = spawn_app().await;
+    app.add_user("ann@example.com", Role::Analyst).await;
+    // A token of the right shape, set by someone else (a sibling subdomain, a script).
+    let planted = "a".repeat(64);
+    let response = app
+        .http
+        .post(app.url("/login"))
+        .header("cookie", format!("replayer_signin={planted}"))
+        .form(&[("email", "ann@example.com"), ("password", PASSWORD), ("csrf", planted.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    // The page replaces it with one of its own.
+    let response =
+        app.http.get(app.url("/login")).header("cookie", format!("replayer_signin={planted}")).send().await.unwrap();
+    let issued = cookie_of(response.headers(), "replayer_signin").unwrap();
+    assert_ne!(issued, planted);
+    assert_eq!(try_sign_in(&app, &app.http, "ann@example.com", PASSWORD).await.status(), 303);
+}
+
+fn users_command(app: &TestApp, arguments: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_replayer"))
+        .arg("users")
+        .args(arguments)
+        .arg("--database-url")
+        .arg(format!("sqlite:{}", app.dir.path().join("replayer.sqlite").display()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_ends_the_users_sessions_and_removing_a_user_ends_sessions_and_token() {
+    let app = spawn_app().await;
+    app.add_user("ann@example.com", Role::Analyst).await;
+    let browser = app.sign_in("ann@example.com").await;
+    assert_eq!(browser.get("/").await.status(), 200);
+    let changed =
+        users_command(&app, &["password", "--email", "ann@example.com", "--password-stdin"], "a new password 2\n");
+    assert!(changed.status.success(), "{}", String::from_utf8_lossy(&changed.stderr));
+    assert!(String::from_utf8_lossy(&changed.stdout).contains("sessions have ended"));
+    assert_eq!(browser.get("/").await.headers()["location"], "/login", "the session ended");
+    assert_eq!(try_sign_in(&app, &app.http, "ann@example.com", PASSWORD).await.status(), 401);
+    assert_eq!(try_sign_in(&app, &app.http, "ann@example.com", "a new password 2").await.status(), 303);
+    let missing =
+        users_command(&app, &["password", "--email", "nobody@example.com", "--password-stdin"], "whatever 12345\n");
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no user nobody@example.com"));
+
+    // `users add` over an existing user is a password change too.
+    let browser = app.sign_in_with("ann@example.com", "a new password 2").await;
+    let added = users_command(
+        &app,
+        &["add", "--email", "ann@example.com", "--role", "operator", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    assert_eq!(browser.get("/").await.headers()["location"], "/login");
+
+    let browser = app.sign_in("ann@example.com").await;
+    let token = app.db.new_api_token(&Email::parse("ann@example.com").unwrap()).await.unwrap();
+    let removed = users_command(&app, &["remove", "--email", "ann@example.com"], "");
+    assert!(removed.status.success(), "{}", String::from_utf8_lossy(&removed.stderr));
+    assert_eq!(browser.get("/").await.headers()["location"], "/login");
+    let api = app.http.get(app.url("/api/uploads/0123456789abcdef0123456789abcdef")).bearer_auth(&token).send().await;
+    assert_eq!(api.unwrap().status(), 401);
 }
 
 #[tokio::test]

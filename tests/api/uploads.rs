@@ -146,10 +146,10 @@ async fn a_restarted_server_checks_again_what_it_was_checking_and_interrupts_hal
     let (checking, arriving) = (UploadId::random(), UploadId::random());
     let bytes = std::fs::read(repo("clients/example/example.csv")).unwrap();
     db.create_upload(&checking, "example", "example.csv", "ann@example.com").await.unwrap();
-    db.add_chunk(&checking, 0, &bytes).await.unwrap();
+    assert!(db.add_chunk(&checking, 0, &bytes).await.unwrap());
     db.upload_staged(&checking, bytes.len() as i64).await.unwrap();
     db.create_upload(&arriving, "example", "half.csv", "ann@example.com").await.unwrap();
-    db.add_chunk(&arriving, 0, &bytes[..100]).await.unwrap();
+    assert!(db.add_chunk(&arriving, 0, &bytes[..100]).await.unwrap());
     db.close().await;
 
     let app = spawn_app_with(|config| config.database_url = url).await;

@@ -3,6 +3,7 @@
 pub mod password;
 mod session;
 pub mod signin_throttle;
+pub mod signin_token;
 
 pub use session::{
     clear_session_cookie, cookie, require_user, session_cookie, signin_cookie, CsrfPending, CSRF_HEADER, CSRF_MESSAGE,

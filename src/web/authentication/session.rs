@@ -112,6 +112,7 @@ pub async fn require_user(State(state): State<AppState>, mut request: Request, n
             return refuse(api, StatusCode::FORBIDDEN, CSRF_MESSAGE);
         }
     }
+    crate::web::log::record_user(current.user.email.as_str());
     request.extensions_mut().insert(current);
     next.run(request).await
 }

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-pub use run::{interrupted_after_restart, launch, wrong_number, Refusal};
+pub use run::{launch, wrong_number, Refusal};
 
 use crate::db::uploads::UploadId;
 use crate::fire::Stop;
@@ -30,6 +30,11 @@ impl Fires {
         let fire = self.running.lock().expect("fires lock").get(id).cloned()?;
         let confirmed = fire.firing_since.lock().expect("fire lock").is_some();
         confirmed.then_some(fire)
+    }
+
+    /// Whether this server runs a fire (or its pre-flight) of this upload.
+    pub fn is_here(&self, id: &UploadId) -> bool {
+        self.running.lock().expect("fires lock").contains_key(id)
     }
 
     /// Registers a fire; `None` when this upload is already firing.
@@ -53,6 +58,7 @@ impl Fires {
             Some(fire) => {
                 fire.cancelled_by.lock().expect("fire lock").get_or_insert_with(|| by.to_owned());
                 fire.stop.set(StopReason::Interrupted);
+                crate::web::log::upload_event(crate::web::log::UploadEvent::Cancelled, id, by, "the fire stops");
                 true
             }
             None => false,

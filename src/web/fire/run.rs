@@ -1,4 +1,4 @@
-//! One fire: the staged file written back to a private temporary file, and the command line's
+//! One fire: the staged file written back to an anonymous temporary file, and the command line's
 //! live run on it in a thread of its own (its own runtime and database pool, as a command-line
 //! run has), so the server and the command line fire the same way.
 
@@ -19,8 +19,9 @@ use crate::db::uploads::{Counts, Upload, UploadId, UploadState};
 use crate::db::Database;
 use crate::fire::live::{fire_file, FireFrontEnd, Preflight, NOT_CONFIRMED};
 use crate::out::summary::{FireStats, StopReason, Summary};
-use crate::web::check::{dump_type_of, known_accounts, run_name, run_settings, stage_to_file};
+use crate::web::check::{dump_type_of, known_accounts, remove_dumps, run_name, run_settings, stage_to_file};
 use crate::web::clients;
+use crate::web::log::{upload_event, UploadEvent};
 use crate::web::state::AppState;
 
 /// Why a fire did not start, with the HTTP status that says so.
@@ -141,8 +142,9 @@ pub async fn launch(
         };
     }
     if let Err(error) = state.db.start_fire(&upload.id, by).await {
-        eprintln!("replayer serve: upload {}: {error:#}", upload.id);
+        tracing::error!(upload = upload.id.as_str(), error = %format!("{error:#}"), "cannot record a fire");
     }
+    upload_event(UploadEvent::Fired, &upload.id, by, &format!("started: {} rows to send", preflight.sending));
     let (state, id) = (state.clone(), upload.id.clone());
     tokio::spawn(async move {
         let result = done.await.unwrap_or_else(|_| Err(anyhow::anyhow!("the fire stopped unexpectedly")));
@@ -167,13 +169,11 @@ async fn start_thread(
     let staged = stage_to_file(state, &upload.id).await?;
     let mut extra: Vec<OsString> = vec!["--fire-tag".into(), "--dump-data".into(), "--yes".into()];
     extra.extend(state.config.firing.arguments());
-    let settings = run_settings(state, &run_name(&upload.id), staged.path(), &client.mapping_path, extra)?;
+    let settings = run_settings(state, &run_name(&upload.id), upload, staged, &client.mapping_path, extra)?;
     let accounts = known_accounts(state).await;
     let database_url = state.config.database_url.clone();
     let (decision_sender, decision) = oneshot::channel();
     let (done_sender, done) = oneshot::channel();
-    let temp_path = staged.path().display().to_string();
-    let file_name = upload.file_name.clone();
     let stop = running.stop.clone();
     let mut front = Server { confirm_rows, decision: Some(decision_sender), running };
     std::thread::Builder::new()
@@ -190,10 +190,6 @@ async fn start_thread(
                 runtime.block_on(database.close());
                 fired
             })();
-            drop(staged);
-            // The messages name the upload's file, not the temporary copy.
-            let result =
-                result.map_err(|error| anyhow::anyhow!("{}", format!("{error:#}").replace(&temp_path, &file_name)));
             if let (Some(decision), Err(error)) = (front.decision.take(), &result) {
                 let _ = decision.send(Err(format!("{error:#}")));
             }
@@ -211,11 +207,29 @@ async fn finish(state: &AppState, id: &UploadId, result: Result<Summary>, runnin
     // its file still staged.
     if all_accepted {
         if let Err(error) = state.db.unstage_upload(id, None).await {
-            eprintln!("replayer serve: upload {id}: {error:#}");
+            tracing::error!(upload = id.as_str(), error = %format!("{error:#}"), "cannot remove a staged file");
         }
     }
     if let Err(error) = state.db.record_fire(id, &outcome).await {
-        eprintln!("replayer serve: upload {id}: {error:#}");
+        tracing::error!(upload = id.as_str(), error = %format!("{error:#}"), "cannot record a fire");
+    }
+    let counts = &outcome.counts;
+    let detail = format!(
+        "{}: {} sent, {} accepted, {} refused, {} failed, {} already fired",
+        outcome.state.as_str(),
+        counts.fired,
+        counts.accepted,
+        counts.refused,
+        counts.failed,
+        counts.already_fired
+    );
+    let by = running.cancelled_by.lock().expect("fire lock").clone();
+    let fired_by = state.db.upload(id).await.ok().flatten();
+    let user = fired_by.as_ref().and_then(|upload| upload.fired_by.clone()).or(by).unwrap_or_default();
+    upload_event(UploadEvent::Fired, id, &user, &detail);
+    // Deleted while it fired: the dumps it has just written go too.
+    if let Some(upload) = fired_by.filter(|upload| upload.state == UploadState::Deleted) {
+        remove_dumps(&state.config.output_dir, &upload, None);
     }
 }
 
@@ -306,13 +320,4 @@ fn describe(reason: StopReason) -> &'static str {
         StopReason::DatabaseFailed => "the journal could not be written",
         StopReason::OutputFailed => "a dump file could not be written",
     }
-}
-
-/// Fires left `firing` by a server that stopped are interrupted: their page offers Resume.
-pub async fn interrupted_after_restart(state: &AppState) -> Result<()> {
-    for upload in state.db.uploads_in_state(UploadState::Firing).await? {
-        let note = "interrupted: the server stopped during this fire; resume it to fire the rest (rows already accepted are skipped)";
-        state.db.set_upload_state(&upload.id, UploadState::Interrupted, Some(note)).await?;
-    }
-    Ok(())
 }

@@ -1,7 +1,7 @@
 //! The JSON API of SPEC §10, for scripts and tests: the same session as the pages, or
 //! `Authorization: Bearer <token>`.
 
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -12,6 +12,7 @@ use crate::db::uploads::Upload;
 use crate::out::dump::DumpType;
 use crate::web::authentication::{CsrfPending, CurrentUser};
 use crate::web::check::{delete_upload, dump_paths};
+use crate::web::multipart::Form;
 use crate::web::report::read_page;
 use crate::web::staging::receive;
 use crate::web::state::AppState;
@@ -75,9 +76,13 @@ pub async fn create(
     State(state): State<AppState>,
     Extension(current): Extension<CurrentUser>,
     csrf: Option<Extension<CsrfPending>>,
-    multipart: Multipart,
+    request: Request,
 ) -> Response {
-    match receive(&state, &current, csrf.map(|Extension(pending)| pending), multipart).await {
+    let received = match Form::of(request) {
+        Ok(form) => receive(&state, &current, csrf.map(|Extension(pending)| pending), form).await,
+        Err(error) => Err(error),
+    };
+    match received {
         Ok(id) => match state.db.upload(&id).await {
             Ok(Some(upload)) => (StatusCode::CREATED, Json(upload_json(&state, &upload, false))).into_response(),
             Ok(None) => error(StatusCode::INTERNAL_SERVER_ERROR, "the upload vanished"),

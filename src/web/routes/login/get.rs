@@ -1,14 +1,18 @@
-//! The sign-in page: its CSRF token also goes in a cookie, checked against the form's.
+//! The sign-in page: its CSRF token, issued by the server, also goes in a cookie, checked against
+//! the form's.
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
-use crate::db::random_secret;
+use crate::db::now_ms;
 use crate::web::authentication::{cookie, signin_cookie, SIGNIN_COOKIE};
 use crate::web::pages::{layout, render};
 use crate::web::state::AppState;
+
+/// A browser's token is reused while it has at least this long to live.
+const KEEP_IF_LEFT_MS: i64 = 10 * 60 * 1000;
 
 pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response {
     sign_in_page(&state, &headers, StatusCode::OK, None, "")
@@ -23,9 +27,11 @@ pub fn sign_in_page(
     message: Option<&str>,
     email: &str,
 ) -> Response {
+    // Kept only when this server (or another on its database) issued it, with time to use it.
+    let now = now_ms();
     let token = cookie(headers, SIGNIN_COOKIE)
-        .filter(|token| token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()))
-        .unwrap_or_else(random_secret);
+        .filter(|token| state.signin_tokens.is_ours(token, now, KEEP_IF_LEFT_MS))
+        .unwrap_or_else(|| state.signin_tokens.issue(now));
     let content = html! {
         h1 { "Sign in" }
         @if let Some(message) = message {

@@ -1,12 +1,16 @@
-//! Signing in: the form's CSRF token against its cookie, the throttle, then the password.
+//! Signing in: the form's CSRF token against its server-issued cookie, the sign-in limits, then
+//! the password.
 
-use axum::extract::State;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
+use axum::{Extension, Form};
 use serde::Deserialize;
 
 use super::get::sign_in_page;
+use crate::db::now_ms;
 use crate::db::users::Email;
 use crate::web::authentication::{cookie, password, same_secret, session_cookie, SIGNIN_COOKIE};
 use crate::web::state::AppState;
@@ -21,9 +25,15 @@ pub struct SignIn {
     csrf: String,
 }
 
-pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<SignIn>) -> Response {
+pub async fn sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Form(form): Form<SignIn>,
+) -> Response {
+    // The form's token must be the cookie's, and the cookie one this server issued.
     let cookie_token = cookie(&headers, SIGNIN_COOKIE).unwrap_or_default();
-    if cookie_token.is_empty() || !same_secret(&cookie_token, &form.csrf) {
+    if !state.signin_tokens.is_ours(&cookie_token, now_ms(), 0) || !same_secret(&cookie_token, &form.csrf) {
         return sign_in_page(
             &state,
             &headers,
@@ -32,11 +42,17 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(for
             "",
         );
     }
-    let key = form.email.trim().to_lowercase();
-    if let Some(wait) = state.signin_throttle.wait_for(&key) {
+    // No e-mail address is longer: the limits keep no key of a megabyte.
+    let key: String = form.email.trim().to_lowercase().chars().take(254).collect();
+    let address = peer.map_or(IpAddr::from([0, 0, 0, 0]), |Extension(ConnectInfo(peer))| peer.ip());
+    // Counted before the password is checked: parallel tries cannot all slip through.
+    if let Err(wait) = state.signin_throttle.try_sign_in(&key, address) {
+        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
         let message =
-            format!("too many failed sign-ins for this address: wait {} s and try again", wait.as_secs().max(1));
-        return sign_in_page(&state, &headers, StatusCode::TOO_MANY_REQUESTS, Some(&message), &form.email);
+            format!("too many sign-in tries for this account or from this computer: wait {seconds} s and try again");
+        let mut response = sign_in_page(&state, &headers, StatusCode::TOO_MANY_REQUESTS, Some(&message), &form.email);
+        response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+        return response;
     }
     let user = match Email::parse(&form.email) {
         Ok(email) => match state.db.user_password_hash(&email).await {
@@ -57,7 +73,6 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(for
     let typed = form.password;
     let matches = tokio::task::spawn_blocking(move || password::verify(&typed, &hash)).await.unwrap_or(false);
     let Some((user, _)) = user.filter(|_| matches) else {
-        state.signin_throttle.failed(&key);
         return sign_in_page(
             &state,
             &headers,
@@ -66,7 +81,6 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(for
             &form.email,
         );
     };
-    state.signin_throttle.succeeded(&key);
     let lifetime_ms = SESSION_HOURS * 3600 * 1000;
     let (id, _) = match state.db.create_session(&user.email, lifetime_ms).await {
         Ok(session) => session,
