@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use assert_cmd::cargo::CommandCargoExt;
-use dcs::{client, Dcs, Reply};
+use dcs::{answering, client, Dcs, Reply};
 
 fn replayer(csv: &Path, output: &Path, url: &str, extra: &[&str]) -> Command {
     dcs::replayer("pre", csv, output, url, extra)
@@ -15,19 +15,6 @@ fn replayer(csv: &Path, output: &Path, url: &str, extra: &[&str]) -> Command {
 
 fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
-
-/// Runs with its standard input on a terminal (a pseudo-terminal), typing `answer` at the question.
-#[cfg(unix)]
-fn answering(mut command: Command, answer: &str) -> Output {
-    use std::io::Write;
-    let (mut master, slave) = dcs::pseudo_terminal();
-    let child = command.stdin(Stdio::from(slave)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    // The terminal keeps the line until the question reads it.
-    master.write_all(format!("{answer}\n").as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    drop(master);
-    output
 }
 
 #[cfg(unix)]

@@ -348,3 +348,64 @@ fn a_401_on_a_large_file_stops_it_with_exit_3() {
     assert!(dcs.hit_count() <= 3000 + 8, "{} requests", dcs.hit_count());
     assert_eq!(responses(&output, "refused").len(), dcs.hit_count());
 }
+
+/// A count the pre-flight prints after `label`, thousands separators removed; 0 when absent.
+fn preflight_count(stderr: &str, label: &str) -> usize {
+    let Some(at) = stderr.find(label) else { return 0 };
+    let digits: String = stderr[at + label.len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(|c| *c != ',')
+        .collect();
+    digits.parse().unwrap_or_else(|_| panic!("no count after {label:?} in\n{stderr}"))
+}
+
+/// Rows of the resume tests: many journal batches ahead of the sending, whatever the timing.
+const RESUME_ROWS: usize = 40_000;
+
+#[test]
+fn after_ctrl_c_the_rerun_preflight_counts_exactly_what_the_dcs_received() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), RESUME_ROWS);
+    let output = directory.path().join("out");
+    let dcs = Dcs::ok();
+    let child = start("honest-1", &csv, &output, &dcs.url, &[]);
+    dcs.wait_for_hits(4000);
+    signal(&child, libc::SIGINT);
+    let (run, _) = finish(child);
+    assert_eq!(run.status.code(), Some(130), "{}", text(&run));
+    let received: HashSet<String> = dcs.hits().iter().map(|hit| hit.rid().to_owned()).collect();
+    assert!(received.len() < RESUME_ROWS, "the whole file was sent before Ctrl-C landed");
+
+    // The rerun, refused at the question: only its pre-flight is read.
+    let rerun = dcs::answering(dcs::replayer("honest-2", &csv, &output, &dcs.url, &["--fire-tag"]), "no");
+    let stderr = String::from_utf8_lossy(&rerun.stderr);
+    assert_eq!(preflight_count(&stderr, "already fired, skipped: "), received.len(), "{stderr}");
+    assert!(!stderr.contains("may have been sent"), "rows never sent are said to be maybe sent:\n{stderr}");
+    assert_eq!(preflight_count(&stderr, "About to fire "), RESUME_ROWS - received.len(), "{stderr}");
+}
+
+#[test]
+fn after_kill_9_the_rerun_preflight_says_which_rows_may_have_been_sent() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), RESUME_ROWS);
+    let output = directory.path().join("out");
+    let dcs = Dcs::ok();
+    let mut child = start("died-1", &csv, &output, &dcs.url, &["--concurrency", "8"]);
+    dcs.wait_for_hits(4000);
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let received: HashSet<String> = dcs.hits().iter().map(|hit| hit.rid().to_owned()).collect();
+
+    let rerun = dcs::answering(dcs::replayer("died-2", &csv, &output, &dcs.url, &["--fire-tag"]), "no");
+    let stderr = String::from_utf8_lossy(&rerun.stderr);
+    let skipped = preflight_count(&stderr, "already fired, skipped: ");
+    let maybe = preflight_count(&stderr, "up to ");
+    assert!(stderr.contains("may have been sent by a run that died"), "{stderr}");
+    // Accepted rows were received; every received row is accepted or among the "may".
+    assert!(skipped <= received.len() && received.len() <= skipped + maybe, "{skipped} + {maybe}: {stderr}");
+    // The "may" are the answers not journaled and the batches marked ahead of the sending: a few
+    // batches of 1,024 and the requests in flight, not the whole rest of the file.
+    assert!(maybe <= received.len() - skipped + 3 * 1024 + 8, "{maybe} may, {} received", received.len());
+}

@@ -285,9 +285,9 @@ impl Firer {
         answer
     }
 
-    /// Send one job with the retry policy of §7. None when the run stopped before the job's
-    /// first request left (waiting for the rate limit): it was not sent at all.
-    pub async fn send(&self, connection: &mut Option<Connection>, job: Job) -> Option<Fired> {
+    /// Send one job with the retry policy of §7. `Err` gives the job back when the run stopped
+    /// before its first request left (waiting for the rate limit): it was not sent at all.
+    pub async fn send(&self, connection: &mut Option<Connection>, job: Job) -> Result<Fired, Job> {
         let started = Instant::now();
         let mut attempts = 0;
         loop {
@@ -299,7 +299,7 @@ impl Firer {
                 }
             }
             if attempts == 0 && self.stop.reason().is_some() {
-                return None;
+                return Err(job);
             }
             attempts += 1;
             let (status, error, body, wait_at_least) = match self.request(connection, &job.url).await {
@@ -314,7 +314,7 @@ impl Firer {
                         None
                     };
                     if let Some(verdict) = verdict {
-                        return Some(Fired {
+                        return Ok(Fired {
                             job,
                             verdict,
                             status: Some(status.as_u16()),
@@ -330,7 +330,7 @@ impl Firer {
                     self.stop.set_with(StopReason::CannotConnect, message.clone());
                     let elapsed = started.elapsed();
                     let body = String::new();
-                    return Some(Fired {
+                    return Ok(Fired {
                         job,
                         verdict: Verdict::Abandoned,
                         status: None,
@@ -345,13 +345,13 @@ impl Firer {
             let retries_left = attempts <= self.settings.max_retries;
             if !retries_left || self.stop.reason().is_some() {
                 let verdict = if retries_left { Verdict::Abandoned } else { Verdict::Failed };
-                return Some(Fired { job, verdict, status, error, attempts, elapsed: started.elapsed(), body });
+                return Ok(Fired { job, verdict, status, error, attempts, elapsed: started.elapsed(), body });
             }
             let wait = backoff(attempts - 1).max(wait_at_least.unwrap_or(Duration::ZERO));
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.stop.wait() => {
-                    return Some(Fired { job, verdict: Verdict::Abandoned, status, error, attempts, elapsed: started.elapsed(), body });
+                    return Ok(Fired { job, verdict: Verdict::Abandoned, status, error, attempts, elapsed: started.elapsed(), body });
                 }
             }
         }

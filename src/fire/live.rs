@@ -147,7 +147,7 @@ struct Earlier {
     accepted: BTreeMap<String, u64>,
     refused: u64,
     failed: u64,
-    /// Sent by a run that died or stopped, with no answer recorded.
+    /// Marked sent by a run that died, with no answer recorded: their fate is unknown.
     unanswered: u64,
 }
 
@@ -183,13 +183,13 @@ fn preflight(
     }
     if earlier.failed > 0 {
         let count = earlier.failed;
-        text.push_str(&format!("  {count} failed before (no acceptance after every retry) and will be sent again\n"));
+        text.push_str(&format!("  {count} failed before (sent, not accepted) and will be sent again\n"));
     }
     if earlier.unanswered > 0 {
         let count = earlier.unanswered;
         text.push_str(&format!(
-            "  {count} {} sent by a run that stopped before the answer was recorded, and will be sent again (same rid)\n",
-            were(count)
+            "  up to {count} row{} may have been sent by a run that died; they are sent again with the same rid, so the DCS drops repeats\n",
+            if count == 1 { "" } else { "s" }
         ));
     }
     if over_limit > 0 {

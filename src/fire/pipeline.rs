@@ -12,10 +12,14 @@ use tokio::sync::{mpsc, Mutex};
 use super::*;
 
 /// Hooks around sending, so a journal can wrap it: `prepare` sees each batch before it is sent
-/// (and may drop rows from it), `complete` sees the results in batches.
+/// (and may drop rows from it), `complete` sees the results in batches, and `unsent` the jobs
+/// `prepare` saw that never left because the run stopped.
 pub trait Hooks: Clone + Send + 'static {
     fn prepare(&mut self, batch: &mut Vec<Job>) -> impl Future<Output = Result<()>> + Send;
     fn complete(&mut self, results: &[Fired]) -> impl Future<Output = Result<()>> + Send;
+    fn unsent(&mut self, _jobs: &[Job]) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// Jobs taken from the queue at once: the journal's batch.
@@ -37,7 +41,7 @@ struct Queue {
 
 impl Queue {
     /// The next job, or none when the batches are over or the run stops. A job not taken when
-    /// the run stops was journaled as sent but never left: a rerun sends it.
+    /// the run stops was prepared (journaled as sent) but never left: see `left_over`.
     async fn next(&mut self, stop: &Stop) -> Option<Job> {
         loop {
             if stop.reason().is_some() {
@@ -53,6 +57,16 @@ impl Queue {
             };
             self.batch = batch?.into_iter();
         }
+    }
+
+    /// The jobs prepared and never taken: the rest of the batch in hand and the batches waiting.
+    /// Called once the journal stage is over, so no batch can still arrive.
+    fn left_over(&mut self, mut unsent: Vec<Job>) -> Vec<Job> {
+        unsent.extend(self.batch.by_ref());
+        while let Ok(batch) = self.ready.try_recv() {
+            unsent.extend(batch);
+        }
+        unsent
     }
 }
 
@@ -128,18 +142,26 @@ pub async fn fire_all<H: Hooks>(
     // `concurrency` workers, each sending one job at a time, take the jobs in order from the
     // journaled batches.
     let queue = Arc::new(Mutex::new(Queue { batch: Vec::new().into_iter(), ready: ready_rx }));
+    // Jobs a worker took but did not send, because the run stopped first.
+    let untaken = Arc::new(std::sync::Mutex::new(Vec::new()));
     let failures_in_a_row = Arc::new(AtomicU32::new(0));
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
             let (firer, queue, done) = (firer.clone(), queue.clone(), done_tx.clone());
-            let failures_in_a_row = failures_in_a_row.clone();
+            let (failures_in_a_row, untaken) = (failures_in_a_row.clone(), untaken.clone());
             tokio::spawn(async move {
                 let mut connection = None;
                 loop {
                     // The queue's lock is let go before sending.
                     let job = queue.lock().await.next(&firer.stop).await;
                     let Some(job) = job else { break };
-                    let Some(fired) = firer.send(&mut connection, job).await else { break };
+                    let fired = match firer.send(&mut connection, job).await {
+                        Ok(fired) => fired,
+                        Err(job) => {
+                            untaken.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(job);
+                            break;
+                        }
+                    };
                     // Here, not where the answers are recorded: that may be a commit behind.
                     match fired.verdict {
                         Verdict::Accepted | Verdict::Refused => failures_in_a_row.store(0, Ordering::SeqCst),
@@ -158,7 +180,7 @@ pub async fn fire_all<H: Hooks>(
             })
         })
         .collect();
-    drop((done_tx, queue));
+    drop(done_tx);
 
     let mut pending: Vec<Fired> = Vec::with_capacity(BATCH);
     let mut journal_ok = true;
@@ -195,6 +217,16 @@ pub async fn fire_all<H: Hooks>(
             worker.abort();
         }
         journal.abort();
+        // The requests in flight stay `sent` (their fate is unknown); the jobs never taken are
+        // known not to have left.
+        let unmarking = async {
+            for worker in workers {
+                let _ = worker.await;
+            }
+            let _ = journal.await;
+            unmark(&queue, &untaken, &mut complete, journal_ok).await;
+        };
+        let _ = tokio::time::timeout(ABORT_GRACE, unmarking).await;
         return output_error.map_or(Ok(()), Err);
     }
     record(&mut pending, &mut on_fired, &mut complete, &mut journal_ok, &mut output_error, &stop).await;
@@ -202,9 +234,23 @@ pub async fn fire_all<H: Hooks>(
         worker.await.context("a sending task stopped unexpectedly")?;
     }
     let journaled = journal.await.context("the journal stage stopped unexpectedly")?;
+    unmark(&queue, &untaken, &mut complete, journal_ok).await;
     match output_error {
         Some(error) => Err(error),
         None => journaled,
+    }
+}
+
+/// After the sending and the journal stage are over: the jobs marked `sent` that never left are
+/// handed to `unsent`, so the journal does not say they may have been sent. Its failure leaves
+/// them `sent` (the rerun sends them, with the same rid): the run is stopping anyway.
+async fn unmark<H: Hooks>(queue: &Mutex<Queue>, untaken: &std::sync::Mutex<Vec<Job>>, hooks: &mut H, journal_ok: bool) {
+    let taken_back = std::mem::take(&mut *untaken.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+    let unsent = queue.lock().await.left_over(taken_back);
+    if journal_ok && !unsent.is_empty() {
+        if let Err(error) = hooks.unsent(&unsent).await {
+            eprintln!("warning: {error:#}; {} rows never sent stay marked sent in the journal", unsent.len());
+        }
     }
 }
 

@@ -268,3 +268,17 @@ pub fn finish_within(mut child: std::process::Child, bound: Duration) -> (std::p
 pub fn signal(child: &std::process::Child, signal: i32) {
     unsafe { libc::kill(child.id() as i32, signal) };
 }
+
+/// Runs with its standard input on a terminal (a pseudo-terminal), typing `answer` at the question.
+#[cfg(unix)]
+pub fn answering(mut command: std::process::Command, answer: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let (mut master, slave) = pseudo_terminal();
+    let child = command.stdin(Stdio::from(slave)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // The terminal keeps the line until the question reads it.
+    master.write_all(format!("{answer}\n").as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    drop(master);
+    output
+}
