@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
-use hyper::header::{HeaderMap, HOST, RETRY_AFTER, USER_AGENT};
+use hyper::header::{HeaderMap, HOST, PROXY_AUTHORIZATION, RETRY_AFTER, USER_AGENT};
 use hyper::http::uri::{Authority, PathAndQuery, Scheme};
 use hyper::{Request, Response, StatusCode, Uri};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
@@ -19,6 +19,7 @@ use rustls::pki_types::CertificateDer;
 use tokio::sync::Mutex;
 use tower_service::Service;
 
+use super::proxy::ProxyConnector;
 use super::*;
 
 /// At most `rate` requests a second, spaced evenly.
@@ -59,7 +60,7 @@ impl Connection {
 
 /// The shared parts of a firing run.
 pub struct Firer {
-    connector: HttpsConnector<HttpConnector>,
+    connector: HttpsConnector<ProxyConnector>,
     pub(super) settings: FireSettings,
     limiter: Option<RateLimiter>,
     pub stop: Arc<Stop>,
@@ -207,8 +208,9 @@ impl Firer {
             .context("cannot set up TLS")?
             .with_root_certificates(root_store(&settings.ca_certs)?)
             .with_no_client_auth();
+        let tcp = ProxyConnector::new(http, settings.proxies.clone());
         let connector =
-            HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(http);
+            HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(tcp);
         let limiter = settings.rate.map(RateLimiter::new);
         Ok(Firer { connector, settings, limiter, stop })
     }
@@ -235,13 +237,18 @@ impl Firer {
         let invalid = || NoAnswer::retryable("not a valid URL");
         let uri: Uri = url.parse().map_err(|_| invalid())?;
         let authority = uri.authority().ok_or_else(invalid)?.clone();
-        // The request line takes the path and query as parsed already: no second parse.
-        let path = uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
-        let request = Request::get(Uri::from(path))
-            .header(HOST, authority.as_str())
-            .header(USER_AGENT, USER_AGENT_VALUE)
-            .body(Empty::new())
-            .map_err(|_| invalid())?;
+        // The request line takes the path and query as parsed already: no second parse. Through
+        // a proxy, a plain-HTTP request names the whole URL (an https: one goes in a tunnel).
+        let proxy = self.settings.proxies.for_uri(&uri).filter(|_| uri.scheme_str() != Some("https"));
+        let target = match proxy {
+            Some(_) => uri.clone(),
+            None => Uri::from(uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"))),
+        };
+        let mut request = Request::get(target).header(HOST, authority.as_str()).header(USER_AGENT, USER_AGENT_VALUE);
+        if let Some(authorization) = proxy.and_then(|proxy| proxy.authorization.clone()) {
+            request = request.header(PROXY_AUTHORIZATION, authorization);
+        }
+        let request = request.body(Empty::new()).map_err(|_| invalid())?;
         let exchange = async {
             let broken = || NoAnswer::retryable("broken connection");
             let mut request = request;

@@ -2,12 +2,13 @@
 //! go, in batches, to the dumps and then the journal.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tokio::sync::{mpsc, Mutex};
+
+use crate::out::summary::FireStats;
 
 use super::*;
 
@@ -67,6 +68,27 @@ impl Queue {
             unsent.extend(batch);
         }
         unsent
+    }
+}
+
+/// Failures in a row, with their causes: what a stop on a dead DCS says it saw.
+#[derive(Default)]
+struct Streak(std::sync::Mutex<(u32, std::collections::BTreeMap<String, u64>)>);
+
+impl Streak {
+    fn reset(&self) {
+        let mut streak = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if streak.0 > 0 {
+            *streak = Default::default();
+        }
+    }
+
+    /// One more failure; at `DOWN_AFTER_FAILURES`, the causes of the streak (`500 ×20`).
+    fn add(&self, cause: String) -> Option<String> {
+        let mut streak = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        streak.0 += 1;
+        *streak.1.entry(cause).or_insert(0) += 1;
+        (streak.0 >= DOWN_AFTER_FAILURES).then(|| FireStats::causes_text(&streak.1))
     }
 }
 
@@ -144,7 +166,7 @@ pub async fn fire_all<H: Hooks>(
     let queue = Arc::new(Mutex::new(Queue { batch: Vec::new().into_iter(), ready: ready_rx }));
     // Jobs a worker took but did not send, because the run stopped first.
     let untaken = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let failures_in_a_row = Arc::new(AtomicU32::new(0));
+    let failures_in_a_row = Arc::new(Streak::default());
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
             let (firer, queue, done) = (firer.clone(), queue.clone(), done_tx.clone());
@@ -164,13 +186,19 @@ pub async fn fire_all<H: Hooks>(
                     };
                     // Here, not where the answers are recorded: that may be a commit behind.
                     match fired.verdict {
-                        Verdict::Accepted | Verdict::Refused => failures_in_a_row.store(0, Ordering::SeqCst),
+                        Verdict::Accepted | Verdict::Refused => failures_in_a_row.reset(),
                         Verdict::Failed => {
-                            if failures_in_a_row.fetch_add(1, Ordering::SeqCst) + 1 >= DOWN_AFTER_FAILURES {
-                                firer.stop.set(StopReason::DcsDown);
+                            if let Some(causes) = failures_in_a_row.add(fired.cause().unwrap_or_default()) {
+                                let detail = format!(
+                                    "{DOWN_AFTER_FAILURES} requests in a row failed after every retry: {causes}"
+                                );
+                                firer.stop.set_with(StopReason::DcsDown, detail);
                             }
                         }
-                        Verdict::AccountRefused => firer.stop.set(StopReason::AccountRefused),
+                        Verdict::AccountRefused => {
+                            let status = fired.status.map_or_else(|| "401/403".to_owned(), |status| status.to_string());
+                            firer.stop.set_with(StopReason::AccountRefused, format!("the DCS answered {status}"));
+                        }
                         Verdict::Abandoned => {}
                     }
                     if done.send(fired).is_err() {

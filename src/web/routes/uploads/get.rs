@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::dumps::EXCEPTIONS_REPORT;
 use crate::db::uploads::{Upload, UploadState};
 use crate::out::dump::DumpType;
+use crate::problem::Severity;
 use crate::web::authentication::CurrentUser;
 use crate::web::check::dump_paths;
 use crate::web::pages::{error_page, layout, render, time};
@@ -118,8 +119,9 @@ fn downloads(upload: &Upload) -> Markup {
 fn problems(upload: &Upload, kind: DumpType, page: usize, pages: &Pages) -> Markup {
     let title = if kind == DumpType::Exceptions { "Exceptions (rows not fired)" } else { "Warnings" };
     let page = page.max(1);
-    let path = dump_paths(upload).get(kind.name()).cloned();
-    let read = path.map(|path| read_page(&path, (page - 1) * PAGE_ROWS, PAGE_ROWS));
+    let severity = if kind == DumpType::Exceptions { Severity::Exception } else { Severity::Warning };
+    let path = dump_paths(upload).get(DumpType::Problems.name()).cloned();
+    let read = path.map(|path| read_page(&path, severity, (page - 1) * PAGE_ROWS, PAGE_ROWS));
     let link = |to: usize| {
         let (ep, wp) =
             if kind == DumpType::Exceptions { (to, pages.wp.unwrap_or(1)) } else { (pages.ep.unwrap_or(1), to) };
@@ -132,13 +134,14 @@ fn problems(upload: &Upload, kind: DumpType, page: usize, pages: &Pages) -> Mark
             Some(Err(error)) => p.error { "cannot read the " (kind.name()) " dump: " (error) },
             Some(Ok((list, more))) => {
                 table id=(kind.name()) {
-                    thead { tr { th { "Row" } th { "Column" } th { "Field" } th { "Message" } } }
+                    thead { tr { th { "Row" } th { "Column" } th { "Field" } th { "Value" } th { "Message" } } }
                     tbody {
                         @for problem in &list {
                             tr {
                                 td.row { @if let Some(row) = problem.row { (row) } @else { "file" } }
-                                td { (problem.column.as_deref().unwrap_or_default()) }
+                                td { (problem.column.as_deref().or(problem.cell.as_deref()).unwrap_or_default()) }
                                 td { (problem.field.as_deref().unwrap_or_default()) }
+                                td.value { (problem.value.as_deref().unwrap_or_default()) }
                                 td { (problem.message) }
                             }
                         }
