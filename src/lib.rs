@@ -11,6 +11,7 @@ pub mod field;
 pub mod fire;
 pub mod out;
 pub mod problem;
+pub mod proxy;
 pub mod read;
 pub mod replayer;
 pub mod row;

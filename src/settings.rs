@@ -41,7 +41,7 @@ pub struct Settings {
     /// `--color`.
     pub color: ColorChoice,
     /// `--proxy`, else the environment's proxy variables: which proxy each request goes through.
-    pub proxies: std::sync::Arc<crate::fire::proxy::Proxies>,
+    pub proxies: std::sync::Arc<crate::proxy::Proxies>,
 }
 
 impl Settings {
@@ -91,7 +91,7 @@ impl Settings {
             ca_certs,
             problems_dump: false,
             color: args.color,
-            proxies: std::sync::Arc::new(crate::fire::proxy::Proxies::new(args.proxy.as_deref())?),
+            proxies: std::sync::Arc::new(crate::proxy::Proxies::new(args.proxy.as_deref())?),
         })
     }
 }

@@ -21,9 +21,7 @@ const ROWS: usize = 200_000;
 /// Longer than any stop may take; a run still going then has hung.
 const BOUND: Duration = Duration::from_secs(90);
 
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
+use dcs::text;
 
 fn start(mut command: Command) -> Child {
     command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()

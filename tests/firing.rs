@@ -101,7 +101,7 @@ fn a_401_stops_the_run_after_few_requests() {
     let run = live(&csv, &output, &dcs.url, &["--concurrency", "4"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(dcs.hit_count() <= 20, "{} requests after a 401", dcs.hit_count());
-    assert!(run.stderr.contains("refused the account"), "{}", run.stderr);
+    assert!(dcs::flat(&run.stderr).contains("refused the account"), "{}", run.stderr);
     assert_eq!(dump_lines(&output, "responses").len(), dcs.hit_count());
 }
 
@@ -113,7 +113,8 @@ fn a_dcs_that_is_down_ends_with_exit_3_in_bounded_time() {
     let run = live(&csv, &output, &closed_port_url(), &["--max-retries", "1", "--concurrency", "4"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.elapsed < Duration::from_secs(30), "took {:?}", run.elapsed);
-    assert!(run.stderr.contains("looked down") && run.stderr.contains("Rerun the same command"), "{}", run.stderr);
+    let stderr = dcs::flat(&run.stderr);
+    assert!(stderr.contains("looked down") && stderr.contains("Rerun the same command"), "{stderr}");
     let responses = dump_lines(&output, "responses");
     assert!(responses.len() >= 20 && responses.len() < 100, "{} responses", responses.len());
     assert!(responses.iter().all(|line| line.contains("\"error\"")));

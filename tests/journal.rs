@@ -110,9 +110,7 @@ fn insert_account_without_connection(database: &str, token: &str) {
     );
 }
 
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
+use dcs::text;
 
 fn every_backend(test: fn(Backend)) {
     test(Backend::Sqlite);

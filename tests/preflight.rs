@@ -4,7 +4,7 @@
 mod dcs;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use assert_cmd::cargo::CommandCargoExt;
 use dcs::{answering, client, Dcs, Reply};

@@ -88,9 +88,7 @@ fn live(csv: &Path, output: &Path, url: &str, extra: &[&str]) -> (Output, Durati
     (output, started.elapsed())
 }
 
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
+use dcs::text;
 
 fn errors(output: &Path) -> Vec<String> {
     dump_lines(output, "responses")

@@ -13,9 +13,10 @@ fn the_example_is_validated_without_writing_anything() {
     run.expect_code(1);
     assert!(!output.exists(), "a validation run created the output directory");
     assert_eq!(files_under(dir.path()), Vec::<std::path::PathBuf>::new());
-    // Exceptions are shown on stderr, with their rows.
+    // Exceptions are shown on stderr, with their rows, wrapped at 80 columns.
+    assert!(run.stderr.lines().all(|line| line.chars().count() <= 80), "{}", run.stderr);
     assert!(
-        run.stderr.contains(
+        run.stderr.replace("\n    ", " ").contains(
             r#"row 37, column "Order Ref" (order_id): order id "EX-5001" was already used in row 2; row not fired"#
         ),
         "{}",
@@ -46,7 +47,9 @@ fn a_file_with_only_warnings_exits_0() {
     let run = run("warned", &client.csv(), &client.output(), &[]);
     run.expect_code(0);
     assert!(
-        run.stderr.contains(r#"row 2, column "Sale Value" (revenue): "£10.00" had a currency symbol; sent 10.00"#),
+        run.stderr
+            .replace("\n    ", " ")
+            .contains(r#"row 2, column "Sale Value" (revenue): "£10.00" had a currency symbol; sent 10.00"#),
         "{}",
         run.stderr
     );

@@ -19,7 +19,7 @@ use rustls::pki_types::CertificateDer;
 use tokio::sync::Mutex;
 use tower_service::Service;
 
-use super::proxy::ProxyConnector;
+use super::tunnel::ProxyConnector;
 use super::*;
 
 /// At most `rate` requests a second, spaced evenly.

@@ -7,7 +7,7 @@ mod http;
 pub mod journal;
 pub mod live;
 mod pipeline;
-pub mod proxy;
+mod tunnel;
 
 pub use http::{backoff, is_retryable_status, root_store, Connection, Firer, NoAnswer};
 pub use pipeline::{fire_all, Hooks, BATCH, RECORD_EVERY};
@@ -37,7 +37,7 @@ pub struct FireSettings {
     /// CA certificates to trust for an `https:` DCS besides the system's store (`--ca-cert`).
     pub ca_certs: Vec<CertificateDer<'static>>,
     /// Which proxy each request goes through (`--proxy` and the environment).
-    pub proxies: std::sync::Arc<proxy::Proxies>,
+    pub proxies: std::sync::Arc<crate::proxy::Proxies>,
 }
 
 /// One tag to fire.

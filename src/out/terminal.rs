@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 
 use anstyle::{AnsiColor, Style};
 
-use crate::problem::{Group, Groups, Severity};
+use crate::problem::{exception_line, Group, Groups, Severity};
 
 /// Lines are wrapped to this width: readable on the narrowest common terminal.
 pub const WIDTH: usize = 80;
@@ -112,15 +112,18 @@ pub fn counted(count: u64, noun: &str) -> String {
 /// `text` wrapped at word boundaries to `width` columns, every line after the first indented
 /// by `indent` spaces. A word longer than a line (a URL, a path) is kept whole on its own line.
 pub fn wrap(text: &str, width: usize, indent: usize) -> String {
+    let body = text.trim_start_matches(' ');
+    let lead = text.len() - body.len();
     let mut out = String::with_capacity(text.len() + 16);
-    let mut column = 0;
-    for word in text.split(' ') {
+    out.push_str(&text[..lead]);
+    let mut column = lead;
+    for word in body.split(' ') {
         let length = word.chars().count();
-        if column > indent && column + 1 + length > width {
+        if column > indent.max(lead) && column + 1 + length > width {
             out.push('\n');
             out.extend(std::iter::repeat_n(' ', indent));
             column = indent;
-        } else if !out.is_empty() {
+        } else if column > lead {
             out.push(' ');
             column += 1;
         }
@@ -156,16 +159,20 @@ pub fn render_groups(title: &str, groups: &Groups, paint: Paint) -> String {
             Severity::Warning => paint.yellow(text),
         };
         if group.count == 1 {
-            let line = wrap(&group.first.line(), WIDTH, 4);
-            out.push_str(&format!("  {}\n", painted_head(&line, painted)));
+            let line = match group.first.severity {
+                Severity::Exception if group.first.row.is_some() => exception_line(std::slice::from_ref(&group.first)),
+                _ => group.first.line(),
+            };
+            let line = wrap(&format!("  {line}"), WIDTH, 4);
+            out.push_str(&format!("{}\n", painted_head(&line, painted)));
             continue;
         }
         let noun = if group.first.row.is_some() { "row" } else { "warning" };
         let head = format!("{}, {}: {}", group.place(), group.first.kind.title(), counted(group.count, noun));
-        out.push_str(&format!("  {}\n", painted_head(&wrap(&head, WIDTH, 4), painted)));
-        out.push_str(&format!("    {}\n", wrap(&rows_of(group), WIDTH, 6)));
-        let example = format!("e.g. {}", group.first.message);
-        out.push_str(&format!("    {}\n", paint.dim(&wrap(&example, WIDTH, 6))));
+        out.push_str(&format!("{}\n", painted_head(&wrap(&format!("  {head}"), WIDTH, 4), painted)));
+        out.push_str(&format!("{}\n", wrap(&format!("    {}", rows_of(group)), WIDTH, 6)));
+        let example = format!("    e.g. {}", group.first.message);
+        out.push_str(&format!("{}\n", paint.dim(&wrap(&example, WIDTH, 6))));
     }
     let hidden: u64 = sorted.iter().skip(GROUPS_SHOWN).map(|group| group.count).sum::<u64>() + groups.ungrouped;
     if hidden > 0 {

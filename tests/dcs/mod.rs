@@ -282,3 +282,29 @@ pub fn answering(mut command: std::process::Command, answer: &str) -> std::proce
     drop(master);
     output
 }
+
+/// What a run printed, on its standard output then its error output, with the lines that the
+/// terminal's 80-column wrapping broke joined again: messages are matched whatever their width.
+pub fn text(output: &std::process::Output) -> String {
+    let both = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    flat(&both)
+}
+
+/// `text` with its lines joined by one space, each without its indent: a wrapped message reads
+/// whole again (the spaces inside a line stay as they are).
+pub fn flat(text: &str) -> String {
+    text.lines().map(str::trim_start).collect::<Vec<_>>().join(" ")
+}
+
+/// `4997` → `4,997`, as the terminal shows counts.
+pub fn separated(number: usize) -> String {
+    let digits = number.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
