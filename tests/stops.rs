@@ -99,7 +99,8 @@ fn ctrl_c_on_a_large_file_stops_in_bounded_time_and_the_rerun_completes_it() {
 
     let (rerun, _) = finish(start("int-2", &csv, &output, &dcs.url, &[]));
     assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun));
-    assert!(String::from_utf8_lossy(&rerun.stdout).contains(&format!("already fired:        {}", dcs::separated(received.len()))));
+    assert!(String::from_utf8_lossy(&rerun.stdout)
+        .contains(&format!("already fired:        {}", dcs::separated(received.len()))));
     let per_rid = hits_per_rid(&[&dcs]);
     assert_eq!(per_rid.len(), ROWS, "every row reached the DCS");
     assert!(per_rid.values().all(|&count| count == 1), "a row the DCS had accepted was sent again");

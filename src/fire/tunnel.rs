@@ -88,4 +88,3 @@ async fn tunnel(mut stream: TcpStream, host: &str, port: u16, proxy: &Proxy) -> 
     }
     Ok(stream)
 }
-

@@ -263,3 +263,14 @@ pub fn summary_value(stdout: &str, label: &str) -> String {
     let value = line.trim_start()[label.len() + 1..].trim();
     value.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+/// A pseudo-terminal: (the side the test reads and types on, the side the run has as its terminal).
+#[cfg(unix)]
+pub fn pseudo_terminal() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    let opened =
+        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(opened, 0, "cannot open a pseudo-terminal");
+    unsafe { (std::fs::File::from_raw_fd(master), std::fs::File::from_raw_fd(slave)) }
+}
