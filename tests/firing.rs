@@ -293,7 +293,8 @@ fn the_report_of_a_dry_run_has_the_counts_and_no_separators() {
     let directory = tempfile::tempdir().unwrap();
     let csv = client(directory.path(), 1200);
     let path = directory.path().join("report.json");
-    let run = replayer(&csv, &directory.path().join("out"), "http://127.0.0.1:9/tag", &["--report", path.to_str().unwrap()]);
+    let run =
+        replayer(&csv, &directory.path().join("out"), "http://127.0.0.1:9/tag", &["--report", path.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let report = report(&path);
     assert_eq!(report["exit_code"], 0);
@@ -319,7 +320,10 @@ fn the_report_of_a_finished_live_run_has_its_figures() {
     let report = report(&path);
     assert_eq!(report["exit_code"], 0);
     let fire = &report["fire"];
-    assert_eq!((fire["fired"].as_u64(), fire["accepted"].as_u64(), fire["failed"].as_u64()), (Some(300), Some(300), Some(0)));
+    assert_eq!(
+        (fire["fired"].as_u64(), fire["accepted"].as_u64(), fire["failed"].as_u64()),
+        (Some(300), Some(300), Some(0))
+    );
     assert_eq!(fire["request_url"], dcs.url.as_str());
     assert!(fire["requests_per_second"].as_f64().unwrap() > 0.0);
     assert!(fire["latency_ms"]["max"].as_u64().unwrap() >= fire["latency_ms"]["p50"].as_u64().unwrap());
@@ -359,7 +363,8 @@ fn a_run_that_cannot_start_still_writes_its_report() {
     std::fs::write(directory.path().join("mapping.json"), r#"{"account_token": "t3st-t0k3n-0001", "colums": {}}"#)
         .unwrap();
     let path = directory.path().join("report.json");
-    let run = replayer(&csv, &directory.path().join("out"), "http://127.0.0.1:9/tag", &["--report", path.to_str().unwrap()]);
+    let run =
+        replayer(&csv, &directory.path().join("out"), "http://127.0.0.1:9/tag", &["--report", path.to_str().unwrap()]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     let report = report(&path);
     assert_eq!(report["exit_code"], 2);

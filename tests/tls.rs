@@ -179,3 +179,32 @@ fn a_ca_cert_that_is_not_a_certificate_is_refused_before_any_work() {
     }
     assert_eq!(dcs.hit_count(), 0);
 }
+
+#[test]
+fn an_https_dcs_is_reached_through_the_proxy_by_a_connect_tunnel() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 50);
+    let dcs = TlsDcs::start();
+    let proxy = dcs::ForwardProxy::start();
+    let ca = directory.path().join("ca.pem");
+    std::fs::write(&ca, &dcs.ca_pem).unwrap();
+    let output = directory.path().join("out");
+    let run = dcs::replayer(
+        "tls",
+        &csv,
+        &output,
+        &dcs.url,
+        &["--fire-tag", "--yes", "--quiet", "--ca-cert", ca.to_str().unwrap(), "--concurrency", "4"],
+    )
+    .env("HTTPS_PROXY", &proxy.url)
+    .output()
+    .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert_eq!(dcs.requests.load(Ordering::SeqCst), 50);
+    // One tunnel a connection, TLS inside it to the DCS itself: the proxy sees no tag.
+    let authority = dcs.url.trim_start_matches("https://").trim_end_matches("/tag").to_owned();
+    let lines = proxy.request_lines();
+    assert!(!lines.is_empty() && lines.len() <= 4, "{lines:?}");
+    assert!(lines.iter().all(|line| *line == format!("CONNECT {authority} HTTP/1.1")), "{lines:?}");
+    assert!(text(&run).contains(&format!("through the proxy {}", proxy.url)), "{}", text(&run));
+}

@@ -185,7 +185,125 @@ pub fn replayer(name: &str, csv: &Path, output: &Path, url: &str, extra: &[&str]
         .env_remove("REPLAYER_DATABASE_URL")
         .env_remove("REPLAYER_REQUEST_URL")
         .stdin(std::process::Stdio::null());
+    without_proxies(&mut command);
     command
+}
+
+/// The proxy variables, any case: the tests' requests go straight to their own servers unless a
+/// test sets them.
+pub const PROXY_VARIABLES: [&str; 8] =
+    ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"];
+
+pub fn without_proxies(command: &mut std::process::Command) {
+    for name in PROXY_VARIABLES {
+        command.env_remove(name);
+    }
+}
+
+/// A forwarding HTTP proxy on 127.0.0.1, as a company's would be: plain-HTTP requests in
+/// absolute form are forwarded to their host, CONNECT opens a tunnel. It records each request
+/// line it is given and its Proxy-Authorization.
+pub struct ForwardProxy {
+    pub url: String,
+    seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl ForwardProxy {
+    pub fn start() -> ForwardProxy {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let recorded = seen.clone();
+        runtime.spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let recorded = recorded.clone();
+                tokio::spawn(async move {
+                    let _ = forward(client, recorded).await;
+                });
+            }
+        });
+        ForwardProxy { url, seen, _runtime: runtime }
+    }
+
+    /// The request lines received: `GET http://…/tag?… HTTP/1.1`, `CONNECT host:port HTTP/1.1`.
+    pub fn request_lines(&self) -> Vec<String> {
+        self.seen.lock().unwrap().iter().map(|(line, _)| line.clone()).collect()
+    }
+
+    /// The Proxy-Authorization headers received, one a request.
+    pub fn authorizations(&self) -> Vec<Option<String>> {
+        self.seen.lock().unwrap().iter().map(|(_, authorization)| authorization.clone()).collect()
+    }
+}
+
+/// One client connection of the proxy: its requests forwarded one after the other (a GET has
+/// no body), the answers copied back as they come; or, after a CONNECT, bytes both ways.
+async fn forward(
+    client: tokio::net::TcpStream,
+    seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let (from_client, to_client) = client.into_split();
+    let mut from_client = tokio::io::BufReader::new(from_client);
+    let mut to_client = Some(to_client);
+    let mut upstream: Option<tokio::net::tcp::OwnedWriteHalf> = None;
+    let mut answers: Option<tokio::task::JoinHandle<()>> = None;
+    loop {
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            if from_client.read_line(&mut line).await? == 0 {
+                drop(upstream);
+                if let Some(answers) = answers {
+                    let _ = answers.await;
+                }
+                return Ok(());
+            }
+            let end = line == "\r\n";
+            head.push(line);
+            if end {
+                break;
+            }
+        }
+        let request_line = head[0].trim_end().to_owned();
+        let authorization = head.iter().find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("proxy-authorization").then(|| value.trim().to_owned())
+        });
+        seen.lock().unwrap().push((request_line.clone(), authorization));
+        let mut parts = request_line.split(' ');
+        let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default().to_owned());
+        if method == "CONNECT" {
+            let Some(mut to_client) = to_client.take() else { return Ok(()) };
+            let (mut from_tunnel, mut to_tunnel) = tokio::net::TcpStream::connect(&target).await?.into_split();
+            to_client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await?;
+            let back = tokio::spawn(async move { tokio::io::copy(&mut from_tunnel, &mut to_client).await });
+            let _ = tokio::io::copy(&mut from_client, &mut to_tunnel).await;
+            drop(to_tunnel);
+            let _ = back.await;
+            return Ok(());
+        }
+        let rest = target.strip_prefix("http://").unwrap_or(&target);
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if upstream.is_none() {
+            let (mut from_origin, to_origin) = tokio::net::TcpStream::connect(authority).await?.into_split();
+            upstream = Some(to_origin);
+            if let Some(mut to_client) = to_client.take() {
+                answers = Some(tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut from_origin, &mut to_client).await;
+                }));
+            }
+        }
+        let mut forwarded = format!("{method} {path} HTTP/1.1\r\n");
+        for line in &head[1..] {
+            if !line.to_ascii_lowercase().starts_with("proxy-") {
+                forwarded.push_str(line);
+            }
+        }
+        upstream.as_mut().expect("connected above").write_all(forwarded.as_bytes()).await?;
+    }
 }
 
 /// A URL on 127.0.0.1 where nothing listens.
