@@ -28,7 +28,7 @@ use crate::ctrl_c::{CtrlC, Interrupted};
 use crate::db::Database;
 use crate::out::report::Report;
 use crate::out::summary::{ExitCode, FireStats, Summary};
-use crate::out::terminal::{render_groups, wrap, Paint, Stream, WIDTH};
+use crate::out::terminal::{render_groups, wrap, wrap_lines, Paint, Stream, WIDTH};
 use crate::row::check::KnownAccounts;
 use crate::settings::Settings;
 
@@ -61,7 +61,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 eprint!("{}", render_groups("warnings", &summary.warning_groups, paint));
             }
             // Not print!: a closed pipe (`| head`) must not panic after the work is done.
-            let _ = std::io::Write::write_all(&mut std::io::stdout(), summary.render().as_bytes());
+            // On a terminal, lines stay within 80 columns; a pipe gets them whole, one a line.
+            let mut text = summary.render();
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                text = wrap_lines(&text, 22);
+            }
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
             if let Some(message) = summary.fire.as_ref().and_then(FireStats::stop_message) {
                 eprintln!("{}", paint.red(&wrap(&message, WIDTH, 0)));
             }
@@ -92,7 +97,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 /// How the main job ended, when it did not fail.
 enum Ended {
-    Summary(Summary),
+    Summary(Box<Summary>),
     /// Stopped by Ctrl-C before anything was sent: what to tell the person.
     Interrupted(String),
 }
@@ -144,7 +149,7 @@ fn main_job(args: cli::RunArgs) -> Result<Ended> {
         },
         Ok(mut summary) => {
             summary.accounts_database = accounts_database;
-            Ok(Ended::Summary(summary))
+            Ok(Ended::Summary(Box::new(summary)))
         }
     }
 }

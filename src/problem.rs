@@ -281,7 +281,7 @@ impl Groups {
     /// The groups, most problems first (then in the order they were first seen).
     pub fn sorted(&self) -> Vec<&Group> {
         let mut groups: Vec<&Group> = self.groups.iter().collect();
-        groups.sort_by(|a, b| b.count.cmp(&a.count));
+        groups.sort_by_key(|group| std::cmp::Reverse(group.count));
         groups
     }
 

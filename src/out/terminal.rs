@@ -96,7 +96,7 @@ pub fn separated(number: u64) -> String {
     let digits = number.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);
@@ -131,6 +131,11 @@ pub fn wrap(text: &str, width: usize, indent: usize) -> String {
         column += length;
     }
     out
+}
+
+/// Each line of `text` wrapped on its own, its continuation lines indented by `indent`.
+pub fn wrap_lines(text: &str, indent: usize) -> String {
+    text.lines().map(|line| wrap(line, WIDTH, indent) + "\n").collect()
 }
 
 /// `row 2, 5, 9 … and 4,997 more`

@@ -203,9 +203,12 @@ pub fn without_proxies(command: &mut std::process::Command) {
 /// A forwarding HTTP proxy on 127.0.0.1, as a company's would be: plain-HTTP requests in
 /// absolute form are forwarded to their host, CONNECT opens a tunnel. It records each request
 /// line it is given and its Proxy-Authorization.
+/// The request lines a proxy received, each with its Proxy-Authorization.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 pub struct ForwardProxy {
     pub url: String,
-    seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    seen: Seen,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -242,7 +245,7 @@ impl ForwardProxy {
 /// no body), the answers copied back as they come; or, after a CONNECT, bytes both ways.
 async fn forward(
     client: tokio::net::TcpStream,
-    seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    seen: Seen,
 ) -> std::io::Result<()> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let (from_client, to_client) = client.into_split();
@@ -419,7 +422,7 @@ pub fn separated(number: usize) -> String {
     let digits = number.to_string();
     let mut out = String::new();
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);

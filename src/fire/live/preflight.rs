@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::look_up::Earlier;
 use crate::out::summary::Summary;
-use crate::out::terminal::{counted, render_groups, separated, Paint};
+use crate::out::terminal::{counted, render_groups, separated, wrap_lines, Paint};
 use crate::problem::Groups;
 use crate::settings::Settings;
 
@@ -26,7 +26,7 @@ impl Preflight {
     /// The whole pre-flight for a terminal: the exceptions first, then what will be sent.
     pub fn render(&self, paint: Paint) -> String {
         let exceptions = render_groups("exceptions (rows not fired)", &self.exceptions, paint);
-        format!("{exceptions}{}", self.text)
+        format!("{exceptions}{}", wrap_lines(&self.text, 4))
     }
 }
 
