@@ -56,10 +56,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let paint = Paint::for_stream(color, Stream::Stderr);
     let (code, written) = match ended {
         Ok(Ended::Summary(mut summary)) => {
+            // A live run showed its exceptions in the pre-flight, before the question.
             if summary.fire.is_none() {
                 eprint!("{}", render_groups("exceptions (rows not fired)", &summary.exception_groups, paint));
-                eprint!("{}", render_groups("warnings", &summary.warning_groups, paint));
             }
+            eprint!("{}", render_groups("warnings", &summary.warning_groups, paint));
             // Not print!: a closed pipe (`| head`) must not panic after the work is done.
             // On a terminal, lines stay within 80 columns; a pipe gets them whole, one a line.
             let mut text = summary.render();

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::dumps::EXCEPTIONS_REPORT;
 use crate::db::uploads::{Upload, UploadState};
 use crate::out::dump::DumpType;
+use crate::out::terminal::separated;
 use crate::problem::Severity;
 use crate::web::authentication::CurrentUser;
 use crate::web::check::dump_paths;
@@ -89,12 +90,14 @@ pub async fn page(
 
 fn counts(upload: &Upload) -> Markup {
     let counts = &upload.counts;
+    // For people: thousands separators, as on the terminal.
+    let shown = |count: i64| separated(u64::try_from(count).unwrap_or_default());
     html! {
         table #counts {
-            tr { th { "rows read" } td #count-rows { (counts.rows) } }
-            tr { th { "valid" } td #count-valid { (counts.valid) } }
-            tr { th { "with exceptions (not fired)" } td #count-exceptions { (counts.exceptions) } }
-            tr { th { "with warnings" } td #count-warnings { (counts.warnings) } }
+            tr { th { "rows read" } td #count-rows { (shown(counts.rows)) } }
+            tr { th { "valid" } td #count-valid { (shown(counts.valid)) } }
+            tr { th { "with exceptions (not fired)" } td #count-exceptions { (shown(counts.exceptions)) } }
+            tr { th { "with warnings" } td #count-warnings { (shown(counts.warnings)) } }
         }
     }
 }
