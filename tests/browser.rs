@@ -5,6 +5,7 @@
 
 #[path = "api/helpers.rs"]
 mod helpers;
+mod support;
 
 #[path = "webdriver/mod.rs"]
 mod webdriver;

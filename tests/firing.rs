@@ -1,13 +1,12 @@
 //! Live firing (SPEC §7) against a real local HTTP server, running the real binary.
 
-mod dcs;
+mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
-use dcs::{client, closed_port_url, dump_lines, dump_path, Dcs, Reply};
+use support::{client, closed_port_url, dump_lines, dump_path, Dcs, Reply};
 
 struct Run {
     code: i32,
@@ -18,7 +17,7 @@ struct Run {
 
 fn replayer(csv: &Path, output: &Path, url: &str, extra: &[&str]) -> Run {
     let started = Instant::now();
-    let result = dcs::replayer("fire-test", csv, output, url, extra).output().unwrap();
+    let result = support::replayer_to("fire-test", csv, output, url, extra).output().unwrap();
     Run {
         code: result.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&result.stdout).into_owned(),
@@ -101,7 +100,7 @@ fn a_401_stops_the_run_after_few_requests() {
     let run = live(&csv, &output, &dcs.url, &["--concurrency", "4"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(dcs.hit_count() <= 20, "{} requests after a 401", dcs.hit_count());
-    assert!(dcs::flat(&run.stderr).contains("refused the account"), "{}", run.stderr);
+    assert!(support::flat(&run.stderr).contains("refused the account"), "{}", run.stderr);
     assert_eq!(dump_lines(&output, "responses").len(), dcs.hit_count());
 }
 
@@ -113,7 +112,7 @@ fn a_dcs_that_is_down_ends_with_exit_3_in_bounded_time() {
     let run = live(&csv, &output, &closed_port_url(), &["--max-retries", "1", "--concurrency", "4"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.elapsed < Duration::from_secs(30), "took {:?}", run.elapsed);
-    let stderr = dcs::flat(&run.stderr);
+    let stderr = support::flat(&run.stderr);
     assert!(stderr.contains("looked down") && stderr.contains("Rerun the same command"), "{stderr}");
     let responses = dump_lines(&output, "responses");
     assert!(responses.len() >= 20 && responses.len() < 100, "{} responses", responses.len());
@@ -218,19 +217,12 @@ fn sigint_stops_finishes_in_flight_and_loses_nothing() {
     let csv = client(directory.path(), 400);
     let dcs = Dcs::start(|_, _| Reply::Slow(Duration::from_millis(100), 200));
     let output = directory.path().join("out");
-    let mut child = Command::cargo_bin("replayer")
-        .unwrap()
-        .args(["--name", "sigint", "--fire-tag", "--yes", "--concurrency", "4", "--load-file"])
-        .arg(&csv)
-        .arg("--output-dir")
-        .arg(&output)
-        .args(["--request-url", &dcs.url])
-        .env_remove("REPLAYER_DATABASE_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        support::replayer_to("sigint", &csv, &output, &dcs.url, &["--fire-tag", "--yes", "--concurrency", "4"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
     // Wait until firing is well under way, then interrupt.
     dcs.wait_for_hits(20);
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -344,7 +336,7 @@ fn a_dcs_answering_500_stops_the_run_naming_the_status_and_the_report_says_why()
         &["--max-retries", "0", "--concurrency", "2", "--report", path.to_str().unwrap()],
     );
     assert_eq!(run.code, 3, "{}", run.stderr);
-    let stderr = dcs::flat(&run.stderr);
+    let stderr = support::flat(&run.stderr);
     assert!(stderr.contains("20 requests in a row failed after every retry: 500 ×2"), "{stderr}");
     assert!(run.stdout.contains("not accepted, by cause: 500 ×"), "{}", run.stdout);
     let report = report(&path);

@@ -2,9 +2,9 @@
 //! carries every request when HTTP_PROXY names it, none when NO_PROXY names the DCS, and
 //! `--proxy` works without the variables; the summary names the proxy, its password masked.
 
-mod dcs;
+mod support;
 
-use dcs::{client, Dcs, ForwardProxy};
+use support::{client, Dcs, ForwardProxy};
 
 const ROWS: usize = 200;
 
@@ -12,7 +12,7 @@ const ROWS: usize = 200;
 fn fire(dcs: &Dcs, variables: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
     let directory = tempfile::tempdir().unwrap();
     let csv = client(directory.path(), ROWS);
-    let mut command = dcs::replayer(
+    let mut command = support::replayer_to(
         "proxied",
         &csv,
         &directory.path().join("out"),
@@ -69,9 +69,10 @@ fn the_proxy_option_is_used_without_the_variables_and_its_password_is_masked() {
 #[test]
 fn a_proxy_that_cannot_be_reached_is_named_in_the_failures() {
     let dcs = Dcs::ok();
-    let closed = dcs::closed_port_url().replace("/tag", "");
+    let closed = support::closed_port_url().replace("/tag", "");
     let run = fire(&dcs, &[("HTTP_PROXY", &closed)], &["--max-retries", "0"]);
-    let all = dcs::flat(&format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr)));
+    let all =
+        support::flat(&format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr)));
     assert_eq!(run.status.code(), Some(3), "{all}");
     assert_eq!(dcs.hit_count(), 0);
     assert!(all.contains("proxy ×"), "{all}");

@@ -1,9 +1,9 @@
 //! A run with neither `--dump-data` nor `--fire-tag` only validates (SPEC §2, §9): it writes
 //! nothing, shows the problems and sets the exit code.
 
-mod common;
+mod support;
 
-use common::*;
+use support::*;
 
 #[test]
 fn the_example_is_validated_without_writing_anything() {
@@ -99,14 +99,8 @@ fn run_again(client: &Client) -> Vec<String> {
 fn stderr_of(client: &Client, color: &str, no_color: bool, terminal: bool) -> String {
     use std::io::Read;
     use std::os::fd::AsRawFd;
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_replayer"));
-    command
-        .args(["--name", "colour", "--color", color, "--load-file"])
-        .arg(client.csv())
-        .env_remove("NO_COLOR")
-        .env("TERM", "xterm")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null());
+    let mut command = replayer_on("colour", &client.csv(), &client.output(), &["--color", color]);
+    command.env_remove("NO_COLOR").env("TERM", "xterm").stdout(std::process::Stdio::null());
     if no_color {
         command.env("NO_COLOR", "1");
     }

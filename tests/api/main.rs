@@ -4,5 +4,7 @@ mod backends;
 mod check;
 mod helpers;
 mod signin;
+#[path = "../support/mod.rs"]
+mod support;
 mod uploads;
 mod users_cli;

@@ -1,10 +1,8 @@
 //! A real HTTP server on 127.0.0.1:0 standing in for the DCS: it records every tag it receives
-//! and answers as the test scripts it.
-#![allow(dead_code)]
+//! and answers as the test scripts it. And a forwarding HTTP proxy, as a company's would be.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -169,37 +167,6 @@ impl Dcs {
     }
 }
 
-/// `replayer --name <name> --load-file <csv> --output-dir <output> --request-url <url> <extra…>`,
-/// with no database or DCS from the environment and nothing on stdin: the real binary as the
-/// live-run tests start it.
-pub fn replayer(name: &str, csv: &Path, output: &Path, url: &str, extra: &[&str]) -> std::process::Command {
-    use assert_cmd::cargo::CommandCargoExt as _;
-    let mut command = std::process::Command::cargo_bin("replayer").unwrap();
-    command
-        .args(["--name", name, "--load-file"])
-        .arg(csv)
-        .arg("--output-dir")
-        .arg(output)
-        .args(["--request-url", url])
-        .args(extra)
-        .env_remove("REPLAYER_DATABASE_URL")
-        .env_remove("REPLAYER_REQUEST_URL")
-        .stdin(std::process::Stdio::null());
-    without_proxies(&mut command);
-    command
-}
-
-/// The proxy variables, any case: the tests' requests go straight to their own servers unless a
-/// test sets them.
-pub const PROXY_VARIABLES: [&str; 8] =
-    ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"];
-
-pub fn without_proxies(command: &mut std::process::Command) {
-    for name in PROXY_VARIABLES {
-        command.env_remove(name);
-    }
-}
-
 /// A forwarding HTTP proxy on 127.0.0.1, as a company's would be: plain-HTTP requests in
 /// absolute form are forwarded to their host, CONNECT opens a tunnel. It records each request
 /// line it is given and its Proxy-Authorization.
@@ -243,10 +210,7 @@ impl ForwardProxy {
 
 /// One client connection of the proxy: its requests forwarded one after the other (a GET has
 /// no body), the answers copied back as they come; or, after a CONNECT, bytes both ways.
-async fn forward(
-    client: tokio::net::TcpStream,
-    seen: Seen,
-) -> std::io::Result<()> {
+async fn forward(client: tokio::net::TcpStream, seen: Seen) -> std::io::Result<()> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let (from_client, to_client) = client.into_split();
     let mut from_client = tokio::io::BufReader::new(from_client);
@@ -315,117 +279,4 @@ pub fn closed_port_url() -> String {
     let address = listener.local_addr().unwrap();
     drop(listener);
     format!("http://{address}/tag")
-}
-
-/// A client folder with `rows` valid rows (order ids o-2, o-3, … by spreadsheet row).
-pub fn client(directory: &Path, rows: usize) -> PathBuf {
-    std::fs::write(
-        directory.join("mapping.json"),
-        r#"{"client": "Test", "account_token": "t3st-t0k3n-0001", "timezone": "Europe/London", "currency": "GBP",
-            "events": ["offline_sale"], "columns": {"event_time": "Date"}, "defaults": {"event_name": "offline_sale"}}"#,
-    )
-    .unwrap();
-    let mut csv = String::from("Date,customer_id,order_id,revenue\n");
-    for index in 0..rows {
-        csv.push_str(&format!("01/06/2024 10:{:02},c-{index},o-{},{}.50\n", index % 60, index + 2, index % 500));
-    }
-    let path = directory.join("sales.csv");
-    std::fs::write(&path, csv).unwrap();
-    path
-}
-
-/// The lines of the one dump file of `kind` in `output`.
-pub fn dump_lines(output: &Path, kind: &str) -> Vec<String> {
-    match dump_path(output, kind) {
-        Some(path) => std::fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect(),
-        None => Vec::new(),
-    }
-}
-
-pub fn dump_path(output: &Path, kind: &str) -> Option<PathBuf> {
-    let pattern = format!("-{kind}-");
-    std::fs::read_dir(output).ok()?.filter_map(|entry| entry.ok()).map(|entry| entry.path()).find(|path| {
-        let name = path.file_name().unwrap().to_string_lossy();
-        name.contains(&pattern) && !(kind == "requests" && name.contains("-requests-validated-"))
-    })
-}
-
-/// A pseudo-terminal: (the side the test types on, the side the run reads as its terminal).
-#[cfg(unix)]
-pub fn pseudo_terminal() -> (std::fs::File, std::fs::File) {
-    use std::os::fd::FromRawFd;
-    let (mut master, mut slave) = (0, 0);
-    let opened =
-        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
-    assert_eq!(opened, 0, "cannot open a pseudo-terminal");
-    unsafe { (std::fs::File::from_raw_fd(master), std::fs::File::from_raw_fd(slave)) }
-}
-
-/// `replayer accounts add` on the database at `database` (a URL).
-pub fn accounts_add(database: &str, token: &str, connection: &str) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_replayer"))
-        .args(["accounts", "add", "--token", token, "--connection", connection, "--database-url", database])
-        .env_remove("REPLAYER_DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-}
-
-/// Waits for a run to end, at most `bound`: a run still going then is killed and the test fails.
-pub fn finish_within(mut child: std::process::Child, bound: Duration) -> (std::process::Output, Duration) {
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > bound {
-            let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
-            panic!("the run hung: still going after {bound:?}\n{}", String::from_utf8_lossy(&output.stderr));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    (child.wait_with_output().unwrap(), started.elapsed())
-}
-
-#[cfg(unix)]
-pub fn signal(child: &std::process::Child, signal: i32) {
-    unsafe { libc::kill(child.id() as i32, signal) };
-}
-
-/// Runs with its standard input on a terminal (a pseudo-terminal), typing `answer` at the question.
-#[cfg(unix)]
-pub fn answering(mut command: std::process::Command, answer: &str) -> std::process::Output {
-    use std::io::Write;
-    use std::process::Stdio;
-    let (mut master, slave) = pseudo_terminal();
-    let child = command.stdin(Stdio::from(slave)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    // The terminal keeps the line until the question reads it.
-    master.write_all(format!("{answer}\n").as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    drop(master);
-    output
-}
-
-/// What a run printed, on its standard output then its error output, with the lines that the
-/// terminal's 80-column wrapping broke joined again: messages are matched whatever their width.
-pub fn text(output: &std::process::Output) -> String {
-    let both = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    flat(&both)
-}
-
-/// `text` with its lines joined by one space, each without its indent: a wrapped message reads
-/// whole again (the spaces inside a line stay as they are).
-pub fn flat(text: &str) -> String {
-    text.lines().map(str::trim_start).collect::<Vec<_>>().join(" ")
-}
-
-/// `4997` → `4,997`, as the terminal shows counts.
-pub fn separated(number: usize) -> String {
-    let digits = number.to_string();
-    let mut out = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
 }
