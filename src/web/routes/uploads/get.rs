@@ -136,6 +136,8 @@ fn problems(upload: &Upload, kind: DumpType, page: usize, pages: &Pages) -> Mark
             None => p { "None." },
             Some(Err(error)) => p.error { "cannot read the " (kind.name()) " dump: " (error) },
             Some(Ok((list, more))) => {
+                p.wide-note { "The table scrolls sideways." }
+                div.wide {
                 table id=(kind.name()) {
                     thead { tr { th { "Row" } th { "Column" } th { "Field" } th { "Value" } th { "Message" } } }
                     tbody {
@@ -149,6 +151,7 @@ fn problems(upload: &Upload, kind: DumpType, page: usize, pages: &Pages) -> Mark
                             }
                         }
                     }
+                }
                 }
                 p.pager {
                     @if page > 1 { a href=(link(page - 1)) { "← previous" } " " }
