@@ -22,6 +22,8 @@
 //! 50% of wrk. The whole-run time of (a) minus the dry run's is what firing adds to a run.
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) it only says how to run it.
+//! `REPLAYER_BENCH_BINARY=PATH` runs another build of the tool in (a) and (b): two builds are
+//! compared by turns, in alternate runs of one session.
 
 mod client;
 
@@ -292,7 +294,9 @@ fn run_timed(command: &mut Command, what: &str) -> Result<(String, f64, f64)> {
 fn number_after(text: &str, label: &str) -> Option<f64> {
     let line = text.lines().map(str::trim_start).find(|line| line.starts_with(label))?;
     let rest = line[label.len()..].trim_start();
-    let number: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    // The terminal's thousands separators (`35,835/s`) are skipped.
+    let number: String =
+        rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',').filter(|c| *c != ',').collect();
     number.parse().ok()
 }
 
@@ -421,6 +425,7 @@ fn fire_in_process(requests_dump: &Path, output: &Path, rows: u64) -> Result<Mea
                     timeout: Duration::from_secs(30),
                     max_retries: 5,
                     ca_certs: Vec::new(),
+                    proxies: Arc::default(),
                 },
                 Arc::new(Stop::default()),
             )
@@ -485,7 +490,9 @@ fn main() {
 }
 
 fn bench(rows: u64) -> Result<()> {
-    let binary = env!("CARGO_BIN_EXE_replayer");
+    // REPLAYER_BENCH_BINARY: another build of the tool, to compare two builds by turns.
+    let chosen = std::env::var("REPLAYER_BENCH_BINARY").ok();
+    let binary = chosen.as_deref().unwrap_or(env!("CARGO_BIN_EXE_replayer"));
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-fire");
     let template_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/nginx.conf");
     let template =

@@ -7,6 +7,8 @@ use chrono::{
 };
 use chrono_tz::Tz;
 
+use crate::problem::{Issue, Kind};
+
 /// One strftime pattern, parsed once.
 #[derive(Debug, Clone)]
 pub struct DateFormat {
@@ -167,6 +169,30 @@ impl DateFormat {
         &self.pattern
     }
 
+    /// Why `text`, written in this format, is no date at all (`February has no 31st`): its day,
+    /// month and year read, and the day is not in that month. `None` when it does not fit the
+    /// format, or is a date.
+    pub fn impossible(&self, text: &str) -> Option<String> {
+        let mut parsed = Parsed::new();
+        parse(&mut parsed, text, self.items.iter()).ok()?;
+        let (year, month, day) = (parsed.year()?, parsed.month()?, parsed.day()?);
+        if parsed.to_naive_date().is_ok() {
+            return None;
+        }
+        let name = NaiveDate::from_ymd_opt(2000, month, 1)?.format("%B").to_string();
+        let ordinal = match (day % 10, day % 100) {
+            (1, 1 | 21 | 31) => "st",
+            (2, 2 | 22) => "nd",
+            (3, 3 | 23) => "rd",
+            _ => "th",
+        };
+        Some(if month == 2 && day == 29 {
+            format!("{name} {year} has no 29th ({year} is not a leap year)")
+        } else {
+            format!("{name} has no {day}{ordinal}")
+        })
+    }
+
     /// True when the pattern gives a whole date: formatting a known date and reading it back finds it again.
     pub fn has_full_date(&self) -> bool {
         let probe = FixedOffset::east_opt(0).unwrap().with_ymd_and_hms(2001, 2, 3, 4, 5, 6).unwrap();
@@ -229,7 +255,7 @@ pub struct EventTime {
     pub utc: DateTime<Utc>,
     /// The local date, for the range the nightly jobs backdate.
     pub local_date: NaiveDate,
-    pub warning: Option<String>,
+    pub warning: Option<Issue>,
 }
 
 const NOON: NaiveTime = match NaiveTime::from_hms_opt(12, 0, 0) {
@@ -293,22 +319,31 @@ pub fn read_event_time(
     formats: &[DateFormat],
     timezone: Tz,
     now: DateTime<Utc>,
-) -> Result<EventTime, String> {
+) -> Result<EventTime, Issue> {
     let (reading, mut warning) = match excel_serial(text) {
         Some(reading) => {
             let shown = match reading.time {
                 Some(time) => format!("{} {}", reading.date, time.format("%H:%M:%S")),
                 None => reading.date.to_string(),
             };
-            (reading, Some(format!("{text:?} is an Excel serial date, read as {shown} local time")))
+            (
+                reading,
+                Some(Issue::new(
+                    Kind::ExcelSerialDate,
+                    format!("{text:?} is an Excel serial date, read as {shown} local time"),
+                )),
+            )
         }
         None => {
             let punctuation = Punctuation::of(text);
             let reading = formats.iter().find_map(|format| format.read(text, &punctuation)).ok_or_else(|| {
-                format!(
-                    "{text:?} is not a date in any of the mapping's date_formats ({}); fix the cell or add its format to \"date_formats\"",
-                    crate::field::capped_list(formats.iter().map(DateFormat::pattern))
-                )
+                match formats.iter().find_map(|format| format.impossible(text)) {
+                    Some(why) => Issue::new(Kind::DateDoesNotExist, format!("{text:?}: {why}; fix the cell")),
+                    None => Issue::new(Kind::NotADate, format!(
+                        "{text:?} is not a date in any of the mapping's date_formats ({}); fix the cell or add its format to \"date_formats\"",
+                        crate::field::capped_list(formats.iter().map(DateFormat::pattern))
+                    )),
+                }
             })?;
             (reading, None)
         }
@@ -317,9 +352,9 @@ pub fn read_event_time(
         if seconds.abs() > MAX_OFFSET_SECONDS {
             let (hours, minutes) = (seconds.abs() / 3600, seconds.abs() % 3600 / 60);
             let sign = if seconds < 0 { '-' } else { '+' };
-            return Err(format!(
+            return Err(Issue::new(Kind::OffsetOutOfRange, format!(
                 "{text:?} has the offset {sign}{hours:02}:{minutes:02}, beyond the ±18:00 of any time zone; fix the cell"
-            ));
+            )));
         }
     }
     let mut reading = reading;
@@ -327,17 +362,20 @@ pub fn read_event_time(
         // chrono reads second 60 as a leap second; no DCS or database takes it.
         reading.time = time.with_nanosecond(time.nanosecond() - 1_000_000_000);
         let leap = format!("{text:?} has the second 60 (a leap second), sent as second 59");
-        warning = Some(match warning {
-            Some(first) => format!("{first}; {leap}"),
-            None => leap,
-        });
+        warning = Some(join_warning(warning, leap));
     }
     let year = reading.date.year();
     if year > *YEARS.end() {
-        return Err(format!("{text:?} is in the future; only past events can be replayed"));
+        return Err(Issue::new(
+            Kind::DateInTheFuture,
+            format!("{text:?} is in the future; only past events can be replayed"),
+        ));
     }
     if year < *YEARS.start() {
-        return Err(format!("{text:?} is in the year {year}; write the year in full, like 2024"));
+        return Err(Issue::new(
+            Kind::YearOutOfRange,
+            format!("{text:?} is in the year {year}; write the year in full, like 2024"),
+        ));
     }
     let naive = NaiveDateTime::new(reading.date, reading.time.unwrap_or(NOON));
     let utc = match reading.offset {
@@ -345,10 +383,7 @@ pub fn read_event_time(
         None => {
             let (utc, dst_warning) = local_to_utc(naive, timezone);
             if let Some(dst_warning) = dst_warning {
-                warning = Some(match warning {
-                    Some(first) => format!("{first}; {dst_warning}"),
-                    None => dst_warning,
-                });
+                warning = Some(join_warning(warning, dst_warning));
             }
             utc
         }
@@ -356,13 +391,24 @@ pub fn read_event_time(
     let utc = Utc.from_utc_datetime(&utc);
     if utc > now {
         let hint = if reading.time.is_none() { " (a date without a time is read as 12:00 local)" } else { "" };
-        return Err(format!("{text:?} is in the future{hint}; only past events can be replayed"));
+        return Err(Issue::new(
+            Kind::DateInTheFuture,
+            format!("{text:?} is in the future{hint}; only past events can be replayed"),
+        ));
     }
     let local_date = match reading.offset {
         Some(_) => utc.with_timezone(&timezone).date_naive(),
         None => reading.date,
     };
     Ok(EventTime { utc, local_date, warning })
+}
+
+/// A warning added to the one before it, which keeps its kind.
+fn join_warning(first: Option<Issue>, text: String) -> Issue {
+    match first {
+        Some(first) => Issue::new(first.kind, format!("{}; {text}", first.text)),
+        None => Issue::new(Kind::DateAdjusted, text),
+    }
 }
 
 /// Local wall time to UTC. A time skipped by a clock change moves forward by the gap; a repeated
@@ -434,11 +480,25 @@ mod tests {
     }
 
     fn read(text: &str) -> Result<EventTime, String> {
-        read_event_time(text, &DateFormat::defaults(), London, now())
+        read_event_time(text, &DateFormat::defaults(), London, now()).map_err(|issue| issue.text)
     }
 
     fn utc(text: &str) -> String {
         read(text).unwrap().utc.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }
+
+    #[test]
+    fn a_date_that_does_not_exist_says_so_instead_of_asking_for_a_format() {
+        let error = read_event_time("31/02/2024", &DateFormat::defaults(), London, now()).unwrap_err();
+        assert_eq!(error.kind, Kind::DateDoesNotExist);
+        assert_eq!(error.text, "\"31/02/2024\": February has no 31st; fix the cell");
+        assert!(read("29/02/2023").unwrap_err().contains("February 2023 has no 29th (2023 is not a leap year)"));
+        assert!(read("31/04/2024 10:00").unwrap_err().contains("April has no 31st"));
+        assert!(read("2024-02-30").unwrap_err().contains("February has no 30th"));
+        assert!(read("29/02/2024").is_ok());
+        let other = read_event_time("soon", &DateFormat::defaults(), London, now()).unwrap_err();
+        assert_eq!(other.kind, Kind::NotADate);
+        assert!(other.text.contains("date_formats"));
     }
 
     #[test]
@@ -475,10 +535,10 @@ mod tests {
     fn skipped_and_repeated_times_warn() {
         let skipped = read("2024-03-31 01:30").unwrap();
         assert_eq!(skipped.utc.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "2024-03-31T01:30:00Z");
-        assert!(skipped.warning.unwrap().contains("does not exist in Europe/London"));
+        assert!(skipped.warning.unwrap().text.contains("does not exist in Europe/London"));
         let repeated = read("2024-10-27 01:30").unwrap();
         assert_eq!(repeated.utc.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "2024-10-27T00:30:00Z");
-        assert!(repeated.warning.unwrap().contains("happens twice"));
+        assert!(repeated.warning.unwrap().text.contains("happens twice"));
     }
 
     #[test]
@@ -487,7 +547,7 @@ mod tests {
         assert_eq!(time.utc.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "2024-06-01T11:00:00Z");
         assert_eq!(utc_text(time.utc), "2024-06-01T11:00:00Z");
         assert_eq!(parse_utc_text("2024-06-01T11:00:00Z"), Some(time.utc));
-        assert!(time.warning.unwrap().contains("Excel serial"));
+        assert!(time.warning.unwrap().text.contains("Excel serial"));
         assert_eq!(utc("45444.75"), "2024-06-01T17:00:00Z");
         assert!(read("19999").is_err());
         assert!(read("80001").is_err());
@@ -547,7 +607,7 @@ mod tests {
     fn a_leap_second_is_a_warning() {
         for cell in ["2016-12-31T23:59:60Z", "31/12/2016 23:59:60"] {
             let time = read(cell).unwrap();
-            assert!(time.warning.unwrap().contains("leap second"), "{cell}");
+            assert!(time.warning.unwrap().text.contains("leap second"), "{cell}");
             assert_eq!(crate::dates::utc_text(time.utc).len(), 20);
             assert_eq!(time.utc.second(), 59);
             assert_eq!(time.utc.nanosecond(), 0);

@@ -10,6 +10,8 @@ pub mod db;
 pub mod field;
 pub mod fire;
 pub mod out;
+pub mod problem;
+pub mod proxy;
 pub mod read;
 pub mod replayer;
 pub mod row;
@@ -24,8 +26,9 @@ use chrono::Utc;
 use crate::cli::{Cli, Command};
 use crate::ctrl_c::{CtrlC, Interrupted};
 use crate::db::Database;
-use crate::out::summary::StopReason;
-use crate::out::summary::{ExitCode, FireStats};
+use crate::out::report::Report;
+use crate::out::summary::{ExitCode, FireStats, Summary};
+use crate::out::terminal::{render_groups, wrap, wrap_lines, Paint, Stream, WIDTH};
 use crate::row::check::KnownAccounts;
 use crate::settings::Settings;
 
@@ -48,7 +51,61 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Man) => return print_bytes(&cli::man_page().context("cannot render the manual page")?),
         None => {}
     }
-    let settings = Settings::from_args(cli.run)?;
+    let (report, color) = (cli.run.report.clone(), cli.run.color);
+    let ended = main_job(cli.run);
+    let paint = Paint::for_stream(color, Stream::Stderr);
+    let (code, written) = match ended {
+        Ok(Ended::Summary(mut summary)) => {
+            // A live run showed its exceptions in the pre-flight, before the question.
+            if summary.fire.is_none() {
+                eprint!("{}", render_groups("exceptions (rows not fired)", &summary.exception_groups, paint));
+            }
+            eprint!("{}", render_groups("warnings", &summary.warning_groups, paint));
+            // Not print!: a closed pipe (`| head`) must not panic after the work is done.
+            // On a terminal, lines stay within 80 columns; a pipe gets them whole, one a line.
+            let mut text = summary.render();
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                text = wrap_lines(&text, 22);
+            }
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+            if let Some(message) = summary.fire.as_ref().and_then(FireStats::stop_message) {
+                eprintln!("{}", paint.red(&wrap(&message, WIDTH, 0)));
+            }
+            (summary.exit_code(), report.map(|path| (path, Report::of(&mut summary))))
+        }
+        Ok(Ended::Interrupted(message)) => {
+            eprintln!("{}", wrap(&message, WIDTH, 0));
+            let code = ExitCode::Interrupted;
+            (code, report.map(|path| (path, Report::without_summary(code, "interrupted", &message))))
+        }
+        Err(error) => {
+            if let Some(path) = report {
+                let message = format!("{error:#}");
+                let written =
+                    Report::without_summary(ExitCode::CouldNotStart, "could_not_start", &message).write(&path);
+                if let Err(failed) = written {
+                    eprintln!("error: {failed:#}");
+                }
+            }
+            return Err(error);
+        }
+    };
+    if let Some((path, report)) = written {
+        report.write(&path)?;
+    }
+    Ok(code)
+}
+
+/// How the main job ended, when it did not fail.
+enum Ended {
+    Summary(Box<Summary>),
+    /// Stopped by Ctrl-C before anything was sent: what to tell the person.
+    Interrupted(String),
+}
+
+/// Check one client's file, dump it, and fire it.
+fn main_job(args: cli::RunArgs) -> Result<Ended> {
+    let settings = Settings::from_args(args)?;
     if settings.fire_tag {
         fire::live::check_confirmation_possible(&settings)?;
     }
@@ -86,25 +143,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(database) = database {
         runtime.block_on(database.close());
     }
-    let mut summary = match outcome {
+    match outcome {
         Err(error) => match error.downcast_ref::<Interrupted>() {
-            Some(interrupted) => {
-                eprintln!("{}", interrupted_message(*interrupted, fire_tag, dump_data));
-                return Ok(ExitCode::Interrupted);
-            }
-            None => return Err(error),
+            Some(interrupted) => Ok(Ended::Interrupted(interrupted_message(*interrupted, fire_tag, dump_data))),
+            None => Err(error),
         },
-        Ok(summary) => summary,
-    };
-    summary.accounts_database = accounts_database;
-    print_problems("exceptions (rows not fired)", &summary.shown_exceptions, summary.rows_with_exceptions);
-    print_problems("warnings", &summary.shown_warnings, summary.warnings);
-    // Not print!: a closed pipe (`| head`) must not panic after the work is done.
-    let _ = std::io::Write::write_all(&mut std::io::stdout(), summary.render().as_bytes());
-    if let Some(message) = summary.fire.as_ref().and_then(stop_message) {
-        eprintln!("{message}");
+        Ok(mut summary) => {
+            summary.accounts_database = accounts_database;
+            Ok(Ended::Summary(Box::new(summary)))
+        }
     }
-    Ok(summary.exit_code())
 }
 
 /// Write generated text to stdout; a closed pipe (`| head`) is not an error.
@@ -139,52 +187,5 @@ fn interrupted_message(interrupted: Interrupted, fire_tag: bool, dump_data: bool
         Interrupted::BeforeFiring => {
             "interrupted before the firing: nothing was sent and nothing was written.".to_owned()
         }
-    }
-}
-
-fn stop_message(fire: &FireStats) -> Option<String> {
-    let resume = "Rerun the same command to resume: rows already accepted are skipped, the rest are sent.";
-    let detail = fire.stop_detail.as_deref().unwrap_or("see the error above");
-    let message = match fire.stop? {
-        StopReason::DcsDown => format!(
-            "stopped: the DCS looked down ({} requests in a row failed after every retry). Check that it is up, then resume. {resume}",
-            fire::DOWN_AFTER_FAILURES
-        ),
-        StopReason::AccountRefused => format!(
-            "stopped: the DCS refused the account (401/403): check the account token and its connection in attrib_account. {resume}"
-        ),
-        StopReason::Interrupted if fire.aborted => format!(
-            "interrupted twice: stopped at once; the answers received were recorded, the requests still in flight were not waited for (the rerun sends them again, with the same rid). {resume}"
-        ),
-        StopReason::Interrupted => format!("interrupted: requests in flight were finished and recorded. {resume}"),
-        StopReason::LockLost => format!(
-            "stopped: this run could not keep its lock on the accounts (see the error above), so another run may be firing them. \
-             Check with `replayer accounts list` and the other run's output; once no other run is going, {}",
-            resume.to_lowercase()
-        ),
-        StopReason::CannotConnect => format!(
-            "stopped: {detail}. Retrying every row cannot fix this, so nothing more was sent. {resume}"
-        ),
-        StopReason::DatabaseFailed => format!(
-            "stopped: the journal could not be written ({detail}), so nothing more was sent: every answer received is in the responses dump. \
-             Rows whose answer did not reach the journal are sent again by the rerun (same rid). Once the database is back, {}",
-            resume.to_lowercase()
-        ),
-        StopReason::OutputFailed => format!("stopped: {detail}. {resume}"),
-    };
-    Some(message)
-}
-
-fn print_problems(title: &str, shown: &[String], total: u64) {
-    if shown.is_empty() {
-        return;
-    }
-    eprintln!("{title}:");
-    for line in shown {
-        eprintln!("  {line}");
-    }
-    let more = total.saturating_sub(shown.len() as u64);
-    if more > 0 {
-        eprintln!("  … and {more} more (all are in the dump files written with --dump-data)");
     }
 }

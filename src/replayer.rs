@@ -7,14 +7,12 @@ use crate::ctrl_c::Interrupted;
 use crate::field::Field;
 use crate::out::dump::Dumps;
 use crate::out::summary::Summary;
+use crate::problem::{exception_line, Kind, Problem};
 use crate::read::CsvInput;
 use crate::row::check::{check_rows, Checked, CheckedBatch, KnownAccounts, RowContext, ValidInfo};
 use crate::row::config::ReplayerConfig;
 use crate::row::dedupe::{Dedupe, Duplicate};
 use crate::settings::Settings;
-
-/// Problems of each kind shown on the terminal; the dump files have them all.
-const SHOWN: usize = 10;
 
 pub struct Replayer {
     pub settings: Settings,
@@ -85,6 +83,11 @@ impl Run {
     }
 }
 
+/// A file-level warning of the reader (`file: …`) as a problem.
+fn file_problem(line: &str) -> Problem {
+    Problem::file(line.strip_prefix("file: ").unwrap_or(line))
+}
+
 impl Replayer {
     /// Open the file and check its header against the mapping: every setup failure happens here,
     /// before the first row.
@@ -112,7 +115,8 @@ impl Replayer {
             delimiter: input.delimiter_read.clone(),
             ..Summary::default()
         };
-        let file_warnings: Vec<String> = input.file_warnings.iter().cloned().chain(unmapped).collect();
+        let file_warnings: Vec<Problem> =
+            input.file_warnings.iter().cloned().chain(unmapped).map(|line| file_problem(&line)).collect();
         let context =
             RowContext { config, request_url: settings.request_url.clone(), pretty: settings.dump_data, accounts };
         let mut replayer = Replayer {
@@ -129,24 +133,31 @@ impl Replayer {
         Ok(replayer)
     }
 
-    fn warning(&mut self, line: &str) -> Result<()> {
+    fn warning(&mut self, problem: &Problem) -> Result<()> {
         self.summary.warnings += 1;
-        if self.summary.shown_warnings.len() < SHOWN {
-            self.summary.shown_warnings.push(line.to_owned());
-        }
+        self.summary.warning_groups.add(problem);
         if let Some(dumps) = &mut self.dumps {
-            dumps.warning(line)?;
+            dumps.warning(&problem.line())?;
+            if self.settings.problems_dump {
+                dumps.problem(problem)?;
+            }
         }
         Ok(())
     }
 
-    fn exception(&mut self, line: String) -> Result<()> {
+    /// A row not fired, for all of `problems` (one row's, at least one).
+    fn exception(&mut self, problems: &[Problem]) -> Result<()> {
         self.summary.rows_with_exceptions += 1;
-        if self.summary.shown_exceptions.len() < SHOWN {
-            self.summary.shown_exceptions.push(line.clone());
+        for problem in problems {
+            self.summary.exception_groups.add(problem);
         }
         if let Some(dumps) = &mut self.dumps {
-            dumps.exception(&line)?;
+            dumps.exception(&exception_line(problems))?;
+            if self.settings.problems_dump {
+                for problem in problems {
+                    dumps.problem(problem)?;
+                }
+            }
         }
         Ok(())
     }
@@ -172,9 +183,9 @@ impl Replayer {
             for (row, checked) in rows.drain(..) {
                 match checked {
                     Checked::Blank => self.summary.rows_blank += 1,
-                    Checked::Exception(line) => {
+                    Checked::Exception(problems) => {
                         self.summary.rows_read += 1;
-                        self.exception(line)?;
+                        self.exception(&problems)?;
                     }
                     Checked::Valid(info) => {
                         self.summary.rows_read += 1;
@@ -231,16 +242,24 @@ impl Replayer {
         match duplicate {
             None => {}
             Some(Duplicate::Row(first)) => {
-                self.exception(format!("row {row}: duplicate of row {first} (the same payload); row not fired"))?;
+                let message = format!("duplicate of row {first} (the same payload)");
+                self.exception(&[Problem::row(row, Kind::DuplicateRow, message)])?;
                 return Ok(false);
             }
             Some(Duplicate::OrderId(first)) => {
                 let columns = context.config.columns();
-                let column = columns.label(Field::OrderId);
                 let order_id = batch.order_id(info);
-                self.exception(format!(
-                    "row {row}{column} (order_id): order id {order_id:?} was already used in row {first}; row not fired"
-                ))?;
+                let column = columns.of(Field::OrderId).map(|index| columns.header(index).to_owned());
+                self.exception(&[Problem {
+                    value: column.as_ref().map(|_| order_id.to_owned()),
+                    column,
+                    field: Some(Field::OrderId.name().to_owned()),
+                    ..Problem::row(
+                        row,
+                        Kind::DuplicateOrderId,
+                        format!("order id {order_id:?} was already used in row {first}"),
+                    )
+                }])?;
                 return Ok(false);
             }
         }

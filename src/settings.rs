@@ -10,6 +10,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
 use crate::cli::{check_name, Delimiter, RunArgs};
+use crate::out::terminal::ColorChoice;
 use crate::read::mapping::Mapping;
 use crate::read::Encoding;
 
@@ -40,6 +41,12 @@ pub struct Settings {
     pub quiet: bool,
     /// `--ca-cert`: CA certificates to trust for an `https:` DCS, besides the system's store.
     pub ca_certs: Vec<CertificateDer<'static>>,
+    /// Write every problem as JSON lines beside the dumps (the server's pages read them).
+    pub problems_dump: bool,
+    /// `--color`.
+    pub color: ColorChoice,
+    /// `--proxy`, else the environment's proxy variables: which proxy each request goes through.
+    pub proxies: std::sync::Arc<crate::proxy::Proxies>,
 }
 
 impl Settings {
@@ -94,6 +101,9 @@ impl Settings {
             },
             quiet: args.quiet,
             ca_certs,
+            problems_dump: false,
+            color: args.color,
+            proxies: std::sync::Arc::new(crate::proxy::Proxies::new(args.proxy.as_deref())?),
         })
     }
 }

@@ -1,9 +1,9 @@
 //! `replayer accounts add` and `replayer accounts list` (SPEC §8), as a user types them: the
 //! table they print, in the embedded SQLite file or the database given.
 
-mod common;
+mod support;
 
-use common::replayer;
+use support::replayer;
 
 fn accounts(output_dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let output = replayer().arg("accounts").args(args).arg("--output-dir").arg(output_dir).output().unwrap();

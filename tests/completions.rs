@@ -1,9 +1,9 @@
 //! Shell completions and the manual page (`replayer completions <shell>`, `replayer man`), both
 //! generated from the clap definitions that give `--help`.
 
-mod common;
+mod support;
 
-use common::replayer;
+use support::replayer;
 
 fn stdout_of(args: &[&str]) -> String {
     let output = replayer().args(args).output().unwrap();

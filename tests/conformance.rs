@@ -3,12 +3,12 @@
 //! cells sent are the cells the case's JSON expects (trimmed, empty ones left out, as SPEC §4
 //! says), on the rows a spreadsheet shows them.
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
 use serde_json::Value;
+use support::*;
 
 fn conformance(folder: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/conformance").join(folder)

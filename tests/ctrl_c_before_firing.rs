@@ -5,7 +5,7 @@
 
 #![cfg(unix)]
 
-mod dcs;
+mod support;
 
 use std::io::Read;
 use std::path::Path;
@@ -13,7 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dcs::{client, dump_path, Dcs};
+use support::{client, dump_path, Dcs};
 
 /// Rows of the large files: a debug build checks them for several seconds, so the signal
 /// comes in the middle of the check.
@@ -21,20 +21,18 @@ const ROWS: usize = 200_000;
 /// Longer than any stop may take; a run still going then has hung.
 const BOUND: Duration = Duration::from_secs(90);
 
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
+use support::text;
 
 fn start(mut command: Command) -> Child {
     command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
 }
 
 fn interrupt(child: &Child) {
-    dcs::signal(child, libc::SIGINT);
+    support::signal(child, libc::SIGINT);
 }
 
 fn finish(child: Child) -> Output {
-    dcs::finish_within(child, BOUND).0
+    support::finish_within(child, BOUND).0
 }
 
 /// Waits until the run has written part of its requests dump: it is in the middle of the check.
@@ -66,7 +64,7 @@ fn ctrl_c_during_a_dry_run_removes_its_partial_dumps_and_exits_130() {
     let directory = tempfile::tempdir().unwrap();
     let csv = client(directory.path(), ROWS);
     let output = directory.path().join("out");
-    let command = || dcs::replayer("dry", &csv, &output, "http://127.0.0.1:9/tag", &["--dump-data"]);
+    let command = || support::replayer_to("dry", &csv, &output, "http://127.0.0.1:9/tag", &["--dump-data"]);
     let mut child = start(command());
     wait_for_the_check(&mut child, &output);
     interrupt(&child);
@@ -98,7 +96,8 @@ fn ctrl_c_while_a_live_run_checks_the_file_sends_nothing_and_writes_nothing() {
     let csv = client(directory.path(), ROWS);
     let output = directory.path().join("out");
     let dcs = Dcs::ok();
-    let mut child = start(dcs::replayer("live", &csv, &output, &dcs.url, &["--fire-tag", "--yes", "--dump-data"]));
+    let mut child =
+        start(support::replayer_to("live", &csv, &output, &dcs.url, &["--fire-tag", "--yes", "--dump-data"]));
     wait_for_the_check(&mut child, &output);
     interrupt(&child);
     let run = finish(child);
@@ -117,11 +116,11 @@ fn ctrl_c_at_the_question_sends_nothing_writes_nothing_and_releases_the_lock() {
     std::fs::create_dir(&output).unwrap();
     // A database of its own, so that the lock is taken before the question.
     let database = format!("sqlite://{}?mode=rwc", directory.path().join("journal.sqlite").display());
-    dcs::accounts_add(&database, "t3st-t0k3n-0001", "dcs-test");
+    support::accounts_add(&database, "t3st-t0k3n-0001", "dcs-test");
     let dcs = Dcs::ok();
     let arguments = ["--fire-tag", "--dump-data", "--database-url", &database];
-    let (terminal, run_side) = dcs::pseudo_terminal();
-    let mut command = dcs::replayer("ask", &csv, &output, &dcs.url, &arguments);
+    let (terminal, run_side) = support::pseudo_terminal();
+    let mut command = support::replayer_to("ask", &csv, &output, &dcs.url, &arguments);
     let mut child = command.stdin(Stdio::from(run_side)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
 
     // Read what the run says until it asks.
@@ -153,7 +152,8 @@ fn ctrl_c_at_the_question_sends_nothing_writes_nothing_and_releases_the_lock() {
     drop(terminal);
 
     // The lock was released, not left to be taken over: the next run fires every row.
-    let run = dcs::replayer("ask", &csv, &output, &dcs.url, &[&arguments[..], &["--yes"]].concat()).output().unwrap();
+    let run =
+        support::replayer_to("ask", &csv, &output, &dcs.url, &[&arguments[..], &["--yes"]].concat()).output().unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
     assert!(!text(&run).contains("took over the lock"), "{}", text(&run));
     assert_eq!(dcs.hit_count(), 300);
@@ -165,7 +165,7 @@ fn a_quick_double_ctrl_c_is_one_request_to_stop() {
     let csv = client(directory.path(), ROWS);
     let output = directory.path().join("out");
     std::fs::create_dir(&output).unwrap();
-    let mut child = start(dcs::replayer("twice", &csv, &output, "http://127.0.0.1:9/tag", &["--dump-data"]));
+    let mut child = start(support::replayer_to("twice", &csv, &output, "http://127.0.0.1:9/tag", &["--dump-data"]));
     wait_for_the_check(&mut child, &output);
     interrupt(&child);
     std::thread::sleep(Duration::from_millis(50));

@@ -1,9 +1,9 @@
 //! The dump files (SPEC §6): names, modes, content, and never overwriting.
 
-mod common;
+mod support;
 
-use common::*;
 use sha2::{Digest, Sha256};
+use support::*;
 
 const ONE_ROW: &str = "01/06/2024 10:00,C-1,O-1,10.00,news letter,ST01";
 
@@ -104,7 +104,7 @@ fn other_files_in_the_output_directory_are_left_alone() {
     std::fs::create_dir(client.output()).unwrap();
     let other = client.output().join("fixture-requests-notes.txt");
     std::fs::write(&other, "mine").unwrap();
-    let before = common::run("fixture", &client.csv(), &client.output(), &["--dump-data"]);
+    let before = support::run("fixture", &client.csv(), &client.output(), &["--dump-data"]);
     before.expect_code(0);
     assert_eq!(std::fs::read_to_string(&other).unwrap(), "mine");
     let written: Vec<_> = files_under(&client.output()).into_iter().filter(|path| *path != other).collect();

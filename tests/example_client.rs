@@ -1,11 +1,11 @@
 //! The committed example client (clients/example) through a dry run with `--dump-data`.
 
-mod common;
+mod support;
 
 use std::collections::BTreeMap;
 
-use common::*;
 use sha2::{Digest, Sha256};
+use support::*;
 
 const NAME: &str = "example";
 

@@ -7,8 +7,7 @@
 #[path = "api/helpers.rs"]
 mod helpers;
 
-#[path = "dcs/mod.rs"]
-mod dcs;
+mod support;
 
 #[path = "webdriver/mod.rs"]
 mod webdriver;
@@ -24,7 +23,7 @@ use webdriver::{browser, screenshot, start_driver, wait_for_text};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_fires_the_example_from_the_page_and_watches_it_reach_32_of_32() {
     let Some((webdriver, _driver)) = start_driver().await else { return };
-    let dcs = std::thread::spawn(dcs::Dcs::ok).join().unwrap();
+    let dcs = std::thread::spawn(support::Dcs::ok).join().unwrap();
     let url = dcs.url.clone();
     // 10 a second: the fire lasts about three seconds, long enough to watch.
     let app = spawn_app_with(move |config| {
@@ -61,7 +60,7 @@ async fn confirm(browser: &Client, rows: &str) -> Result<(), fantoccini::error::
     Ok(())
 }
 
-async fn run(app: &helpers::TestApp, browser: &Client, dcs: &dcs::Dcs) -> Result<(), fantoccini::error::CmdError> {
+async fn run(app: &helpers::TestApp, browser: &Client, dcs: &support::Dcs) -> Result<(), fantoccini::error::CmdError> {
     browser.goto(&app.url("/")).await?;
     browser.find(Locator::Css("input[name=email]")).await?.send_keys("olga@example.com").await?;
     browser.find(Locator::Css("input[name=password]")).await?.send_keys(helpers::PASSWORD).await?;

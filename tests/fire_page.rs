@@ -6,8 +6,7 @@
 #[path = "api/helpers.rs"]
 mod helpers;
 
-#[path = "dcs/mod.rs"]
-mod dcs;
+mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,14 +16,14 @@ use replayer::db::users::Role;
 use reqwest::header::COOKIE;
 use serde_json::{json, Value};
 
-use dcs::{Dcs, Reply};
 use helpers::{app_of_binary, free_port, repo, serve_binary_on, spawn_app_with, Browser, ServerProcess, TestApp};
+use support::{Dcs, Reply};
 
 /// The in-process DCS, started outside the test's runtime and shut down without blocking it.
 struct TestDcs(Dcs);
 
 impl TestDcs {
-    fn start(script: impl Fn(&dcs::Hit, usize) -> Reply + Send + Sync + 'static) -> TestDcs {
+    fn start(script: impl Fn(&support::Hit, usize) -> Reply + Send + Sync + 'static) -> TestDcs {
         TestDcs(std::thread::spawn(move || Dcs::start(script)).join().unwrap())
     }
 
@@ -90,7 +89,7 @@ impl Browser<'_> {
 fn big_client(directory: &Path, rows: usize) -> std::path::PathBuf {
     let folder = directory.join("clients").join("big");
     std::fs::create_dir_all(&folder).unwrap();
-    dcs::client(&folder, rows)
+    support::client(&folder, rows)
 }
 
 /// A client of `rows` rows in a folder of its own, and an app that fires at a local DCS at `rate`.
@@ -339,7 +338,7 @@ async fn serve_binary(dir: &Path, port: u16, clients: &Path, dcs: &str, rate: &s
 async fn a_command_line_run_for_the_account_the_page_fires_is_refused_with_the_lock_message() {
     let directory = tempfile::tempdir().unwrap();
     let csv = big_client(directory.path(), 2_000);
-    let gate = dcs::Gate::shut();
+    let gate = support::Gate::shut();
     let held = gate.clone();
     let dcs = TestDcs::start(move |_, _| Reply::Held(held.clone(), 200));
     // The real binary serves: a lock holder is known alive by its process's name.
@@ -350,18 +349,14 @@ async fn a_command_line_run_for_the_account_the_page_fires_is_refused_with_the_l
     app.add_user(OPERATOR, Role::Operator).await;
     let database_url = format!("sqlite:{}", app.dir.path().join("replayer.sqlite").display());
     // A run with --database-url checks the tokens there: the account is added the usual way.
-    dcs::accounts_add(&database_url, "t3st-t0k3n-0001", "dcs-1");
+    support::accounts_add(&database_url, "t3st-t0k3n-0001", "dcs-1");
     let operator = app.sign_in(OPERATOR).await;
     let id = operator.upload_and_check("big", &csv).await;
     assert_eq!(operator.fire(&id, 2_000).await.status(), 202);
     let output = directory.path().join("cli-out");
     let cli = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_replayer"))
-            .args(["--name", "cli", "--fire-tag", "--yes", "--quiet", "--load-file"])
-            .arg(&csv)
-            .arg("--output-dir")
-            .arg(&output)
-            .args(["--database-url", &database_url, "--request-url", "http://127.0.0.1:9/tag"])
+        support::replayer_to("cli", &csv, &output, "http://127.0.0.1:9/tag", &["--fire-tag", "--yes", "--quiet"])
+            .args(["--database-url", &database_url])
             .output()
             .unwrap()
     })

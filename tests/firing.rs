@@ -1,13 +1,12 @@
 //! Live firing (SPEC §7) against a real local HTTP server, running the real binary.
 
-mod dcs;
+mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
-use dcs::{client, closed_port_url, dump_lines, dump_path, Dcs, Reply};
+use support::{client, closed_port_url, dump_lines, dump_path, Dcs, Reply};
 
 struct Run {
     code: i32,
@@ -18,7 +17,7 @@ struct Run {
 
 fn replayer(csv: &Path, output: &Path, url: &str, extra: &[&str]) -> Run {
     let started = Instant::now();
-    let result = dcs::replayer("fire-test", csv, output, url, extra).output().unwrap();
+    let result = support::replayer_to("fire-test", csv, output, url, extra).output().unwrap();
     Run {
         code: result.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&result.stdout).into_owned(),
@@ -101,7 +100,7 @@ fn a_401_stops_the_run_after_few_requests() {
     let run = live(&csv, &output, &dcs.url, &["--concurrency", "4"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(dcs.hit_count() <= 20, "{} requests after a 401", dcs.hit_count());
-    assert!(run.stderr.contains("refused the account"), "{}", run.stderr);
+    assert!(support::flat(&run.stderr).contains("refused the account"), "{}", run.stderr);
     assert_eq!(dump_lines(&output, "responses").len(), dcs.hit_count());
 }
 
@@ -113,7 +112,8 @@ fn a_dcs_that_is_down_ends_with_exit_3_in_bounded_time() {
     let run = live(&csv, &output, &closed_port_url(), &["--max-retries", "1", "--concurrency", "4"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.elapsed < Duration::from_secs(30), "took {:?}", run.elapsed);
-    assert!(run.stderr.contains("looked down") && run.stderr.contains("Rerun the same command"), "{}", run.stderr);
+    let stderr = support::flat(&run.stderr);
+    assert!(stderr.contains("looked down") && stderr.contains("Rerun the same command"), "{stderr}");
     let responses = dump_lines(&output, "responses");
     assert!(responses.len() >= 20 && responses.len() < 100, "{} responses", responses.len());
     assert!(responses.iter().all(|line| line.contains("\"error\"")));
@@ -217,19 +217,12 @@ fn sigint_stops_finishes_in_flight_and_loses_nothing() {
     let csv = client(directory.path(), 400);
     let dcs = Dcs::start(|_, _| Reply::Slow(Duration::from_millis(100), 200));
     let output = directory.path().join("out");
-    let mut child = Command::cargo_bin("replayer")
-        .unwrap()
-        .args(["--name", "sigint", "--fire-tag", "--yes", "--concurrency", "4", "--load-file"])
-        .arg(&csv)
-        .arg("--output-dir")
-        .arg(&output)
-        .args(["--request-url", &dcs.url])
-        .env_remove("REPLAYER_DATABASE_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        support::replayer_to("sigint", &csv, &output, &dcs.url, &["--fire-tag", "--yes", "--concurrency", "4"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
     // Wait until firing is well under way, then interrupt.
     dcs.wait_for_hits(20);
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -280,4 +273,93 @@ fn a_server_closing_each_connection_gets_every_row_once() {
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["attempts"].as_u64().unwrap())
         .collect();
     assert_eq!(attempts, vec![1; 30], "a connection the server closed costs no attempt");
+}
+
+/// The `--report` file a run wrote.
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("the report was written")).unwrap()
+}
+
+#[test]
+fn the_report_of_a_dry_run_has_the_counts_and_no_separators() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 1200);
+    let path = directory.path().join("report.json");
+    let run =
+        replayer(&csv, &directory.path().join("out"), "http://127.0.0.1:9/tag", &["--report", path.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = report(&path);
+    assert_eq!(report["exit_code"], 0);
+    assert_eq!(report["stop"], serde_json::Value::Null);
+    assert_eq!((report["rows"]["read"].as_u64(), report["rows"]["valid"].as_u64()), (Some(1200), Some(1200)));
+    assert_eq!(report["dates"]["first"], "2024-06-01");
+    assert_eq!(report["accounts"]["t3st-t0k3n-0001"], 1200);
+    assert_eq!(report["encoding"], "UTF-8");
+    assert_eq!(report["account_tokens"]["checked"], false);
+    assert_eq!(report["dump_files"], serde_json::json!([]));
+    assert_eq!(report["fire"], serde_json::Value::Null);
+    assert!(run.stdout.contains("1,200"), "the terminal has separators: {}", run.stdout);
+}
+
+#[test]
+fn the_report_of_a_finished_live_run_has_its_figures() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 300);
+    let dcs = Dcs::ok();
+    let path = directory.path().join("report.json");
+    let run = live(&csv, &directory.path().join("out"), &dcs.url, &["--report", path.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = report(&path);
+    assert_eq!(report["exit_code"], 0);
+    let fire = &report["fire"];
+    assert_eq!(
+        (fire["fired"].as_u64(), fire["accepted"].as_u64(), fire["failed"].as_u64()),
+        (Some(300), Some(300), Some(0))
+    );
+    assert_eq!(fire["request_url"], dcs.url.as_str());
+    assert!(fire["requests_per_second"].as_f64().unwrap() > 0.0);
+    assert!(fire["latency_ms"]["max"].as_u64().unwrap() >= fire["latency_ms"]["p50"].as_u64().unwrap());
+    let files = report["dump_files"].as_array().unwrap();
+    assert!(files.iter().any(|file| file.as_str().unwrap().contains("-responses-")), "{files:?}");
+}
+
+#[test]
+fn a_dcs_answering_500_stops_the_run_naming_the_status_and_the_report_says_why() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 5000);
+    let dcs = Dcs::start(|_, _| Reply::Status(500));
+    let path = directory.path().join("report.json");
+    let run = live(
+        &csv,
+        &directory.path().join("out"),
+        &dcs.url,
+        &["--max-retries", "0", "--concurrency", "2", "--report", path.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let stderr = support::flat(&run.stderr);
+    assert!(stderr.contains("20 requests in a row failed after every retry: 500 ×2"), "{stderr}");
+    assert!(run.stdout.contains("not accepted, by cause: 500 ×"), "{}", run.stdout);
+    let report = report(&path);
+    assert_eq!(report["exit_code"], 3);
+    assert_eq!(report["stop"]["reason"], "dcs_down");
+    assert!(report["stop"]["message"].as_str().unwrap().contains("500 ×"), "{}", report["stop"]);
+    let failures = report["fire"]["failures"]["500"].as_u64().unwrap();
+    assert!((20..5000).contains(&failures), "{failures} failures");
+    assert_eq!(report["fire"]["accepted"], 0);
+}
+
+#[test]
+fn a_run_that_cannot_start_still_writes_its_report() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 1);
+    std::fs::write(directory.path().join("mapping.json"), r#"{"account_token": "t3st-t0k3n-0001", "colums": {}}"#)
+        .unwrap();
+    let path = directory.path().join("report.json");
+    let run =
+        replayer(&csv, &directory.path().join("out"), "http://127.0.0.1:9/tag", &["--report", path.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let report = report(&path);
+    assert_eq!(report["exit_code"], 2);
+    assert_eq!(report["stop"]["reason"], "could_not_start");
+    assert!(report["stop"]["message"].as_str().unwrap().contains("colums"), "{}", report["stop"]);
 }

@@ -2,15 +2,14 @@
 //! runs on SQLite, on MariaDB (REPLAYER_TEST_MYSQL_URL) and on PostgreSQL
 //! (REPLAYER_TEST_POSTGRES_URL); `.ci/run` starts both servers and sets both.
 
-mod dcs;
+mod support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
-use dcs::{dump_lines, Dcs, Gate, Reply};
+use support::{dump_lines, Dcs, Gate, Reply};
 
 #[derive(Clone, Copy, Debug)]
 enum Backend {
@@ -63,7 +62,7 @@ fn command(csv: &Path, output: &Path, url: &str, database: &str, extra: &[&str])
 }
 
 fn named(name: &str, csv: &Path, output: &Path, url: &str, database: &str, extra: &[&str]) -> Command {
-    dcs::replayer(name, csv, output, url, &[&["--database-url", database], extra].concat())
+    support::replayer_to(name, csv, output, url, &[&["--database-url", database], extra].concat())
 }
 
 /// A runtime and a connection to `database`, for the tests' own SQL.
@@ -110,9 +109,7 @@ fn insert_account_without_connection(database: &str, token: &str) {
     );
 }
 
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
+use support::text;
 
 fn every_backend(test: fn(Backend)) {
     test(Backend::Sqlite);
@@ -129,7 +126,7 @@ fn kill_9_then_rerun(backend: Backend) {
     let directory = tempfile::tempdir().unwrap();
     let Some(database) = database_url(backend, directory.path()) else { return };
     let token = unique_token("kill");
-    dcs::accounts_add(&database, &token, "dcs-test");
+    support::accounts_add(&database, &token, "dcs-test");
     let rows = 600;
     let csv = client(directory.path(), &token, rows);
     let output = directory.path().join("out");
@@ -189,7 +186,7 @@ fn refire(backend: Backend) {
     let directory = tempfile::tempdir().unwrap();
     let Some(database) = database_url(backend, directory.path()) else { return };
     let token = unique_token("refire");
-    dcs::accounts_add(&database, &token, "dcs-test");
+    support::accounts_add(&database, &token, "dcs-test");
     let csv = client(directory.path(), &token, 5);
     let output = directory.path().join("out");
     let dcs = Dcs::ok();
@@ -212,7 +209,7 @@ fn unknown_token(backend: Backend) {
     let directory = tempfile::tempdir().unwrap();
     let Some(database) = database_url(backend, directory.path()) else { return };
     let known = unique_token("known");
-    dcs::accounts_add(&database, &known, "dcs-test");
+    support::accounts_add(&database, &known, "dcs-test");
     let no_connection = unique_token("noconn");
     insert_account_without_connection(&database, &no_connection);
     std::fs::write(directory.path().join("mapping.json"), r#"{"events": ["sale"]}"#).unwrap();
@@ -245,15 +242,7 @@ fn without_a_database_the_summary_says_tokens_were_not_checked() {
     let directory = tempfile::tempdir().unwrap();
     let csv = client(directory.path(), "t0k3n-n0-db-0001", 2);
     let output = directory.path().join("out");
-    let run = Command::cargo_bin("replayer")
-        .unwrap()
-        .args(["--name", "nodb", "--dump-data", "--load-file"])
-        .arg(&csv)
-        .arg("--output-dir")
-        .arg(&output)
-        .env_remove("REPLAYER_DATABASE_URL")
-        .output()
-        .unwrap();
+    let run = support::replayer_on("nodb", &csv, &output, &["--dump-data"]).output().unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
     assert!(text(&run).contains("NOT checked against attrib_account"), "{}", text(&run));
     // A dry run without a database touches none: no SQLite file appears.
@@ -287,7 +276,7 @@ fn overlapping_runs(backend: Backend) {
     let directory = tempfile::tempdir().unwrap();
     let Some(database) = database_url(backend, directory.path()) else { return };
     let token = unique_token("lock");
-    dcs::accounts_add(&database, &token, "dcs-test");
+    support::accounts_add(&database, &token, "dcs-test");
     let csv = client(directory.path(), &token, 200);
     // The DCS holds its answers until the second run is over: the first is firing all along,
     // however slow the machine.
@@ -332,7 +321,7 @@ fn lock_lost(backend: Backend) {
     let directory = tempfile::tempdir().unwrap();
     let Some(database) = database_url(backend, directory.path()) else { return };
     let token = unique_token("lost");
-    dcs::accounts_add(&database, &token, "dcs-test");
+    support::accounts_add(&database, &token, "dcs-test");
     let csv = client(directory.path(), &token, 400);
     let dcs = Dcs::start(|_, _| Reply::Slow(Duration::from_millis(20), 200));
     let mut child = command(

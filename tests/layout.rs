@@ -273,12 +273,17 @@ fn reading_knows_nothing_of_rows_and_shared_types_sit_below_both() {
     let (top, _) = graphs();
     let imports = |module: &str| top.get(module).cloned().unwrap_or_default();
     assert!(
-        imports("read").is_subset(&["dates", "field"].map(String::from).into()),
+        imports("read").is_subset(&["dates", "field", "problem"].map(String::from).into()),
         "read imports {:?}",
         imports("read")
     );
-    assert!(imports("dates").is_subset(&["field"].map(String::from).into()), "dates imports {:?}", imports("dates"));
+    assert!(
+        imports("dates").is_subset(&["field", "problem"].map(String::from).into()),
+        "dates imports {:?}",
+        imports("dates")
+    );
     assert!(imports("field").is_empty(), "field imports {:?}", imports("field"));
+    assert!(imports("problem").is_empty(), "problem imports {:?}", imports("problem"));
     for below in ["read", "row", "db", "out"] {
         for above in ["web", "fire", "run", "replayer"] {
             assert!(!imports(below).contains(above), "{below} imports {above}");

@@ -1,9 +1,9 @@
 //! A bad mapping stops the run before the CSV is read (SPEC §3): exit 2, a message naming the
 //! key, nothing written.
 
-mod common;
+mod support;
 
-use common::*;
+use support::*;
 
 /// The fixture mapping with `from` replaced by `to`.
 fn mapping_with(from: &str, to: &str) -> String {

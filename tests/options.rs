@@ -1,8 +1,9 @@
 //! The command line (SPEC §2): bad options stop the run with exit 2 and nothing written.
 
-mod common;
+mod support;
 
-use common::*;
+use assert_cmd::prelude::*;
+use support::*;
 
 const ROW: &str = "01/06/2024 10:00,C-1,O-1,10.00,,ST01";
 

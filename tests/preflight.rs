@@ -1,33 +1,19 @@
 //! Before and around a live run (SPEC §7, §8): the confirmation, the pre-flight's counts, the
 //! option ranges, which database checks the account tokens, and passwords never printed.
 
-mod dcs;
+mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use assert_cmd::cargo::CommandCargoExt;
-use dcs::{client, Dcs, Reply};
+use support::{answering, client, Dcs, Reply};
 
 fn replayer(csv: &Path, output: &Path, url: &str, extra: &[&str]) -> Command {
-    dcs::replayer("pre", csv, output, url, extra)
+    support::replayer_to("pre", csv, output, url, extra)
 }
 
 fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
-
-/// Runs with its standard input on a terminal (a pseudo-terminal), typing `answer` at the question.
-#[cfg(unix)]
-fn answering(mut command: Command, answer: &str) -> Output {
-    use std::io::Write;
-    let (mut master, slave) = dcs::pseudo_terminal();
-    let child = command.stdin(Stdio::from(slave)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    // The terminal keeps the line until the question reads it.
-    master.write_all(format!("{answer}\n").as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    drop(master);
-    output
 }
 
 #[cfg(unix)]
@@ -145,11 +131,9 @@ fn rows_the_dcs_refused_before_are_counted_in_the_preflight() {
 }
 
 fn accounts_add(output: &Path, token: &str) {
-    let added = Command::cargo_bin("replayer")
-        .unwrap()
+    let added = support::replayer()
         .args(["accounts", "add", "--token", token, "--connection", "dcs-test", "--output-dir"])
         .arg(output)
-        .env_remove("REPLAYER_DATABASE_URL")
         .output()
         .unwrap();
     assert_eq!(added.status.code(), Some(0), "{}", text(&added));

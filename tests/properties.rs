@@ -2,7 +2,7 @@
 //! row's tag URL parses back to exactly its payload, whatever its cells hold. And the binary
 //! never panics on an arbitrary file.
 
-mod common;
+mod support;
 
 use std::sync::OnceLock;
 
@@ -129,7 +129,8 @@ proptest! {
             Err(problems) => {
                 prop_assert!(!problems.is_empty());
                 for problem in &problems {
-                    prop_assert!(!problem.text.contains(EMAIL) && !problem.text.contains("7946 0123"), "{}", problem.text);
+                    let shown = format!("{} {:?}", problem.message, problem.value);
+                    prop_assert!(!shown.contains(EMAIL) && !shown.contains("7946 0123"), "{}", shown);
                 }
             }
             Ok(formatted) => {
@@ -150,7 +151,7 @@ proptest! {
                     .collect();
                 expected.push(("rid".to_owned(), payload.rid().to_owned()));
 
-                let tag_url = payload.tag_url(common::REQUEST_URL);
+                let tag_url = payload.tag_url(support::REQUEST_URL);
                 let url = url::Url::parse(&tag_url).unwrap();
                 prop_assert_eq!(url.path(), "/tag");
                 prop_assert_eq!(url.fragment(), None);
@@ -164,7 +165,8 @@ proptest! {
                 prop_assert!(!json.to_lowercase().contains("jane.doe@example.com"));
                 prop_assert!(!json.contains("7946 0123") && !json.contains("+442079460123"));
                 for warning in &formatted.warnings {
-                    prop_assert!(!warning.text.contains(EMAIL) && !warning.text.contains("7946 0123"), "{}", warning.text);
+                    let shown = format!("{} {:?}", warning.message, warning.value);
+                    prop_assert!(!shown.contains(EMAIL) && !shown.contains("7946 0123"), "{}", shown);
                 }
                 // The same row gives the same payload.
                 prop_assert_eq!(&replayer_config().format_data(&record).unwrap().payload, payload);
@@ -239,17 +241,17 @@ fn no_file_makes_the_binary_panic_and_most_structured_rows_are_valid() {
     let counts = std::cell::RefCell::new((0u64, 0u64));
     runner
         .run(&file_bytes(), |bytes| {
-            let client = common::Client::new(common::MAPPING, &bytes);
-            let run = common::dump(&client, &[]);
+            let client = support::Client::new(support::MAPPING, &bytes);
+            let run = support::dump(&client, &[]);
             prop_assert!([0, 1, 2].contains(&run.code), "exit {}:\n{}", run.code, run.stderr);
             if run.code != 2 {
                 let dumps = run.dumps("fixture");
                 for line in dumps.lines("requests") {
-                    common::query_map(&line);
+                    support::query_map(&line);
                     prop_assert!(!line.contains("%EF%BF%BD"), "a replacement character reached a tag: {line}");
                 }
                 let valid = dumps.validated().len() as u64;
-                let read: u64 = common::summary_value(&run.stdout, "rows read").parse().unwrap();
+                let read: u64 = support::summary_value(&run.stdout, "rows read").parse().unwrap();
                 let mut counts = counts.borrow_mut();
                 counts.0 += read;
                 counts.1 += valid;
@@ -322,12 +324,12 @@ proptest! {
             expected.push((row, sent));
         }
         let mapping = serde_json::json!({
-            "account_token": common::TOKEN,
+            "account_token": support::TOKEN,
             "custom": {"row_key": "row_key", "c1": "c1", "c2": "c2", "c3": "c3"},
             "defaults": {"event_name": "offline_sale", "event_time": "2024-06-01T12:00:00Z", "customer_id": "c"}
         });
-        let client = common::Client::new(&mapping.to_string(), &file);
-        let run = common::dump(&client, &[]);
+        let client = support::Client::new(&mapping.to_string(), &file);
+        let run = support::dump(&client, &[]);
         prop_assert_eq!(run.code, 0, "{}", run.stderr);
         let sent: Vec<(u64, Vec<(String, String)>)> = run
             .dumps("fixture")

@@ -1,11 +1,11 @@
 //! Reading the client's file (SPEC §5): encodings, delimiters, quoted cells, spreadsheet row
 //! numbers, blank and ragged rows, header checks.
 
-mod common;
+mod support;
 
 use std::path::Path;
 
-use common::*;
+use support::*;
 
 fn dump_fixture(case: &str) -> (tempfile::TempDir, Run) {
     let out = tempfile::tempdir().unwrap();
@@ -346,7 +346,7 @@ fn a_given_delimiter_overrides_the_sniffing() {
     let out = tempfile::tempdir().unwrap();
     let run = run("fixture", &fixture("semicolon").join("input.csv"), out.path(), &["--delimiter", ","]);
     run.expect_code(2);
-    let run2 = common::run("fixture", &fixture("semicolon").join("input.csv"), out.path(), &["--delimiter", ";"]);
+    let run2 = support::run("fixture", &fixture("semicolon").join("input.csv"), out.path(), &["--delimiter", ";"]);
     run2.expect_code(0);
 }
 

@@ -1,9 +1,9 @@
 //! Row-level checks (SPEC §4, §5, §6): duplicates, cells that try to change the tag's query, and
 //! the tag URL's length limit.
 
-mod common;
+mod support;
 
-use common::*;
+use support::*;
 
 #[test]
 fn duplicate_order_ids_and_duplicate_rows() {

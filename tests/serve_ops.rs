@@ -6,6 +6,8 @@
 #[path = "api/helpers.rs"]
 mod helpers;
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

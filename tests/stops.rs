@@ -6,15 +6,14 @@
 
 #![cfg(unix)]
 
-mod dcs;
+mod support;
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
-use dcs::{client, signal, Dcs, Reply};
+use support::{client, run_dump, signal, Dcs, Reply};
 
 /// Rows of the large files: beyond what fills every channel of the pipeline many times over.
 const ROWS: usize = 30_000;
@@ -22,7 +21,7 @@ const ROWS: usize = 30_000;
 const BOUND: Duration = Duration::from_secs(90);
 
 fn start(name: &str, csv: &Path, output: &Path, url: &str, extra: &[&str]) -> Child {
-    dcs::replayer(name, csv, output, url, &[&["--fire-tag", "--yes", "--quiet"], extra].concat())
+    support::replayer_to(name, csv, output, url, &[&["--fire-tag", "--yes", "--quiet"], extra].concat())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -31,22 +30,10 @@ fn start(name: &str, csv: &Path, output: &Path, url: &str, extra: &[&str]) -> Ch
 
 /// Waits for the run to end, at most `BOUND`: a run still going then is killed and the test fails.
 fn finish(child: Child) -> (Output, Duration) {
-    dcs::finish_within(child, BOUND)
+    support::finish_within(child, BOUND)
 }
 
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
-
-/// The dump of `kind` written by the run named `name`.
-fn run_dump(output: &Path, name: &str, kind: &str) -> Option<PathBuf> {
-    let prefix = format!("{name}-{kind}-");
-    std::fs::read_dir(output)
-        .ok()?
-        .filter_map(|entry| entry.ok())
-        .map(|entry| entry.path())
-        .find(|path| path.file_name().unwrap().to_string_lossy().starts_with(&prefix))
-}
+use support::text;
 
 /// The `responses` lines of a run, by rid: its status (None for an error) for each.
 fn responses(output: &Path, name: &str) -> HashMap<String, Option<u64>> {
@@ -101,7 +88,8 @@ fn ctrl_c_on_a_large_file_stops_in_bounded_time_and_the_rerun_completes_it() {
 
     let (rerun, _) = finish(start("int-2", &csv, &output, &dcs.url, &[]));
     assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun));
-    assert!(String::from_utf8_lossy(&rerun.stdout).contains(&format!("already fired:        {}", received.len())));
+    assert!(String::from_utf8_lossy(&rerun.stdout)
+        .contains(&format!("already fired:        {}", support::separated(received.len()))));
     let per_rid = hits_per_rid(&[&dcs]);
     assert_eq!(per_rid.len(), ROWS, "every row reached the DCS");
     assert!(per_rid.values().all(|&count| count == 1), "a row the DCS had accepted was sent again");
@@ -237,7 +225,7 @@ fn kill_9_three_times_then_a_rerun_fires_again_only_the_last_answers() {
     for (index, &(first, last, killed)) in kills.iter().enumerate() {
         let later: HashSet<&str> = hits[last..].iter().map(|hit| hit.rid()).collect();
         let repeated: Vec<_> = hits[first..last].iter().filter(|hit| later.contains(hit.rid())).collect();
-        let since = |hit: &&dcs::Hit| killed.saturating_duration_since(hit.at);
+        let since = |hit: &&support::Hit| killed.saturating_duration_since(hit.at);
         let oldest = repeated.iter().map(since).max().unwrap_or_default();
         let answered_in = |window: Duration| hits[first..last].iter().filter(|hit| since(hit) <= window).count();
         report.push(format!(
@@ -312,18 +300,8 @@ fn a_lost_lock_mid_run_stops_it_with_exit_3() {
     let csv = client(directory.path(), ROWS);
     let output = directory.path().join("out");
     let dcs = Dcs::start(|_, _| Reply::Slow(Duration::from_millis(2), 200));
-    let mut child = Command::cargo_bin("replayer").unwrap();
-    child
-        .args(["--name", "lock-1", "--fire-tag", "--yes", "--quiet", "--load-file"])
-        .arg(&csv)
-        .arg("--output-dir")
-        .arg(&output)
-        .args(["--request-url", &dcs.url])
-        .env_remove("REPLAYER_DATABASE_URL")
-        .env("REPLAYER_HEARTBEAT_SECONDS", "0.2")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut child = support::replayer_to("lock-1", &csv, &output, &dcs.url, &["--fire-tag", "--yes", "--quiet"]);
+    child.env("REPLAYER_HEARTBEAT_SECONDS", "0.2").stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = child.spawn().unwrap();
     dcs.wait_for_hits(2000);
     // Another run takes the lock over, as one would after believing this one dead.
@@ -347,4 +325,65 @@ fn a_401_on_a_large_file_stops_it_with_exit_3() {
     // The first 403 stops the sending: only the requests already in flight follow it.
     assert!(dcs.hit_count() <= 3000 + 8, "{} requests", dcs.hit_count());
     assert_eq!(responses(&output, "refused").len(), dcs.hit_count());
+}
+
+/// A count the pre-flight prints after `label`, thousands separators removed; 0 when absent.
+fn preflight_count(stderr: &str, label: &str) -> usize {
+    let Some(at) = stderr.find(label) else { return 0 };
+    let digits: String = stderr[at + label.len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(|c| *c != ',')
+        .collect();
+    digits.parse().unwrap_or_else(|_| panic!("no count after {label:?} in\n{stderr}"))
+}
+
+/// Rows of the resume tests: many journal batches ahead of the sending, whatever the timing.
+const RESUME_ROWS: usize = 40_000;
+
+#[test]
+fn after_ctrl_c_the_rerun_preflight_counts_exactly_what_the_dcs_received() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), RESUME_ROWS);
+    let output = directory.path().join("out");
+    let dcs = Dcs::ok();
+    let child = start("honest-1", &csv, &output, &dcs.url, &[]);
+    dcs.wait_for_hits(4000);
+    signal(&child, libc::SIGINT);
+    let (run, _) = finish(child);
+    assert_eq!(run.status.code(), Some(130), "{}", text(&run));
+    let received: HashSet<String> = dcs.hits().iter().map(|hit| hit.rid().to_owned()).collect();
+    assert!(received.len() < RESUME_ROWS, "the whole file was sent before Ctrl-C landed");
+
+    // The rerun, refused at the question: only its pre-flight is read.
+    let rerun = support::answering(support::replayer_to("honest-2", &csv, &output, &dcs.url, &["--fire-tag"]), "no");
+    let stderr = String::from_utf8_lossy(&rerun.stderr);
+    assert_eq!(preflight_count(&stderr, "already fired, skipped: "), received.len(), "{stderr}");
+    assert!(!stderr.contains("may have been sent"), "rows never sent are said to be maybe sent:\n{stderr}");
+    assert_eq!(preflight_count(&stderr, "About to fire "), RESUME_ROWS - received.len(), "{stderr}");
+}
+
+#[test]
+fn after_kill_9_the_rerun_preflight_says_which_rows_may_have_been_sent() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), RESUME_ROWS);
+    let output = directory.path().join("out");
+    let dcs = Dcs::ok();
+    let mut child = start("died-1", &csv, &output, &dcs.url, &["--concurrency", "8"]);
+    dcs.wait_for_hits(4000);
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let received: HashSet<String> = dcs.hits().iter().map(|hit| hit.rid().to_owned()).collect();
+
+    let rerun = support::answering(support::replayer_to("died-2", &csv, &output, &dcs.url, &["--fire-tag"]), "no");
+    let stderr = String::from_utf8_lossy(&rerun.stderr);
+    let skipped = preflight_count(&stderr, "already fired, skipped: ");
+    let maybe = preflight_count(&stderr, "up to ");
+    assert!(stderr.contains("may have been sent by a run that died"), "{stderr}");
+    // Accepted rows were received; every received row is accepted or among the "may".
+    assert!(skipped <= received.len() && received.len() <= skipped + maybe, "{skipped} + {maybe}: {stderr}");
+    // The "may" are the answers not journaled and the batches marked ahead of the sending: a few
+    // batches of 1,024 and the requests in flight, not the whole rest of the file.
+    assert!(maybe <= received.len() - skipped + 3 * 1024 + 8, "{maybe} may, {} received", received.len());
 }

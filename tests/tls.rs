@@ -2,7 +2,7 @@
 //! `--ca-cert`, and every way a connection fails says what failed. The TLS server runs in the
 //! test on 127.0.0.1, with a CA and a certificate made by rcgen for this test alone.
 
-mod dcs;
+mod support;
 
 use std::path::Path;
 use std::process::Output;
@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dcs::{client, closed_port_url, dump_lines, Dcs, Reply};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use support::{client, closed_port_url, dump_lines, Dcs, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A DCS behind TLS: answers 200 to every request on a kept-alive connection.
@@ -82,15 +82,13 @@ impl TlsDcs {
 
 fn live(csv: &Path, output: &Path, url: &str, extra: &[&str]) -> (Output, Duration) {
     let started = Instant::now();
-    let output = dcs::replayer("tls", csv, output, url, &[&["--fire-tag", "--yes", "--quiet"], extra].concat())
+    let output = support::replayer_to("tls", csv, output, url, &[&["--fire-tag", "--yes", "--quiet"], extra].concat())
         .output()
         .unwrap();
     (output, started.elapsed())
 }
 
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
+use support::text;
 
 fn errors(output: &Path) -> Vec<String> {
     dump_lines(output, "responses")
@@ -180,4 +178,33 @@ fn a_ca_cert_that_is_not_a_certificate_is_refused_before_any_work() {
         assert!(!output.exists(), "nothing written");
     }
     assert_eq!(dcs.hit_count(), 0);
+}
+
+#[test]
+fn an_https_dcs_is_reached_through_the_proxy_by_a_connect_tunnel() {
+    let directory = tempfile::tempdir().unwrap();
+    let csv = client(directory.path(), 50);
+    let dcs = TlsDcs::start();
+    let proxy = support::ForwardProxy::start();
+    let ca = directory.path().join("ca.pem");
+    std::fs::write(&ca, &dcs.ca_pem).unwrap();
+    let output = directory.path().join("out");
+    let run = support::replayer_to(
+        "tls",
+        &csv,
+        &output,
+        &dcs.url,
+        &["--fire-tag", "--yes", "--quiet", "--ca-cert", ca.to_str().unwrap(), "--concurrency", "4"],
+    )
+    .env("HTTPS_PROXY", &proxy.url)
+    .output()
+    .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert_eq!(dcs.requests.load(Ordering::SeqCst), 50);
+    // One tunnel a connection, TLS inside it to the DCS itself: the proxy sees no tag.
+    let authority = dcs.url.trim_start_matches("https://").trim_end_matches("/tag").to_owned();
+    let lines = proxy.request_lines();
+    assert!(!lines.is_empty() && lines.len() <= 4, "{lines:?}");
+    assert!(lines.iter().all(|line| *line == format!("CONNECT {authority} HTTP/1.1")), "{lines:?}");
+    assert!(text(&run).contains(&format!("through the proxy {}", proxy.url)), "{}", text(&run));
 }

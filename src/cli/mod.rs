@@ -165,6 +165,19 @@ pub struct RunArgs {
     /// No progress bar: only the summary and errors
     #[arg(long)]
     pub quiet: bool,
+
+    /// The HTTP proxy to fire through (http://[user:password@]host:port); without it,
+    /// HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY are honoured as curl honours them
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Colour on the terminal: auto (when it is one and NO_COLOR is not set), always or never
+    #[arg(long, default_value = "auto", value_name = "WHEN")]
+    pub color: crate::out::terminal::ColorChoice,
+
+    /// Also write the summary as JSON to this file, whatever the exit code (see docs/reference.md)
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

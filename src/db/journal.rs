@@ -238,6 +238,40 @@ impl Database {
         self.append_log(run, &records).await.map_err(|e| self.fail("recording results in replayer_journal_log", e))
     }
 
+    /// Takes back this run's `sent` marks of rows that never left (account token, rid): their
+    /// records in the log, and a mark a fold during the run already moved into the journal. A
+    /// key's earlier state, when such a fold overwrote it, is not restored: the row counts as
+    /// new, and is sent by the next run either way.
+    pub async fn unmark_sent(&self, run: &RunInfo, keys: &[(&str, &str)]) -> Result<()> {
+        let mut rids_by_account: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (account, rid) in keys {
+            rids_by_account.entry(account).or_default().push(rid);
+        }
+        for (account, rids) in rids_by_account {
+            for chunk in rids.chunks(RIDS_PER_QUERY) {
+                let condition = format!(
+                    "WHERE account_token = ? AND run_token = ? AND state = 'sent' AND rid IN ({})",
+                    placeholders(chunk.len())
+                );
+                for table in ["replayer_journal_log", "replayer_journal"] {
+                    let sql = self.sql(&format!("DELETE FROM {table} {condition}")).into_owned();
+                    let deleted: Result<(), sqlx::Error> = retrying_deadlocks(|| async {
+                        with_pool!(self, pool => {
+                            let mut query = sqlx::query(&sql).bind(account).bind(run.token.as_str());
+                            for rid in chunk {
+                                query = query.bind(*rid);
+                            }
+                            query.execute(pool).await.map(|_| ())
+                        })
+                    })
+                    .await;
+                    deleted.map_err(|e| self.fail(&format!("unmarking rows never sent in {table}"), e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn append_log(&self, run: &RunInfo, records: &[LogRecord<'_>]) -> Result<(), sqlx::Error> {
         if records.is_empty() {
             return Ok(());

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
-use hyper::header::{HeaderMap, HOST, RETRY_AFTER, USER_AGENT};
+use hyper::header::{HeaderMap, HOST, PROXY_AUTHORIZATION, RETRY_AFTER, USER_AGENT};
 use hyper::http::uri::{Authority, PathAndQuery, Scheme};
 use hyper::{Request, Response, StatusCode, Uri};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
@@ -19,6 +19,7 @@ use rustls::pki_types::CertificateDer;
 use tokio::sync::Mutex;
 use tower_service::Service;
 
+use super::tunnel::ProxyConnector;
 use super::*;
 
 /// At most `rate` requests a second, spaced evenly.
@@ -59,7 +60,7 @@ impl Connection {
 
 /// The shared parts of a firing run.
 pub struct Firer {
-    connector: HttpsConnector<HttpConnector>,
+    connector: HttpsConnector<ProxyConnector>,
     pub(super) settings: FireSettings,
     limiter: Option<RateLimiter>,
     pub stop: Arc<Stop>,
@@ -207,8 +208,9 @@ impl Firer {
             .context("cannot set up TLS")?
             .with_root_certificates(root_store(&settings.ca_certs)?)
             .with_no_client_auth();
+        let tcp = ProxyConnector::new(http, settings.proxies.clone());
         let connector =
-            HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(http);
+            HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(tcp);
         let limiter = settings.rate.map(RateLimiter::new);
         Ok(Firer { connector, settings, limiter, stop })
     }
@@ -235,13 +237,18 @@ impl Firer {
         let invalid = || NoAnswer::retryable("not a valid URL");
         let uri: Uri = url.parse().map_err(|_| invalid())?;
         let authority = uri.authority().ok_or_else(invalid)?.clone();
-        // The request line takes the path and query as parsed already: no second parse.
-        let path = uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
-        let request = Request::get(Uri::from(path))
-            .header(HOST, authority.as_str())
-            .header(USER_AGENT, USER_AGENT_VALUE)
-            .body(Empty::new())
-            .map_err(|_| invalid())?;
+        // The request line takes the path and query as parsed already: no second parse. Through
+        // a proxy, a plain-HTTP request names the whole URL (an https: one goes in a tunnel).
+        let proxy = self.settings.proxies.for_uri(&uri).filter(|_| uri.scheme_str() != Some("https"));
+        let target = match proxy {
+            Some(_) => uri.clone(),
+            None => Uri::from(uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"))),
+        };
+        let mut request = Request::get(target).header(HOST, authority.as_str()).header(USER_AGENT, USER_AGENT_VALUE);
+        if let Some(authorization) = proxy.and_then(|proxy| proxy.authorization.clone()) {
+            request = request.header(PROXY_AUTHORIZATION, authorization);
+        }
+        let request = request.body(Empty::new()).map_err(|_| invalid())?;
         let exchange = async {
             let broken = || NoAnswer::retryable("broken connection");
             let mut request = request;
@@ -285,9 +292,9 @@ impl Firer {
         answer
     }
 
-    /// Send one job with the retry policy of §7. None when the run stopped before the job's
-    /// first request left (waiting for the rate limit): it was not sent at all.
-    pub async fn send(&self, connection: &mut Option<Connection>, job: Job) -> Option<Fired> {
+    /// Send one job with the retry policy of §7. `Err` gives the job back when the run stopped
+    /// before its first request left (waiting for the rate limit): it was not sent at all.
+    pub async fn send(&self, connection: &mut Option<Connection>, job: Job) -> Result<Fired, Job> {
         let started = Instant::now();
         let mut attempts = 0;
         loop {
@@ -299,7 +306,7 @@ impl Firer {
                 }
             }
             if attempts == 0 && self.stop.reason().is_some() {
-                return None;
+                return Err(job);
             }
             attempts += 1;
             let (status, error, body, wait_at_least) = match self.request(connection, &job.url).await {
@@ -314,7 +321,7 @@ impl Firer {
                         None
                     };
                     if let Some(verdict) = verdict {
-                        return Some(Fired {
+                        return Ok(Fired {
                             job,
                             verdict,
                             status: Some(status.as_u16()),
@@ -330,7 +337,7 @@ impl Firer {
                     self.stop.set_with(StopReason::CannotConnect, message.clone());
                     let elapsed = started.elapsed();
                     let body = String::new();
-                    return Some(Fired {
+                    return Ok(Fired {
                         job,
                         verdict: Verdict::Abandoned,
                         status: None,
@@ -345,13 +352,13 @@ impl Firer {
             let retries_left = attempts <= self.settings.max_retries;
             if !retries_left || self.stop.reason().is_some() {
                 let verdict = if retries_left { Verdict::Abandoned } else { Verdict::Failed };
-                return Some(Fired { job, verdict, status, error, attempts, elapsed: started.elapsed(), body });
+                return Ok(Fired { job, verdict, status, error, attempts, elapsed: started.elapsed(), body });
             }
             let wait = backoff(attempts - 1).max(wait_at_least.unwrap_or(Duration::ZERO));
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.stop.wait() => {
-                    return Some(Fired { job, verdict: Verdict::Abandoned, status, error, attempts, elapsed: started.elapsed(), body });
+                    return Ok(Fired { job, verdict: Verdict::Abandoned, status, error, attempts, elapsed: started.elapsed(), body });
                 }
             }
         }

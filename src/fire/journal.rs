@@ -64,7 +64,7 @@ pub enum Earlier {
     Nothing,
     /// Accepted, by this run ("name (token …)"): skipped unless `--refire`.
     Accepted(String),
-    /// Sent, and no answer recorded: the run died or stopped.
+    /// Sent, and no answer recorded: the run died (a clean stop unmarks what it did not send).
     Sent,
     /// The DCS refused it (a status that is not retried).
     Refused,
@@ -91,14 +91,16 @@ impl Hooks for Journal {
     async fn complete(&mut self, results: &[Fired]) -> Result<()> {
         let done: Vec<(&str, &str, u64, JournalState, Option<u16>)> = results
             .iter()
-            .filter_map(|fired| {
+            .map(|fired| {
                 let state = match fired.verdict {
                     Verdict::Accepted => JournalState::Accepted,
-                    Verdict::Refused | Verdict::AccountRefused | Verdict::Failed => JournalState::Failed,
-                    // Left `sent`: the next run sends it again, with the same rid.
-                    Verdict::Abandoned => return None,
+                    // Abandoned: sent and not accepted, not retried because the run stopped; the
+                    // next run sends it again, with the same rid, and counts it as failed before.
+                    Verdict::Refused | Verdict::AccountRefused | Verdict::Failed | Verdict::Abandoned => {
+                        JournalState::Failed
+                    }
                 };
-                Some((fired.job.account.as_str(), fired.job.rid.as_str(), fired.job.row, state, fired.status))
+                (fired.job.account.as_str(), fired.job.rid.as_str(), fired.job.row, state, fired.status)
             })
             .collect();
         if done.is_empty() {
@@ -111,5 +113,12 @@ impl Hooks for Journal {
             self.fold().await?;
         }
         Ok(())
+    }
+
+    /// Rows marked `sent` that never left (the run stopped first) lose that mark: the next
+    /// pre-flight does not count them among the rows that may have been sent.
+    async fn unsent(&mut self, jobs: &[Job]) -> Result<()> {
+        let keys: Vec<(&str, &str)> = jobs.iter().map(|job| (job.account.as_str(), job.rid.as_str())).collect();
+        self.database.unmark_sent(&self.run, &keys).await
     }
 }

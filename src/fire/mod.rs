@@ -7,6 +7,7 @@ mod http;
 pub mod journal;
 pub mod live;
 mod pipeline;
+mod tunnel;
 
 pub use http::{backoff, is_retryable_status, root_store, Connection, Firer, NoAnswer};
 pub use pipeline::{fire_all, Hooks, BATCH, RECORD_EVERY};
@@ -35,6 +36,8 @@ pub struct FireSettings {
     pub max_retries: u32,
     /// CA certificates to trust for an `https:` DCS besides the system's store (`--ca-cert`).
     pub ca_certs: Vec<CertificateDer<'static>>,
+    /// Which proxy each request goes through (`--proxy` and the environment).
+    pub proxies: std::sync::Arc<crate::proxy::Proxies>,
 }
 
 /// One tag to fire.
@@ -89,6 +92,34 @@ impl Fired {
             self.elapsed.as_millis(),
             json(&self.body)
         )
+    }
+
+    /// Why it was not accepted, in a word or two for the progress and the summary: the status
+    /// (`500`), or what failed (`timeout`, `connection refused`, …); `None` when accepted.
+    pub fn cause(&self) -> Option<String> {
+        if self.verdict == Verdict::Accepted {
+            return None;
+        }
+        if let Some(status) = self.status {
+            return Some(status.to_string());
+        }
+        let error = self.error.as_deref().unwrap_or_default();
+        let cause = if error.contains("timed out") {
+            "timeout"
+        } else if error.contains("connection refused") {
+            "connection refused"
+        } else if error.contains("broken") {
+            "broken connection"
+        } else if error.contains("certificate") || error.contains("TLS") {
+            "TLS"
+        } else if error.contains("does not resolve") {
+            "host name"
+        } else if error.contains("proxy") {
+            "proxy"
+        } else {
+            "no answer"
+        };
+        Some(cause.to_owned())
     }
 
     /// The line of the `exceptions` dump for a row that was not accepted.

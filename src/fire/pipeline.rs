@@ -2,20 +2,25 @@
 //! go, in batches, to the dumps and then the journal.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tokio::sync::{mpsc, Mutex};
 
+use crate::out::summary::FireStats;
+
 use super::*;
 
 /// Hooks around sending, so a journal can wrap it: `prepare` sees each batch before it is sent
-/// (and may drop rows from it), `complete` sees the results in batches.
+/// (and may drop rows from it), `complete` sees the results in batches, and `unsent` the jobs
+/// `prepare` saw that never left because the run stopped.
 pub trait Hooks: Clone + Send + 'static {
     fn prepare(&mut self, batch: &mut Vec<Job>) -> impl Future<Output = Result<()>> + Send;
     fn complete(&mut self, results: &[Fired]) -> impl Future<Output = Result<()>> + Send;
+    fn unsent(&mut self, _jobs: &[Job]) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// Jobs taken from the queue at once: the journal's batch.
@@ -37,7 +42,7 @@ struct Queue {
 
 impl Queue {
     /// The next job, or none when the batches are over or the run stops. A job not taken when
-    /// the run stops was journaled as sent but never left: a rerun sends it.
+    /// the run stops was prepared (journaled as sent) but never left: see `left_over`.
     async fn next(&mut self, stop: &Stop) -> Option<Job> {
         loop {
             if stop.reason().is_some() {
@@ -53,6 +58,37 @@ impl Queue {
             };
             self.batch = batch?.into_iter();
         }
+    }
+
+    /// The jobs prepared and never taken: the rest of the batch in hand and the batches waiting.
+    /// Called once the journal stage is over, so no batch can still arrive.
+    fn left_over(&mut self, mut unsent: Vec<Job>) -> Vec<Job> {
+        unsent.extend(self.batch.by_ref());
+        while let Ok(batch) = self.ready.try_recv() {
+            unsent.extend(batch);
+        }
+        unsent
+    }
+}
+
+/// Failures in a row, with their causes: what a stop on a dead DCS says it saw.
+#[derive(Default)]
+struct Streak(std::sync::Mutex<(u32, std::collections::BTreeMap<String, u64>)>);
+
+impl Streak {
+    fn reset(&self) {
+        let mut streak = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if streak.0 > 0 {
+            *streak = Default::default();
+        }
+    }
+
+    /// One more failure; at `DOWN_AFTER_FAILURES`, the causes of the streak (`500 ×20`).
+    fn add(&self, cause: String) -> Option<String> {
+        let mut streak = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        streak.0 += 1;
+        *streak.1.entry(cause).or_insert(0) += 1;
+        (streak.0 >= DOWN_AFTER_FAILURES).then(|| FireStats::causes_text(&streak.1))
     }
 }
 
@@ -128,27 +164,41 @@ pub async fn fire_all<H: Hooks>(
     // `concurrency` workers, each sending one job at a time, take the jobs in order from the
     // journaled batches.
     let queue = Arc::new(Mutex::new(Queue { batch: Vec::new().into_iter(), ready: ready_rx }));
-    let failures_in_a_row = Arc::new(AtomicU32::new(0));
+    // Jobs a worker took but did not send, because the run stopped first.
+    let untaken = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let failures_in_a_row = Arc::new(Streak::default());
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
             let (firer, queue, done) = (firer.clone(), queue.clone(), done_tx.clone());
-            let failures_in_a_row = failures_in_a_row.clone();
+            let (failures_in_a_row, untaken) = (failures_in_a_row.clone(), untaken.clone());
             tokio::spawn(async move {
                 let mut connection = None;
                 loop {
                     // The queue's lock is let go before sending.
                     let job = queue.lock().await.next(&firer.stop).await;
                     let Some(job) = job else { break };
-                    let Some(fired) = firer.send(&mut connection, job).await else { break };
+                    let fired = match firer.send(&mut connection, job).await {
+                        Ok(fired) => fired,
+                        Err(job) => {
+                            untaken.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(job);
+                            break;
+                        }
+                    };
                     // Here, not where the answers are recorded: that may be a commit behind.
                     match fired.verdict {
-                        Verdict::Accepted | Verdict::Refused => failures_in_a_row.store(0, Ordering::SeqCst),
+                        Verdict::Accepted | Verdict::Refused => failures_in_a_row.reset(),
                         Verdict::Failed => {
-                            if failures_in_a_row.fetch_add(1, Ordering::SeqCst) + 1 >= DOWN_AFTER_FAILURES {
-                                firer.stop.set(StopReason::DcsDown);
+                            if let Some(causes) = failures_in_a_row.add(fired.cause().unwrap_or_default()) {
+                                let detail = format!(
+                                    "{DOWN_AFTER_FAILURES} requests in a row failed after every retry: {causes}"
+                                );
+                                firer.stop.set_with(StopReason::DcsDown, detail);
                             }
                         }
-                        Verdict::AccountRefused => firer.stop.set(StopReason::AccountRefused),
+                        Verdict::AccountRefused => {
+                            let status = fired.status.map_or_else(|| "401/403".to_owned(), |status| status.to_string());
+                            firer.stop.set_with(StopReason::AccountRefused, format!("the DCS answered {status}"));
+                        }
                         Verdict::Abandoned => {}
                     }
                     if done.send(fired).is_err() {
@@ -158,7 +208,7 @@ pub async fn fire_all<H: Hooks>(
             })
         })
         .collect();
-    drop((done_tx, queue));
+    drop(done_tx);
 
     let mut pending: Vec<Fired> = Vec::with_capacity(BATCH);
     let mut journal_ok = true;
@@ -195,6 +245,16 @@ pub async fn fire_all<H: Hooks>(
             worker.abort();
         }
         journal.abort();
+        // The requests in flight stay `sent` (their fate is unknown); the jobs never taken are
+        // known not to have left.
+        let unmarking = async {
+            for worker in workers {
+                let _ = worker.await;
+            }
+            let _ = journal.await;
+            unmark(&queue, &untaken, &mut complete, journal_ok).await;
+        };
+        let _ = tokio::time::timeout(ABORT_GRACE, unmarking).await;
         return output_error.map_or(Ok(()), Err);
     }
     record(&mut pending, &mut on_fired, &mut complete, &mut journal_ok, &mut output_error, &stop).await;
@@ -202,9 +262,23 @@ pub async fn fire_all<H: Hooks>(
         worker.await.context("a sending task stopped unexpectedly")?;
     }
     let journaled = journal.await.context("the journal stage stopped unexpectedly")?;
+    unmark(&queue, &untaken, &mut complete, journal_ok).await;
     match output_error {
         Some(error) => Err(error),
         None => journaled,
+    }
+}
+
+/// After the sending and the journal stage are over: the jobs marked `sent` that never left are
+/// handed to `unsent`, so the journal does not say they may have been sent. Its failure leaves
+/// them `sent` (the rerun sends them, with the same rid): the run is stopping anyway.
+async fn unmark<H: Hooks>(queue: &Mutex<Queue>, untaken: &std::sync::Mutex<Vec<Job>>, hooks: &mut H, journal_ok: bool) {
+    let taken_back = std::mem::take(&mut *untaken.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+    let unsent = queue.lock().await.left_over(taken_back);
+    if journal_ok && !unsent.is_empty() {
+        if let Err(error) = hooks.unsent(&unsent).await {
+            eprintln!("warning: {error:#}; {} rows never sent stay marked sent in the journal", unsent.len());
+        }
     }
 }
 

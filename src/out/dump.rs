@@ -15,6 +15,9 @@ pub enum DumpType {
     Responses,
     Warnings,
     Exceptions,
+    /// Not one of SPEC §6's five: the warnings and exceptions as JSON lines, one problem a line
+    /// (`crate::problem::Problem`), for the server's pages; written when asked for.
+    Problems,
 }
 
 impl DumpType {
@@ -26,6 +29,16 @@ impl DumpType {
         DumpType::Exceptions,
     ];
 
+    /// The five of SPEC §6 and the problems.
+    pub const EVERY: [DumpType; 6] = [
+        DumpType::Requests,
+        DumpType::RequestsValidated,
+        DumpType::Responses,
+        DumpType::Warnings,
+        DumpType::Exceptions,
+        DumpType::Problems,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             DumpType::Requests => "requests",
@@ -33,6 +46,7 @@ impl DumpType {
             DumpType::Responses => "responses",
             DumpType::Warnings => "warnings",
             DumpType::Exceptions => "exceptions",
+            DumpType::Problems => "problems",
         }
     }
 }
@@ -55,7 +69,7 @@ pub struct Dumps {
     name: String,
     token: String,
     date: NaiveDate,
-    files: [Option<DumpFile>; 5],
+    files: [Option<DumpFile>; 6],
     validated_rows: u64,
     written: Vec<PathBuf>,
     /// The folders this run created for its dumps, deepest first: `discard` removes them too.
@@ -88,7 +102,7 @@ impl Dumps {
             made,
         };
         // A token whose files already exist is drawn again: a dump is never overwritten.
-        while DumpType::ALL.iter().any(|&kind| dumps.path(kind).exists()) {
+        while DumpType::EVERY.iter().any(|&kind| dumps.path(kind).exists()) {
             dumps.token = random_token();
         }
         if dump_data {
@@ -103,8 +117,9 @@ impl Dumps {
     }
 
     pub fn path(&self, kind: DumpType) -> PathBuf {
+        let extension = if kind == DumpType::Problems { "jsonl" } else { "txt" };
         self.directory.join(format!(
-            "{}-{}-{}-{}.txt",
+            "{}-{}-{}-{}.{extension}",
             self.name,
             kind.name(),
             self.token,
@@ -198,10 +213,16 @@ impl Dumps {
         self.write_line(DumpType::Exceptions, line)
     }
 
+    /// One problem, as a line of JSON, to the problems dump.
+    pub fn problem(&mut self, problem: &crate::problem::Problem) -> Result<()> {
+        let line = serde_json::to_string(problem).expect("a problem serializes");
+        self.write_line(DumpType::Problems, &line)
+    }
+
     /// Hand what is written so far to the operating system: a process killed now leaves it whole.
     /// A failure removes the run's dumps, as a failed write does.
     pub fn flush(&mut self) -> Result<()> {
-        for kind in DumpType::ALL {
+        for kind in DumpType::EVERY {
             let flushed = match &mut self.files[kind as usize] {
                 Some(file) => file.writer.flush(),
                 None => Ok(()),

@@ -1,4 +1,7 @@
-//! What a run writes: the five dump files, and the summary with its exit code.
+//! What a run writes: the five dump files, the summary with its exit code, its JSON report, and
+//! how text is shown on a terminal.
 
 pub mod dump;
+pub mod report;
 pub mod summary;
+pub mod terminal;

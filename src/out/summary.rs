@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 
+use crate::out::terminal::{counted, separated};
+use crate::problem::Groups;
+
 /// Distinct accounts or events kept for the summary; past this they are only counted.
 const MAX_DISTINCT: usize = 1000;
 
@@ -40,6 +43,21 @@ pub enum StopReason {
     OutputFailed = 7,
 }
 
+impl StopReason {
+    /// The stable code of the JSON report.
+    pub fn code(self) -> &'static str {
+        match self {
+            StopReason::DcsDown => "dcs_down",
+            StopReason::AccountRefused => "account_refused",
+            StopReason::Interrupted => "interrupted",
+            StopReason::LockLost => "lock_lost",
+            StopReason::CannotConnect => "cannot_connect",
+            StopReason::DatabaseFailed => "database_failed",
+            StopReason::OutputFailed => "output_failed",
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Summary {
     pub rows_read: u64,
@@ -60,9 +78,9 @@ pub struct Summary {
     /// The encoding and the delimiter read, and how they were found.
     pub encoding: String,
     pub delimiter: String,
-    /// Lines shown on the terminal, the first few of each kind.
-    pub shown_exceptions: Vec<String>,
-    pub shown_warnings: Vec<String>,
+    /// The problems, grouped, for the terminal and the pre-flight.
+    pub exception_groups: Groups,
+    pub warning_groups: Groups,
     /// A live run's figures.
     pub fire: Option<FireStats>,
 }
@@ -71,6 +89,10 @@ pub struct Summary {
 #[derive(Debug, Default)]
 pub struct FireStats {
     pub request_url: String,
+    /// The proxy the requests went through, its password masked.
+    pub proxy: Option<String>,
+    /// Answers that were not an acceptance, by cause (`500`, `timeout`, …).
+    pub causes: BTreeMap<String, u64>,
     pub fired: u64,
     pub accepted: u64,
     pub refused: u64,
@@ -104,43 +126,110 @@ impl FireStats {
         sorted[index]
     }
 
+    /// Latency p50, p90, p99 and max, in ms.
+    pub fn latency(&mut self) -> [u32; 4] {
+        self.latencies_ms.sort_unstable();
+        let sorted = &self.latencies_ms;
+        [
+            Self::percentile(sorted, 0.5),
+            Self::percentile(sorted, 0.9),
+            Self::percentile(sorted, 0.99),
+            sorted.last().copied().unwrap_or(0),
+        ]
+    }
+
+    /// Requests a second over the firing.
+    pub fn rate(&self) -> f64 {
+        let seconds = self.elapsed.as_secs_f64();
+        if seconds > 0.0 {
+            self.fired as f64 / seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// `500 ×118, timeout ×2`: the causes, most frequent first.
+    pub fn causes_text(causes: &BTreeMap<String, u64>) -> String {
+        let mut sorted: Vec<(&String, &u64)> = causes.iter().collect();
+        sorted.sort_by(|a, b| b.1.cmp(a.1));
+        sorted.iter().map(|(cause, count)| format!("{cause} ×{}", separated(**count))).collect::<Vec<_>>().join(", ")
+    }
+
     fn render(&mut self, out: &mut String) {
-        let _ = writeln!(out, "fired:                {} to {}", self.fired, self.request_url);
-        let _ = writeln!(out, "  accepted:           {}", self.accepted);
-        let _ = writeln!(out, "  refused:            {}", self.refused);
-        let _ = writeln!(out, "  failed:             {}", self.failed);
+        let _ = writeln!(out, "fired:                {} to {}", separated(self.fired), self.request_url);
+        if let Some(proxy) = &self.proxy {
+            let _ = writeln!(out, "  through the proxy:  {proxy}");
+        }
+        let _ = writeln!(out, "  accepted:           {}", separated(self.accepted));
+        let _ = writeln!(out, "  refused:            {}", separated(self.refused));
+        let _ = writeln!(out, "  failed:             {}", separated(self.failed));
+        if !self.causes.is_empty() {
+            let _ = writeln!(out, "  not accepted, by cause: {}", Self::causes_text(&self.causes));
+        }
         let already = self.already_fired_total();
         if already > 0 {
             let runs: Vec<String> =
-                self.already_fired.iter().map(|(run, count)| format!("{count} by run {run}")).collect();
-            let _ = writeln!(out, "already fired:        {already} ({}; --refire sends them again)", runs.join(", "));
+                self.already_fired.iter().map(|(run, count)| format!("{} by run {run}", separated(*count))).collect();
+            let _ = writeln!(
+                out,
+                "already fired:        {} ({}; --refire sends them again)",
+                separated(already),
+                runs.join(", ")
+            );
         } else {
             let _ = writeln!(out, "already fired:        0");
         }
         let skipped = self.over_limit + self.not_sent;
         let mut reasons = Vec::new();
         if self.over_limit > 0 {
-            reasons.push(format!("{} over --limit", self.over_limit));
+            reasons.push(format!("{} over --limit", separated(self.over_limit)));
         }
         if self.not_sent > 0 {
-            reasons.push(format!("{} not sent: the run stopped early", self.not_sent));
+            reasons.push(format!("{} not sent: the run stopped early", separated(self.not_sent)));
         }
         let reasons = if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) };
-        let _ = writeln!(out, "skipped:              {skipped}{reasons}");
+        let _ = writeln!(out, "skipped:              {}{reasons}", separated(skipped));
         let seconds = self.elapsed.as_secs_f64();
         if self.fired > 0 && seconds > 0.0 {
-            self.latencies_ms.sort_unstable();
-            let sorted = &self.latencies_ms;
+            let [p50, p90, p99, max] = self.latency();
             let _ = writeln!(
                 out,
-                "request rate:         {:.0}/s over {seconds:.1} s; latency p50 {} ms, p90 {} ms, p99 {} ms, max {} ms",
-                self.fired as f64 / seconds,
-                Self::percentile(sorted, 0.5),
-                Self::percentile(sorted, 0.9),
-                Self::percentile(sorted, 0.99),
-                sorted.last().copied().unwrap_or(0)
+                "request rate:         {}/s over {seconds:.1} s; latency p50 {p50} ms, p90 {p90} ms, p99 {p99} ms, max {max} ms",
+                separated(self.rate().round() as u64),
             );
         }
+    }
+
+    /// What the person is told when the run stopped early: the cause, with the status seen,
+    /// and how to resume.
+    pub fn stop_message(&self) -> Option<String> {
+        let resume = "Rerun the same command to resume: rows already accepted are skipped, the rest are sent.";
+        let detail = self.stop_detail.as_deref().unwrap_or("see the error above");
+        let message = match self.stop? {
+            StopReason::DcsDown => format!("stopped: the DCS looked down ({detail}). Check that it is up, then resume. {resume}"),
+            StopReason::AccountRefused => format!(
+                "stopped: the DCS refused the account ({detail}): check the account token and its connection in attrib_account. {resume}"
+            ),
+            StopReason::Interrupted if self.aborted => format!(
+                "interrupted twice: stopped at once; the answers received were recorded, the requests still in flight were not waited for (the rerun sends them again, with the same rid). {resume}"
+            ),
+            StopReason::Interrupted => format!("interrupted: requests in flight were finished and recorded. {resume}"),
+            StopReason::LockLost => format!(
+                "stopped: this run could not keep its lock on the accounts (see the error above), so another run may be firing them. \
+                 Check with `replayer accounts list` and the other run's output; once no other run is going, {}",
+                resume.to_lowercase()
+            ),
+            StopReason::CannotConnect => {
+                format!("stopped: {detail}. Retrying every row cannot fix this, so nothing more was sent. {resume}")
+            }
+            StopReason::DatabaseFailed => format!(
+                "stopped: the journal could not be written ({detail}), so nothing more was sent: every answer received is in the responses dump. \
+                 Rows whose answer did not reach the journal are sent again by the rerun (same rid). Once the database is back, {}",
+                resume.to_lowercase()
+            ),
+            StopReason::OutputFailed => format!("stopped: {detail}. {resume}"),
+        };
+        Some(message)
     }
 }
 
@@ -203,18 +292,17 @@ impl Summary {
 
     pub fn render(&mut self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "rows read:            {}", self.rows_read);
-        let _ = writeln!(out, "  valid:              {}", self.rows_valid);
-        let _ = writeln!(out, "  with exceptions:    {} (not fired)", self.rows_with_exceptions);
+        let _ = writeln!(out, "rows read:            {}", separated(self.rows_read));
+        let _ = writeln!(out, "  valid:              {}", separated(self.rows_valid));
+        let _ = writeln!(out, "  with exceptions:    {} (not fired)", separated(self.rows_with_exceptions));
         let _ = writeln!(
             out,
-            "  with warnings:      {} ({} warning{})",
-            self.rows_with_warnings,
-            self.warnings,
-            if self.warnings == 1 { "" } else { "s" }
+            "  with warnings:      {} ({})",
+            separated(self.rows_with_warnings),
+            counted(self.warnings, "warning")
         );
         if self.rows_blank > 0 {
-            let _ = writeln!(out, "  blank, skipped:     {}", self.rows_blank);
+            let _ = writeln!(out, "  blank, skipped:     {}", separated(self.rows_blank));
         }
         match self.date_range() {
             Some(range) => {
@@ -263,7 +351,7 @@ fn list(map: &BTreeMap<String, u64>) -> String {
     if map.is_empty() {
         return "none".to_owned();
     }
-    let mut text = crate::field::capped_list(map.iter().map(|(key, count)| format!("{key} ({count})")));
+    let mut text = crate::field::capped_list(map.iter().map(|(key, count)| format!("{key} ({})", separated(*count))));
     if map.len() >= MAX_DISTINCT {
         text.push_str(" (past 1000 distinct ones, not counted)");
     }

@@ -13,10 +13,10 @@ use csv::{ByteRecord, StringRecord};
 
 use crate::db::Account;
 use crate::field::{closest, Field};
+use crate::problem::{Kind, Problem, Severity};
 use crate::read::{CsvInput, RowMeta};
 use crate::row::config::ReplayerConfig;
 use crate::row::dedupe::DedupeKey;
-use crate::row::format::Problem;
 
 /// Longest tag URL the DCS takes.
 pub const MAX_URL_BYTES: usize = 8000;
@@ -68,7 +68,7 @@ pub struct ValidInfo {
     pub local_date: NaiveDate,
     /// Index into `CheckedBatch::names`: (account token, event name).
     pub names: u32,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Problem>,
     /// The tag URL in `CheckedBatch::requests`, where a newline follows it.
     pub request: Range<usize>,
     /// The `requests-validated` entry in `CheckedBatch::validated`, starting with ",\n".
@@ -80,8 +80,8 @@ pub struct ValidInfo {
 pub enum Checked {
     /// Empty in every cell: skipped silently.
     Blank,
-    /// The line for the exceptions dump.
-    Exception(String),
+    /// Why the row is not fired: one problem or more, all of this row.
+    Exception(Vec<Problem>),
     Valid(ValidInfo),
 }
 
@@ -144,10 +144,14 @@ pub fn check_row(context: &RowContext, meta: RowMeta, record: &mut ByteRecord, b
     let row = meta.row;
     let columns = context.config.columns();
     if let Some(cell) = meta.broken {
-        return Checked::Exception(format!(
-            "row {row}, {}: the quoting is broken (a quote inside a quoted cell is not doubled, or text follows a closing quote), \
-             so the cell cannot be read as written; double the quote (\"\") or quote the whole cell; row not fired",
-            columns.cell_name(cell)
+        return exception(cell_problem(
+            columns,
+            row,
+            cell,
+            None,
+            Kind::BrokenQuoting,
+            "the quoting is broken (a quote inside a quoted cell is not doubled, or text follows a closing quote), \
+             so the cell cannot be read as written; double the quote (\"\") or quote the whole cell",
         ));
     }
     if record.iter().all(|cell| cell.trim_ascii().is_empty()) {
@@ -155,17 +159,25 @@ pub fn check_row(context: &RowContext, meta: RowMeta, record: &mut ByteRecord, b
     }
     let width = columns.width;
     if record.len() < width {
-        return Checked::Exception(format!(
-            "row {row}: {} cells but the header has {width}; a delimiter is missing, or a cell holds an unquoted line break; row not fired",
-            record.len()
+        return exception(Problem::row(
+            row,
+            Kind::MissingCells,
+            format!(
+                "{} cells but the header has {width}; a delimiter is missing, or a cell holds an unquoted line break",
+                record.len()
+            ),
         ));
     }
     if let Some(extra) = record.iter().skip(width).position(|cell| !cell.trim_ascii().is_empty()) {
-        return Checked::Exception(format!(
-            "row {row}: cell {} is past the header's last column and not empty ({} cells for {width} headers); \
-             a cell probably holds an unquoted delimiter: quote it; row not fired",
-            width + extra + 1,
-            record.len()
+        return exception(Problem::row(
+            row,
+            Kind::ExtraCells,
+            format!(
+                "cell {} is past the header's last column and not empty ({} cells for {width} headers); \
+                 a cell probably holds an unquoted delimiter: quote it",
+                width + extra + 1,
+                record.len()
+            ),
         ));
     }
     // The conversion checks UTF-8 in place; the record goes back to the batch for reuse. An
@@ -175,12 +187,15 @@ pub fn check_row(context: &RowContext, meta: RowMeta, record: &mut ByteRecord, b
         Ok(text) => text,
         Err(error) => {
             let cell = error.utf8_error().field();
-            let field = columns.field_name(cell).map(|name| format!(" ({name})")).unwrap_or_default();
             batch.stand_in = Some(std::mem::replace(record, error.into_byte_record()));
-            return Checked::Exception(format!(
-                "row {row}, {}{field}: not valid UTF-8 (a byte from another encoding); retype the cell, or save the file as \"CSV UTF-8\" \
-                 (or pass --encoding with the encoding the whole file is in); row not fired",
-                columns.cell_name(cell)
+            return exception(cell_problem(
+                columns,
+                row,
+                cell,
+                columns.field_name(cell),
+                Kind::NotUtf8,
+                "not valid UTF-8 (a byte from another encoding); retype the cell, or save the file as \"CSV UTF-8\" \
+                 (or pass --encoding with the encoding the whole file is in)",
             ));
         }
     };
@@ -194,18 +209,24 @@ fn check_text(context: &RowContext, row: u64, text: &StringRecord, batch: &mut C
     let columns = context.config.columns();
     let formatted = match context.config.format_data(text) {
         Ok(formatted) => formatted,
-        Err(problems) => {
-            let parts: Vec<String> = problems.iter().map(Problem::describe).collect();
-            let joiner = if problems[0].column.is_none() { " " } else { ", " };
-            return Checked::Exception(format!("row {row}{joiner}{}; row not fired", parts.join("; ")));
+        Err(mut problems) => {
+            for problem in &mut problems {
+                problem.row = Some(row);
+            }
+            return Checked::Exception(problems);
         }
     };
     let payload = formatted.payload;
     let account = payload.get(Field::AccountToken).unwrap_or_default();
     if let Some(accounts) = &context.accounts {
         if let Some(problem) = accounts.problem(account) {
-            let column = columns.label(Field::AccountToken);
-            return Checked::Exception(format!("row {row}{column} (account_token): {problem}; row not fired"));
+            let column = columns.of(Field::AccountToken).map(|index| columns.header(index).to_owned());
+            return exception(Problem {
+                value: column.as_ref().map(|_| account.to_owned()),
+                column,
+                field: Some(Field::AccountToken.name().to_owned()),
+                ..Problem::row(row, Kind::UnknownAccount, problem)
+            });
         }
     }
 
@@ -213,8 +234,12 @@ fn check_text(context: &RowContext, row: u64, text: &StringRecord, batch: &mut C
     let length = payload.write_tag_url(&mut batch.requests, &context.request_url);
     if length > MAX_URL_BYTES {
         batch.requests.truncate(request_start);
-        return Checked::Exception(format!(
-            "row {row}: its tag URL would be {length} bytes, over the DCS's {MAX_URL_BYTES}; shorten the longest cells (user_agent, page_url, custom); row not fired"
+        return exception(Problem::row(
+            row,
+            Kind::UrlTooLong,
+            format!(
+                "its tag URL would be {length} bytes, over the DCS's {MAX_URL_BYTES}; shorten the longest cells (user_agent, page_url, custom)"
+            ),
         ));
     }
     let request = request_start..batch.requests.len();
@@ -241,11 +266,30 @@ fn check_text(context: &RowContext, row: u64, text: &StringRecord, batch: &mut C
         dedupe_key: DedupeKey::of(&payload),
         local_date: formatted.local_date,
         names: batch.names_index(account, payload.get(Field::EventName).unwrap_or_default()),
-        warnings: formatted.warnings.iter().map(|warning| warning.line(row)).collect(),
+        warnings: formatted.warnings.into_iter().map(|warning| Problem { row: Some(row), ..warning }).collect(),
         request,
         validated,
         order_id,
     })
+}
+
+fn exception(problem: Problem) -> Checked {
+    Checked::Exception(vec![problem])
+}
+
+/// A problem with cell `index` of the row, named by its header (or by its position when the
+/// header is empty); its value is not read (it could not be).
+fn cell_problem(
+    columns: &crate::read::Columns,
+    row: u64,
+    index: usize,
+    field: Option<String>,
+    kind: Kind,
+    message: &str,
+) -> Problem {
+    let header = columns.headers.get(index).filter(|header| !header.is_empty()).cloned();
+    let cell = header.is_none().then(|| columns.cell_name(index));
+    Problem { column: header, cell, field, severity: Severity::Exception, ..Problem::row(row, kind, message) }
 }
 
 /// Check a batch of records into `batch`, which is cleared first; both keep their allocations.

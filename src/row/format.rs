@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use csv::StringRecord;
 
 use crate::field::Field;
+use crate::problem::{Issue, Kind, Problem, Severity};
 use crate::read::{Columns, Mapping};
 use crate::row::config::{ReplayerConfig, EVENTS_SEARCHED};
 use crate::row::handlers::{handler, looks_like_email, trim};
@@ -34,31 +35,6 @@ fn may_hold_an_address(field: Field) -> bool {
             | Field::Ip
             | Field::AccountToken
     )
-}
-
-/// A problem with one cell (or with the row when `column` is `None`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub column: Option<String>,
-    /// The field's name, or `custom.<key>`.
-    pub field: String,
-    pub text: String,
-}
-
-impl Problem {
-    /// `column "Header" (field): text`, or `(field): text` for the row.
-    pub fn describe(&self) -> String {
-        match &self.column {
-            Some(column) => format!("column {column:?} ({}): {}", self.field, self.text),
-            None => format!("({}): {}", self.field, self.text),
-        }
-    }
-
-    /// `row N, column "Header" (field): text`
-    pub fn line(&self, row: u64) -> String {
-        let joiner = if self.column.is_some() { ", " } else { " " };
-        format!("row {row}{joiner}{}", self.describe())
-    }
 }
 
 /// A valid row: its payload and what was corrected on the way.
@@ -105,9 +81,9 @@ impl ReplayerConfig {
         }
         for (field, value) in given {
             let outcome = handler(field)(&config, &value);
-            if let Outcome::Exception(text) | Outcome::Warning { problem: text, .. } = &outcome {
+            if let Outcome::Exception(issue) | Outcome::Warning { problem: issue, .. } = &outcome {
                 let shown = if field.is_personal() { "(personal data)".to_owned() } else { format!("{value:?}") };
-                bail!("the mapping's default for {field}, {shown}, cannot be used: {text}");
+                bail!("the mapping's default for {field}, {shown}, cannot be used: {}", issue.text);
             }
             defaults[field.index()] = Some(outcome.into_owned());
         }
@@ -128,11 +104,33 @@ impl ReplayerConfig {
         ReplayerConfig::new(mapping, Columns::default(), now).unwrap()
     }
 
-    fn problem(&self, field: Field, column: Option<usize>, text: String) -> Problem {
+    /// A problem with `field`'s cell (row unset: `format_data` does not know it). `cell` is the
+    /// value as written, kept unless the field holds personal data.
+    fn problem(&self, field: Field, column: Option<usize>, cell: &str, severity: Severity, issue: Issue) -> Problem {
+        let value = (column.is_some() && !field.is_personal() && issue.kind != Kind::EmailOutsideEmail)
+            .then(|| cell.to_owned());
         Problem {
+            row: None,
             column: column.map(|index| self.columns.header(index).to_owned()),
-            field: field.name().to_owned(),
-            text,
+            cell: None,
+            field: Some(field.name().to_owned()),
+            kind: issue.kind,
+            severity,
+            value,
+            message: issue.text,
+        }
+    }
+
+    fn custom_problem(&self, key: &str, index: usize, kind: Kind, message: &str) -> Problem {
+        Problem {
+            row: None,
+            column: Some(self.columns.header(index).to_owned()),
+            cell: None,
+            field: Some(format!("custom.{key}")),
+            kind,
+            severity: Severity::Exception,
+            value: None,
+            message: message.to_owned(),
         }
     }
 
@@ -152,7 +150,8 @@ impl ReplayerConfig {
             let column = self.columns.of(field);
             let cell = column.and_then(|index| record.get(index)).unwrap_or("");
             if damaged && cell.contains('\u{FFFD}') {
-                exceptions.push(self.problem(field, column, "holds the replacement character \u{FFFD}: the file was damaged by a wrong conversion before it reached us; fix the cell".to_owned()));
+                let issue = Issue::new(Kind::ReplacementCharacter, "holds the replacement character \u{FFFD}: the file was damaged by a wrong conversion before it reached us; fix the cell");
+                exceptions.push(self.problem(field, column, cell, Severity::Exception, issue));
                 continue;
             }
             let outcome = match handler(field)(self, cell) {
@@ -164,7 +163,8 @@ impl ReplayerConfig {
             };
             if let Outcome::Value(value) | Outcome::Warning { sent: Some(value), .. } = &outcome {
                 if may_hold_an_address(field) && looks_like_email(value) {
-                    exceptions.push(self.problem(field, column, EMAIL_ELSEWHERE.to_owned()));
+                    let issue = Issue::new(Kind::EmailOutsideEmail, EMAIL_ELSEWHERE);
+                    exceptions.push(self.problem(field, column, cell, Severity::Exception, issue));
                     continue;
                 }
                 has_identifier |= Field::IDENTIFIERS.contains(&field);
@@ -176,23 +176,32 @@ impl ReplayerConfig {
                         Some(_) => "is empty and the mapping has no default; fill it in".to_owned(),
                         None => "is missing: no column and no default".to_owned(),
                     };
-                    exceptions.push(self.problem(field, column, text));
+                    exceptions.push(self.problem(
+                        field,
+                        column,
+                        cell,
+                        Severity::Exception,
+                        Issue::new(Kind::MissingValue, text),
+                    ));
                 }
                 Outcome::Empty => {}
                 Outcome::Warning { problem, sent } => {
                     let text = match &sent {
-                        Some(value) => format!("{problem}; sent {value}"),
-                        None => format!("{problem}; not sent"),
+                        Some(value) => format!("{}; sent {value}", problem.text),
+                        None => format!("{}; not sent", problem.text),
                     };
                     if sent.is_none() && Field::IDENTIFIERS.contains(&field) {
-                        identifier_notes.push(format!("{field}: {problem}"));
+                        identifier_notes.push(format!("{field}: {}", problem.text));
                     }
                     if let Some(value) = sent {
                         fields.push((field, value));
                     }
-                    warnings.push(self.problem(field, column, text));
+                    let issue = Issue::new(problem.kind, text);
+                    warnings.push(self.problem(field, column, cell, Severity::Warning, issue));
                 }
-                Outcome::Exception(text) => exceptions.push(self.problem(field, column, text)),
+                Outcome::Exception(issue) => {
+                    exceptions.push(self.problem(field, column, cell, Severity::Exception, issue))
+                }
             }
         }
 
@@ -200,9 +209,9 @@ impl ReplayerConfig {
             let notes =
                 if identifier_notes.is_empty() { String::new() } else { format!(" ({})", identifier_notes.join("; ")) };
             exceptions.push(Problem {
-                column: None,
-                field: "identifier".to_owned(),
-                text: format!("none of visitor_id, customer_id, email or phone has a usable value{notes}; a row needs one to be attributed"),
+                row: None,
+                field: Some("identifier".to_owned()),
+                ..Problem::row(0, Kind::NoIdentifier, format!("none of visitor_id, customer_id, email or phone has a usable value{notes}; a row needs one to be attributed"))
             });
         }
 
@@ -210,17 +219,9 @@ impl ReplayerConfig {
         for (key, index) in &self.columns.custom {
             let cell = trim(record.get(*index).unwrap_or(""));
             if damaged && cell.contains('\u{FFFD}') {
-                exceptions.push(Problem {
-                    column: Some(self.columns.header(*index).to_owned()),
-                    field: format!("custom.{key}"),
-                    text: "holds the replacement character \u{FFFD}: the file was damaged by a wrong conversion; fix the cell".to_owned(),
-                });
+                exceptions.push(self.custom_problem(key, *index, Kind::ReplacementCharacter, "holds the replacement character \u{FFFD}: the file was damaged by a wrong conversion; fix the cell"));
             } else if looks_like_email(cell) {
-                exceptions.push(Problem {
-                    column: Some(self.columns.header(*index).to_owned()),
-                    field: format!("custom.{key}"),
-                    text: EMAIL_ELSEWHERE.to_owned(),
-                });
+                exceptions.push(self.custom_problem(key, *index, Kind::EmailOutsideEmail, EMAIL_ELSEWHERE));
             } else if !cell.is_empty() {
                 custom.push((Cow::Borrowed(key.as_str()), Cow::Borrowed(cell)));
             }
@@ -276,7 +277,7 @@ mod tests {
         assert!(!json.contains("example.com"));
         assert_eq!(formatted.warnings.len(), 1);
         assert_eq!(
-            formatted.warnings[0].line(2),
+            Problem { row: Some(2), ..formatted.warnings[0].clone() }.line(),
             "row 2, column \"Value\" (revenue): \"£10\" had a currency symbol; sent 10"
         );
     }
@@ -285,7 +286,7 @@ mod tests {
     fn exceptions_name_the_column_and_what_is_missing() {
         let config = config(&["Date", "Value", "email", "Store"]);
         let problems = config.format_data(&StringRecord::from(vec!["", "x", "nobody", ""])).unwrap_err();
-        let lines: Vec<String> = problems.iter().map(|p| p.line(7)).collect();
+        let lines: Vec<String> = problems.iter().map(|p| Problem { row: Some(7), ..p.clone() }.line()).collect();
         assert_eq!(
             lines[0],
             "row 7, column \"Date\" (event_time): is empty and the mapping has no default; fill it in"
@@ -293,8 +294,8 @@ mod tests {
         assert!(lines[1].starts_with("row 7, column \"Value\" (revenue): \"x\" is not a number"));
         let problems = config.format_data(&StringRecord::from(vec!["01/06/2024", "1", "nobody", ""])).unwrap_err();
         assert!(
-            problems[0].line(3).contains("(identifier): none of visitor_id")
-                && problems[0].line(3).contains("email: the e-mail address has no @")
+            problems[0].describe().contains("(identifier): none of visitor_id")
+                && problems[0].describe().contains("email: the e-mail address has no @")
         );
     }
 
@@ -327,8 +328,9 @@ mod tests {
             cells[index] = " Jane.Doe@Example.com ";
             let problems = config.format_data(&StringRecord::from(cells)).unwrap_err();
             assert_eq!(problems.len(), 1, "{field}: {problems:?}");
-            assert_eq!(problems[0].field, field);
-            let line = problems[0].line(2);
+            assert_eq!(problems[0].field.as_deref(), Some(field));
+            assert_eq!(problems[0].value, None, "{field}: personal data shown");
+            let line = problems[0].describe();
             assert!(line.contains("map this column to \"email\"") && !line.to_lowercase().contains("jane"), "{line}");
         }
         assert!(config.format_data(&StringRecord::from(base.to_vec())).is_ok());
@@ -339,6 +341,6 @@ mod tests {
         let config = config(&["Date", "Value", "customer_id", "Store"]);
         let problems =
             config.format_data(&StringRecord::from(vec!["01/06/2024", "1", "c1", "Caf\u{FFFD}"])).unwrap_err();
-        assert_eq!(problems[0].field, "custom.store_id");
+        assert_eq!(problems[0].field.as_deref(), Some("custom.store_id"));
     }
 }

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dates::read_event_time;
 use crate::field::{closest, is_token, Field};
+use crate::problem::{Issue, Kind};
 use crate::row::config::ReplayerConfig;
 use crate::row::outcome::Outcome;
 
@@ -47,21 +48,25 @@ fn non_empty(cell: &str) -> Option<&str> {
     (!trimmed.is_empty()).then_some(trimmed)
 }
 
-fn dropped(problem: String) -> Outcome<'static> {
-    Outcome::Warning { problem, sent: None }
+fn dropped(kind: Kind, problem: String) -> Outcome<'static> {
+    Outcome::Warning { problem: Issue::new(kind, problem), sent: None }
+}
+
+fn exception(kind: Kind, text: String) -> Outcome<'static> {
+    Outcome::Exception(Issue::new(kind, text))
 }
 
 pub fn handle_account_token<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(token) = non_empty(cell) else { return Outcome::Empty };
     if !is_token(token) {
-        return Outcome::Exception(format!(
+        return exception(Kind::NotAnAccountToken, format!(
             "{token:?} is not an account token (8 to 64 letters, digits, '-' or '_'); copy the client's token into the cell"
         ));
     }
     match config.account_token() {
         Some(expected) if expected != token => {
             let hint = if expected.eq_ignore_ascii_case(token) { " (it differs only in case)" } else { "" };
-            Outcome::Exception(format!(
+            exception(Kind::WrongAccountToken, format!(
                 "{token:?} is not this client's account token {expected:?}{hint}; fix the cell, or empty it to use the mapping's token"
             ))
         }
@@ -82,7 +87,7 @@ pub fn handle_event_name<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outco
         Some(found) => format!("did you mean {found:?}? "),
         None => String::new(),
     };
-    Outcome::Exception(format!(
+    exception(Kind::UnknownEvent, format!(
         "{name:?} is not one of this client's events ({}); {hint}fix the cell or add the event to the mapping's \"events\"",
         crate::field::capped_list(events)
     ))
@@ -177,7 +182,9 @@ pub fn handle_email<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
         return Outcome::Value(address);
     }
     match email_problem(&address) {
-        Some(problem) => dropped(format!("the e-mail address {problem} (value not shown: personal data)")),
+        Some(problem) => {
+            dropped(Kind::NotAnEmail, format!("the e-mail address {problem} (value not shown: personal data)"))
+        }
         None => Outcome::Value(sha256_hex(&address).into()),
     }
 }
@@ -288,15 +295,15 @@ pub fn handle_phone<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a
         return Outcome::Value(text.to_ascii_lowercase().into());
     }
     if is_scientific(text) {
-        return dropped("the phone number is in Excel's scientific notation, so its last digits are lost; format the column as text in Excel (value not shown: personal data)".to_owned());
+        return dropped(Kind::NotAPhone, "the phone number is in Excel's scientific notation, so its last digits are lost; format the column as text in Excel (value not shown: personal data)".to_owned());
     }
     match phone_e164(text, config.country()) {
         Ok((e164, false)) => Outcome::Value(sha256_hex(&e164).into()),
         Ok((e164, true)) => Outcome::Warning {
-            problem: "the phone number has an extension, which was dropped: only the number is hashed (value not shown: personal data)".to_owned(),
+            problem: Issue::new(Kind::PhoneExtension, "the phone number has an extension, which was dropped: only the number is hashed (value not shown: personal data)"),
             sent: Some(sha256_hex(&e164).into()),
         },
-        Err(problem) => dropped(format!("the phone number {} (value not shown: personal data)", problem.text())),
+        Err(problem) => dropped(Kind::NotAPhone, format!("the phone number {} (value not shown: personal data)", problem.text())),
     }
 }
 
@@ -308,10 +315,11 @@ pub fn handle_revenue<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<
     }
     match crate::row::money::parse_amount(text, config.decimal_separator()) {
         Ok(amount) if amount.cleaned => {
-            Outcome::Warning { problem: format!("{text:?} had {}", amount.removed), sent: Some(amount.value.into()) }
+            let problem = Issue::new(Kind::AmountCleaned, format!("{text:?} had {}", amount.removed));
+            Outcome::Warning { problem, sent: Some(amount.value.into()) }
         }
         Ok(amount) => Outcome::Value(amount.value.into()),
-        Err(problem) => Outcome::Exception(problem),
+        Err(problem) => exception(Kind::NotANumber, problem),
     }
 }
 
@@ -331,7 +339,10 @@ pub fn handle_currency<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome
         "¥" => " (did you mean \"JPY\"?)",
         _ => "",
     };
-    Outcome::Exception(format!("{text:?} is not an ISO 4217 currency code{hint}; use three letters like \"GBP\""))
+    exception(
+        Kind::UnknownCurrency,
+        format!("{text:?} is not an ISO 4217 currency code{hint}; use three letters like \"GBP\""),
+    )
 }
 
 pub fn handle_quantity<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
@@ -355,7 +366,7 @@ pub fn handle_quantity<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> 
                 Outcome::Value(whole.into())
             }
         }
-        _ => dropped(format!("{text:?} is not a whole number of 1 or more")),
+        _ => dropped(Kind::NotAQuantity, format!("{text:?} is not a whole number of 1 or more")),
     }
 }
 
@@ -393,7 +404,7 @@ pub fn handle_url<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {
             Outcome::Value(text.into())
         }
-        _ => dropped(format!("{text:?} is not an absolute http(s) URL")),
+        _ => dropped(Kind::NotAUrl, format!("{text:?} is not an absolute http(s) URL")),
     }
 }
 
@@ -403,7 +414,7 @@ pub fn handle_ip<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
         // Rust reads IPv4 in its one written form (no leading zeros): the cell is that form.
         Ok(IpAddr::V4(_)) => Outcome::Value(text.into()),
         Ok(ip) => Outcome::Value(ip.to_string().into()),
-        Err(_) => dropped(format!("{text:?} is not an IPv4 or IPv6 address")),
+        Err(_) => dropped(Kind::NotAnIp, format!("{text:?} is not an IPv4 or IPv6 address")),
     }
 }
 
@@ -430,14 +441,14 @@ mod tests {
 
     fn exception(outcome: Outcome) -> String {
         match outcome {
-            Outcome::Exception(text) => text,
+            Outcome::Exception(issue) => issue.text,
             other => panic!("expected an exception, got {other:?}"),
         }
     }
 
     fn warning(outcome: Outcome) -> (String, Option<String>) {
         match outcome {
-            Outcome::Warning { problem, sent } => (problem, sent.map(Cow::into_owned)),
+            Outcome::Warning { problem, sent } => (problem.text, sent.map(Cow::into_owned)),
             other => panic!("expected a warning, got {other:?}"),
         }
     }

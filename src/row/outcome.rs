@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 
+use crate::problem::Issue;
+
 /// What a handler made of one cell. A value is borrowed from the cell (or the mapping) when it
 /// is sent as it stands, so most cells cost no copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,9 +13,9 @@ pub enum Outcome<'a> {
     /// Nothing to send (an empty cell).
     Empty,
     /// The row still fires: with `sent` in place of the cell, or without the field when `None`.
-    Warning { problem: String, sent: Option<Cow<'a, str>> },
+    Warning { problem: Issue, sent: Option<Cow<'a, str>> },
     /// The row is not fired.
-    Exception(String),
+    Exception(Issue),
 }
 
 impl Outcome<'_> {

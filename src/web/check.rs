@@ -87,7 +87,9 @@ async fn run_check(state: &AppState, upload: &Upload, row: Arc<AtomicU64>) -> Re
     })?;
     let staged = stage_to_file(state, &upload.id).await?;
     let name = run_name(&upload.id);
-    let settings = run_settings(state, &name, upload, staged, &client.mapping_path, ["--dump-data".into()])?;
+    let mut settings = run_settings(state, &name, upload, staged, &client.mapping_path, ["--dump-data".into()])?;
+    // The pages read the problems as the check kept them.
+    settings.problems_dump = true;
     let accounts = known_accounts(state).await;
     let now = chrono::Utc::now();
     let checked =
@@ -177,10 +179,11 @@ pub(crate) async fn stage_to_file(state: &AppState, id: &UploadId) -> Result<std
 pub fn dump_type_of(name: &str, path: &Path) -> Option<DumpType> {
     let file_name = path.file_name()?.to_str()?;
     let rest = file_name.strip_prefix(name)?.strip_prefix('-')?;
-    DumpType::ALL.into_iter().find(|kind| {
+    DumpType::EVERY.into_iter().find(|kind| {
         rest.strip_prefix(kind.name())
             .and_then(|tail| tail.strip_prefix('-'))
-            .is_some_and(|tail| tail.len() == "abcd1234-2024-06-01.txt".len())
+            .and_then(|tail| tail.strip_suffix(".txt").or_else(|| tail.strip_suffix(".jsonl")))
+            .is_some_and(|tail| tail.len() == "abcd1234-2024-06-01".len())
     })
 }
 

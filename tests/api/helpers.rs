@@ -18,6 +18,8 @@ use reqwest::redirect::Policy;
 use serde_json::Value;
 use tempfile::TempDir;
 
+use crate::support::{replayer_to, summary_value, DumpName};
+
 pub const PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {
@@ -191,23 +193,11 @@ pub struct CliRun {
 
 pub fn run_cli(csv: &Path, mapping: &Path) -> CliRun {
     let dir = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_replayer"))
-        .args(["--name", "cli", "--dump-data", "--quiet", "--request-url", "http://127.0.0.1:9/tag", "--load-file"])
-        .arg(csv)
-        .arg("--mapping")
-        .arg(mapping)
-        .arg("--output-dir")
-        .arg(dir.path())
-        .env_remove("REPLAYER_DATABASE_URL")
-        .output()
-        .unwrap();
+    let extra = ["--dump-data", "--quiet", "--mapping", mapping.to_str().unwrap()];
+    let output = replayer_to("cli", csv, dir.path(), "http://127.0.0.1:9/tag", &extra).output().unwrap();
     let mut dumps = std::collections::BTreeMap::new();
-    if let Ok(entries) = std::fs::read_dir(dir.path()) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let kind = dump_kind(name.strip_prefix("cli-").unwrap_or_default());
-            dumps.insert(kind, std::fs::read_to_string(entry.path()).unwrap());
-        }
+    for (kind, path) in dumps_of_run(dir.path(), "cli") {
+        dumps.insert(kind, std::fs::read_to_string(path).unwrap());
     }
     CliRun {
         code: output.status.code().unwrap_or(-1),
@@ -218,34 +208,35 @@ pub fn run_cli(csv: &Path, mapping: &Path) -> CliRun {
     }
 }
 
-/// `requests-validated` of `requests-validated-abcd1234-2024-06-01.txt`.
-pub fn dump_kind(rest: &str) -> String {
-    let cut = rest.len().saturating_sub("-abcd1234-2024-06-01.txt".len());
-    rest[..cut].to_owned()
+/// The dumps of §6 the run named `name` wrote in `dir`, by type (not the server's problems dump).
+fn dumps_of_run(dir: &Path, name: &str) -> std::collections::BTreeMap<String, PathBuf> {
+    let mut dumps = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(parsed) =
+            DumpName::parse(&file_name).filter(|parsed| parsed.name == name && parsed.extension == "txt")
+        {
+            dumps.insert(parsed.kind.to_owned(), entry.path());
+        }
+    }
+    dumps
 }
 
 /// A count of the summary, e.g. `valid` in `  valid:              32`.
 pub fn summary_count(summary: &str, label: &str) -> i64 {
-    summary
-        .lines()
-        .find_map(|line| line.trim().strip_prefix(&format!("{label}:")))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {label:?} in the summary:\n{summary}"))
+    let value = summary_value(summary, label);
+    let number = value.split_whitespace().next().unwrap_or_default().replace(',', "");
+    number.parse().unwrap_or_else(|_| panic!("no count for {label:?} in the summary:\n{summary}"))
 }
 
 impl TestApp {
     /// The dump files the server wrote for an upload, by type.
     pub fn dumps_of(&self, id: &str) -> std::collections::BTreeMap<String, String> {
-        let prefix = replayer::web::check::run_name(&UploadId::parse(id).unwrap()) + "-";
-        let mut dumps = std::collections::BTreeMap::new();
-        for entry in std::fs::read_dir(&self.output_dir).unwrap().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(rest) = name.strip_prefix(&prefix) {
-                dumps.insert(dump_kind(rest), std::fs::read_to_string(entry.path()).unwrap());
-            }
-        }
-        dumps
+        let name = replayer::web::check::run_name(&UploadId::parse(id).unwrap());
+        dumps_of_run(&self.output_dir, &name)
+            .into_iter()
+            .map(|(kind, path)| (kind, std::fs::read_to_string(path).unwrap()))
+            .collect()
     }
 }
 
@@ -271,7 +262,7 @@ pub async fn serve_binary_on(
     configure: impl FnOnce(&mut std::process::Command),
 ) -> ServerProcess {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("serve.log")).unwrap();
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_replayer"));
+    let mut command = crate::support::replayer();
     command
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(arguments)
@@ -281,7 +272,6 @@ pub async fn serve_binary_on(
         .arg(dir.join("output"))
         .arg("--database-url")
         .arg(database_url)
-        .env_remove("REPLAYER_DATABASE_URL")
         .stdout(std::process::Stdio::null())
         .stderr(log);
     configure(&mut command);

@@ -5,5 +5,7 @@ mod check;
 mod helpers;
 mod limits;
 mod signin;
+#[path = "../support/mod.rs"]
+mod support;
 mod uploads;
 mod users_cli;

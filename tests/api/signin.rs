@@ -184,7 +184,7 @@ async fn a_sign_in_cookie_the_server_did_not_issue_is_refused() {
 
 fn users_command(app: &TestApp, arguments: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_replayer"))
+    let mut child = crate::support::replayer()
         .arg("users")
         .args(arguments)
         .arg("--database-url")

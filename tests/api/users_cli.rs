@@ -1,10 +1,10 @@
 //! `replayer users add|list|token|remove` on the embedded SQLite file.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 fn replayer(output_dir: &std::path::Path, args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_replayer"))
+    let mut child = crate::support::replayer()
         .arg("users")
         .args(args)
         .arg("--output-dir")

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::uploads::find;
 use crate::db::uploads::Upload;
 use crate::out::dump::DumpType;
+use crate::problem::Severity;
 use crate::web::authentication::{CsrfPending, CurrentUser};
 use crate::web::check::{delete_upload, dump_paths};
 use crate::web::multipart::Form;
@@ -53,7 +54,7 @@ pub fn upload_json(state: &AppState, upload: &Upload, with_exceptions: bool) -> 
         "size_bytes": upload.size_bytes,
         "error": upload.error,
         "counts": counts,
-        "dumps": dump_paths(upload).keys().collect::<Vec<_>>(),
+        "dumps": dump_paths(upload).keys().filter(|kind| DumpType::ALL.iter().any(|dump| dump.name() == *kind)).collect::<Vec<_>>(),
         "fire": fire,
         "fire_status": crate::web::fire::page::status_word(upload),
         "fired_by": upload.fired_by,
@@ -63,8 +64,8 @@ pub fn upload_json(state: &AppState, upload: &Upload, with_exceptions: bool) -> 
     });
     if with_exceptions {
         let exceptions = dump_paths(upload)
-            .get(DumpType::Exceptions.name())
-            .and_then(|path| read_page(path, 0, API_EXCEPTIONS).ok())
+            .get(DumpType::Problems.name())
+            .and_then(|path| read_page(path, Severity::Exception, 0, API_EXCEPTIONS).ok())
             .map(|(list, _)| list)
             .unwrap_or_default();
         value["exceptions"] = serde_json::to_value(exceptions).unwrap_or_default();

@@ -1,7 +1,7 @@
 //! Downloads of an upload: the five dump files and the exceptions report (CSV, formulas
 //! neutralised). Files are streamed from a blocking thread, never read whole.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::PathBuf;
 
 use axum::body::{Body, Bytes};
@@ -10,8 +10,9 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::out::dump::DumpType;
+use crate::problem::Severity;
 use crate::web::check::{dump_paths, run_name};
-use crate::web::report::{parse_line, report_header, report_record};
+use crate::web::report::{read_all, report_header, report_record};
 use crate::web::state::AppState;
 
 /// The exceptions dump as CSV: `row,column,field,message`.
@@ -32,7 +33,8 @@ pub async fn download(State(state): State<AppState>, Path((id, kind)): Path<(Str
     };
     let paths = dump_paths(&upload);
     let name = run_name(&upload.id);
-    let path = paths.get(dump.name()).cloned();
+    // The report is made from the problems as the check kept them.
+    let path = if report { paths.get(DumpType::Problems.name()) } else { paths.get(dump.name()) }.cloned();
     let Some(path) = path.filter(|path| path.is_file()) else {
         // A check with no exceptions writes no exceptions dump: its report is the header alone.
         if report && upload.error.is_none() && upload.summary.is_some() {
@@ -98,8 +100,8 @@ fn stream_file(path: PathBuf, send: &Sender) -> std::io::Result<()> {
 
 fn stream_report(path: PathBuf, send: &Sender) -> std::io::Result<()> {
     let mut piece = report_header();
-    for line in BufReader::new(std::fs::File::open(path)?).lines() {
-        piece.extend_from_slice(&report_record(&parse_line(&line?)));
+    for problem in read_all(&path, Severity::Exception)? {
+        piece.extend_from_slice(&report_record(&problem?));
         if piece.len() >= PIECE_BYTES && send.blocking_send(Ok(Bytes::from(std::mem::take(&mut piece)))).is_err() {
             return Ok(());
         }

@@ -11,6 +11,8 @@ use serde::Deserialize;
 use super::dumps::EXCEPTIONS_REPORT;
 use crate::db::uploads::{Upload, UploadState};
 use crate::out::dump::DumpType;
+use crate::out::terminal::separated;
+use crate::problem::Severity;
 use crate::web::authentication::CurrentUser;
 use crate::web::check::dump_paths;
 use crate::web::pages::{error_page, layout, render, time};
@@ -88,12 +90,14 @@ pub async fn page(
 
 fn counts(upload: &Upload) -> Markup {
     let counts = &upload.counts;
+    // For people: thousands separators, as on the terminal.
+    let shown = |count: i64| separated(u64::try_from(count).unwrap_or_default());
     html! {
         table #counts {
-            tr { th { "rows read" } td #count-rows { (counts.rows) } }
-            tr { th { "valid" } td #count-valid { (counts.valid) } }
-            tr { th { "with exceptions (not fired)" } td #count-exceptions { (counts.exceptions) } }
-            tr { th { "with warnings" } td #count-warnings { (counts.warnings) } }
+            tr { th { "rows read" } td #count-rows { (shown(counts.rows)) } }
+            tr { th { "valid" } td #count-valid { (shown(counts.valid)) } }
+            tr { th { "with exceptions (not fired)" } td #count-exceptions { (shown(counts.exceptions)) } }
+            tr { th { "with warnings" } td #count-warnings { (shown(counts.warnings)) } }
         }
     }
 }
@@ -118,8 +122,9 @@ fn downloads(upload: &Upload) -> Markup {
 fn problems(upload: &Upload, kind: DumpType, page: usize, pages: &Pages) -> Markup {
     let title = if kind == DumpType::Exceptions { "Exceptions (rows not fired)" } else { "Warnings" };
     let page = page.max(1);
-    let path = dump_paths(upload).get(kind.name()).cloned();
-    let read = path.map(|path| read_page(&path, (page - 1) * PAGE_ROWS, PAGE_ROWS));
+    let severity = if kind == DumpType::Exceptions { Severity::Exception } else { Severity::Warning };
+    let path = dump_paths(upload).get(DumpType::Problems.name()).cloned();
+    let read = path.map(|path| read_page(&path, severity, (page - 1) * PAGE_ROWS, PAGE_ROWS));
     let link = |to: usize| {
         let (ep, wp) =
             if kind == DumpType::Exceptions { (to, pages.wp.unwrap_or(1)) } else { (pages.ep.unwrap_or(1), to) };
@@ -131,18 +136,22 @@ fn problems(upload: &Upload, kind: DumpType, page: usize, pages: &Pages) -> Mark
             None => p { "None." },
             Some(Err(error)) => p.error { "cannot read the " (kind.name()) " dump: " (error) },
             Some(Ok((list, more))) => {
+                p.wide-note { "The table scrolls sideways." }
+                div.wide {
                 table id=(kind.name()) {
-                    thead { tr { th { "Row" } th { "Column" } th { "Field" } th { "Message" } } }
+                    thead { tr { th { "Row" } th { "Column" } th { "Field" } th { "Value" } th { "Message" } } }
                     tbody {
                         @for problem in &list {
                             tr {
                                 td.row { @if let Some(row) = problem.row { (row) } @else { "file" } }
-                                td { (problem.column.as_deref().unwrap_or_default()) }
+                                td { (problem.column.as_deref().or(problem.cell.as_deref()).unwrap_or_default()) }
                                 td { (problem.field.as_deref().unwrap_or_default()) }
+                                td.value { (problem.value.as_deref().unwrap_or_default()) }
                                 td { (problem.message) }
                             }
                         }
                     }
+                }
                 }
                 p.pager {
                     @if page > 1 { a href=(link(page - 1)) { "← previous" } " " }
