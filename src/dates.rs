@@ -165,6 +165,17 @@ impl DateFormat {
             .collect()
     }
 
+    /// The forms a workbook's date cells are given in (`read::workbook`): its local date-time, or
+    /// its date alone, whatever the mapping's `date_formats`.
+    pub fn workbook_cells() -> Vec<DateFormat> {
+        ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
+            .iter()
+            .map(|pattern| {
+                DateFormat::new(pattern, StrftimeItems::new(pattern).parse_to_owned().expect("valid format"))
+            })
+            .collect()
+    }
+
     pub fn pattern(&self) -> &str {
         &self.pattern
     }

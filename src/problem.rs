@@ -54,6 +54,8 @@ pub enum Kind {
     NotAQuantity,
     NotAUrl,
     NotAnIp,
+    FormulaWithoutValue,
+    ExcelErrorValue,
     /// A problem with the file, not one row (`file: …` in the warnings dump).
     File,
 }
@@ -93,6 +95,8 @@ impl Kind {
             Kind::NotAQuantity => "not_a_quantity",
             Kind::NotAUrl => "not_a_url",
             Kind::NotAnIp => "not_an_ip",
+            Kind::FormulaWithoutValue => "formula_without_value",
+            Kind::ExcelErrorValue => "excel_error_value",
             Kind::File => "file",
         }
     }
@@ -131,6 +135,8 @@ impl Kind {
             Kind::NotAQuantity => "not a quantity",
             Kind::NotAUrl => "not a URL",
             Kind::NotAnIp => "not an IP address",
+            Kind::FormulaWithoutValue => "formula without a saved value",
+            Kind::ExcelErrorValue => "Excel error value",
             Kind::File => "the file",
         }
     }
@@ -156,7 +162,8 @@ pub struct Problem {
     pub row: Option<u64>,
     /// The header of the cell's column, when it has one.
     pub column: Option<String>,
-    /// How a message names the cell when it is not by its header (`cell 7`).
+    /// How a message names the cell: `cell 7` when it has no header, and in a workbook
+    /// `cell H12` as Excel names it, besides its header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cell: Option<String>,
     /// The field (`event_time`, `custom.store_id`, `identifier`), or none for the row.
@@ -192,8 +199,10 @@ impl Problem {
     /// `column "Header" (field): message`, `(field): message`, or the message alone.
     pub fn describe(&self) -> String {
         match (&self.column, &self.cell, &self.field) {
-            (Some(column), _, Some(field)) => format!("column {column:?} ({field}): {}", self.message),
-            (Some(column), _, None) => format!("column {column:?}: {}", self.message),
+            (Some(column), Some(cell), Some(field)) => format!("column {column:?} ({field}), {cell}: {}", self.message),
+            (Some(column), Some(cell), None) => format!("column {column:?}, {cell}: {}", self.message),
+            (Some(column), None, Some(field)) => format!("column {column:?} ({field}): {}", self.message),
+            (Some(column), None, None) => format!("column {column:?}: {}", self.message),
             (None, Some(cell), Some(field)) => format!("{cell} ({field}): {}", self.message),
             (None, Some(cell), None) => format!("{cell}: {}", self.message),
             (None, None, Some(field)) => format!("({field}): {}", self.message),

@@ -1,4 +1,4 @@
-//! `Replayer`: `load_file` drives the rows of the CSV through `format_data` to the dump files.
+//! `Replayer`: `load_file` drives the rows of the file through `format_data` to the dump files.
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Local, Utc};
@@ -8,7 +8,7 @@ use crate::field::Field;
 use crate::out::dump::Dumps;
 use crate::out::summary::Summary;
 use crate::problem::{exception_line, Kind, Problem};
-use crate::read::CsvInput;
+use crate::read::{self, Reading, RowSource};
 use crate::row::check::{check_rows, Checked, CheckedBatch, KnownAccounts, RowContext, ValidInfo};
 use crate::row::config::ReplayerConfig;
 use crate::row::dedupe::{Dedupe, Duplicate};
@@ -17,7 +17,7 @@ use crate::settings::Settings;
 pub struct Replayer {
     pub settings: Settings,
     context: Option<RowContext>,
-    input: Option<CsvInput>,
+    input: Option<Box<dyn RowSource>>,
     dumps: Option<Dumps>,
     dedupe: Dedupe,
     pub summary: Summary,
@@ -92,13 +92,19 @@ impl Replayer {
     /// Open the file and check its header against the mapping: every setup failure happens here,
     /// before the first row.
     pub fn new(settings: Settings, now: DateTime<Utc>, accounts: Option<KnownAccounts>) -> Result<Replayer> {
-        let expected = crate::read::expected_headers(&settings.mapping);
+        let expected = read::expected_headers(&settings.mapping);
+        let reading = Reading {
+            encoding: settings.encoding,
+            delimiter: settings.delimiter,
+            sheet: settings.sheet.as_deref(),
+            expected: &expected,
+        };
         let input = match &settings.opened_file {
             Some(file) => {
                 let file = file.try_clone().context("cannot read the staged file")?;
-                CsvInput::open_file_for(&settings.load_file, file, settings.encoding, settings.delimiter, &expected)?
+                read::open(&settings.load_file, file, &reading)?
             }
-            None => CsvInput::open_for(&settings.load_file, settings.encoding, settings.delimiter, &expected)?,
+            None => read::open_path(&settings.load_file, &reading)?,
         };
         let (columns, unmapped) = input.columns(&settings.mapping)?;
         let config = ReplayerConfig::new(settings.mapping.clone(), columns, now)
@@ -111,14 +117,18 @@ impl Replayer {
         let summary = Summary {
             timezone: settings.mapping.timezone.name().to_owned(),
             tokens_checked: accounts.is_some(),
-            encoding: input.encoding_read.clone(),
-            delimiter: input.delimiter_read.clone(),
+            read: input.description(),
             ..Summary::default()
         };
         let file_warnings: Vec<Problem> =
-            input.file_warnings.iter().cloned().chain(unmapped).map(|line| file_problem(&line)).collect();
-        let context =
-            RowContext { config, request_url: settings.request_url.clone(), pretty: settings.dump_data, accounts };
+            input.file_warnings().iter().cloned().chain(unmapped).map(|line| file_problem(&line)).collect();
+        let context = RowContext {
+            config,
+            request_url: settings.request_url.clone(),
+            pretty: settings.dump_data,
+            accounts,
+            names_cells: input.names_cells(),
+        };
         let mut replayer = Replayer {
             settings,
             context: Some(context),
@@ -173,7 +183,7 @@ impl Replayer {
     ) -> Result<()> {
         let context = self.context.take().expect("load_file runs once");
         let mut input = self.input.take().expect("load_file runs once");
-        let outcome = check_rows(&mut input, &context, |batch| {
+        let outcome = check_rows(input.as_mut(), &context, |batch| {
             if stopped() {
                 return Err(Interrupted::WhileChecking { rows: self.summary.rows_read }.into());
             }

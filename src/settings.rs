@@ -38,6 +38,8 @@ pub struct Settings {
     pub refire: bool,
     pub encoding: Encoding,
     pub delimiter: Option<u8>,
+    /// `--sheet`, else the mapping's `sheet`: the workbook's sheet to read.
+    pub sheet: Option<String>,
     pub quiet: bool,
     /// `--ca-cert`: CA certificates to trust for an `https:` DCS, besides the system's store.
     pub ca_certs: Vec<CertificateDer<'static>>,
@@ -76,6 +78,7 @@ impl Settings {
             Some(path) => load_ca_certs(path)?,
             None => Vec::new(),
         };
+        let sheet = args.sheet.or_else(|| mapping.sheet.clone());
         Ok(Settings {
             name,
             load_file,
@@ -99,6 +102,7 @@ impl Settings {
                 Delimiter::Auto => None,
                 Delimiter::Byte(byte) => Some(byte),
             },
+            sheet,
             quiet: args.quiet,
             ca_certs,
             problems_dump: false,

@@ -94,8 +94,8 @@ pub struct RunArgs {
     #[arg(long, required = true)]
     pub name: Option<String>,
 
-    /// The client's CSV file
-    #[arg(long, required = true, value_name = "CSV")]
+    /// The client's file: a CSV, or an Excel workbook (.xlsx, .xlsm, .xls) or an .ods
+    #[arg(long, required = true, value_name = "FILE")]
     pub load_file: Option<PathBuf>,
 
     /// The client's mapping [default: mapping.json in the CSV's folder]
@@ -161,6 +161,11 @@ pub struct RunArgs {
     /// The delimiter: auto, or one character (tab: "\t" or "tab")
     #[arg(long, default_value = "auto", value_parser = delimiter, value_name = "auto|CHAR")]
     pub delimiter: Delimiter,
+
+    /// The workbook's sheet to read, by name or number from 1 [default: the mapping's "sheet",
+    /// else the first visible sheet]
+    #[arg(long, value_name = "NAME|N")]
+    pub sheet: Option<String>,
 
     /// No progress bar: only the summary and errors
     #[arg(long)]

@@ -165,9 +165,9 @@ impl Report {
             }),
             accounts: summary.accounts.clone(),
             events: summary.events.clone(),
-            encoding: text(&summary.encoding),
-            delimiter: text(&summary.delimiter),
-            sheet: None,
+            encoding: text(&summary.read.encoding),
+            delimiter: text(&summary.read.delimiter),
+            sheet: summary.read.sheet.clone(),
             account_tokens: AccountTokens {
                 checked: summary.tokens_checked,
                 database: summary.accounts_database.clone(),

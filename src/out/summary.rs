@@ -75,9 +75,8 @@ pub struct Summary {
     pub tokens_checked: bool,
     /// The database the account tokens were checked against, its password masked.
     pub accounts_database: Option<String>,
-    /// The encoding and the delimiter read, and how they were found.
-    pub encoding: String,
-    pub delimiter: String,
+    /// How the file was read: a CSV's encoding and delimiter, or a workbook's sheet.
+    pub read: crate::read::source::SourceDescription,
     /// The problems, grouped, for the terminal and the pre-flight.
     pub exception_groups: Groups,
     pub warning_groups: Groups,
@@ -317,9 +316,11 @@ impl Summary {
         }
         let _ = writeln!(out, "accounts:             {}", list(&self.accounts));
         let _ = writeln!(out, "events:               {}", list(&self.events));
-        if !self.encoding.is_empty() {
-            let _ = writeln!(out, "encoding read:        {}", self.encoding);
-            let _ = writeln!(out, "delimiter read:       {}", self.delimiter);
+        if let Some(sheet) = &self.read.sheet {
+            let _ = writeln!(out, "sheet read:           {sheet}");
+        } else if !self.read.encoding.is_empty() {
+            let _ = writeln!(out, "encoding read:        {}", self.read.encoding);
+            let _ = writeln!(out, "delimiter read:       {}", self.read.delimiter);
         }
         match (&self.accounts_database, self.tokens_checked) {
             (Some(database), true) => {

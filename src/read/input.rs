@@ -1,4 +1,4 @@
-//! Opening the client's CSV (SPEC §5): encoding, delimiter, header line and spreadsheet row numbers.
+//! The CSV source of rows (SPEC §5): encoding, delimiter, header line and spreadsheet row numbers.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -7,11 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use csv::ByteRecord;
 
-use crate::read::columns::{resolve_columns, Columns};
 use crate::read::delimiter;
 use crate::read::encoding::{self, Encoding};
-use crate::read::mapping::Mapping;
 use crate::read::records::{self, ReadError, RowMeta};
+use crate::read::source::{RowSource, SourceDescription, SourceRow};
 
 /// The open CSV: its rows come with the numbers a spreadsheet shows.
 pub struct CsvInput {
@@ -102,7 +101,7 @@ impl CsvInput {
             delimiter_read,
         };
         let mut header = ByteRecord::new();
-        let Some(meta) = input.next_row(&mut header)? else {
+        let Some(meta) = input.next_record(&mut header)? else {
             bail!("{} is empty: it has no header row; export the client's sheet again", path.display());
         };
         if let Some(cell) = meta.broken {
@@ -129,12 +128,8 @@ impl CsvInput {
         Ok(input)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The next record, with its spreadsheet row number (the header is row 1, or later after blank lines).
-    pub fn next_row(&mut self, record: &mut ByteRecord) -> Result<Option<RowMeta>> {
+    pub fn next_record(&mut self, record: &mut ByteRecord) -> Result<Option<RowMeta>> {
         self.records.read(record).map_err(|error| match error {
             ReadError::Io(error) => anyhow::Error::new(error).context(format!("cannot read {}", self.path.display())),
             ReadError::TooLong { row, quoted } => {
@@ -150,10 +145,33 @@ impl CsvInput {
             }
         })
     }
+}
 
-    /// Check the header against the mapping: fail before any row is handled.
-    pub fn columns(&self, mapping: &Mapping) -> Result<(Columns, Option<String>)> {
-        resolve_columns(&self.headers, mapping).map_err(|error| anyhow::anyhow!("{}: {error}", self.path.display()))
+impl RowSource for CsvInput {
+    fn headers(&self) -> &[String] {
+        &self.headers
+    }
+
+    fn next_row(&mut self, row: &mut SourceRow) -> Result<bool> {
+        match self.next_record(&mut row.cells)? {
+            Some(meta) => {
+                row.meta = meta;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn file_warnings(&self) -> &[String] {
+        &self.file_warnings
+    }
+
+    fn description(&self) -> SourceDescription {
+        SourceDescription { encoding: self.encoding_read.clone(), delimiter: self.delimiter_read.clone(), sheet: None }
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
     }
 }
 
@@ -168,7 +186,7 @@ mod tests {
         let mut input = CsvInput::open(&path, Encoding::Auto, None).unwrap();
         let mut record = ByteRecord::new();
         let mut rows = Vec::new();
-        while let Some(meta) = input.next_row(&mut record).unwrap() {
+        while let Some(meta) = input.next_record(&mut record).unwrap() {
             rows.push((meta.row, String::from_utf8_lossy(&record[0]).into_owned()));
         }
         rows
@@ -196,7 +214,7 @@ mod tests {
         assert_eq!(input.delimiter_read, "';' (the file's sep= line)");
         assert_eq!(input.encoding_read, "UTF-8 (byte-order mark)");
         let mut record = ByteRecord::new();
-        assert_eq!(input.next_row(&mut record).unwrap().unwrap().row, 2);
+        assert_eq!(input.next_record(&mut record).unwrap().unwrap().row, 2);
         assert_eq!(&record[1], b"a,b");
     }
 }

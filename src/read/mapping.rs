@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::dates::DateFormat;
 use crate::field::{closest, Field};
 
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 12] = [
     "client",
     "account_token",
     "timezone",
@@ -22,6 +22,7 @@ const KEYS: [&str; 11] = [
     "columns",
     "custom",
     "defaults",
+    "sheet",
 ];
 
 /// A checked mapping: every name is known, every value usable.
@@ -41,6 +42,8 @@ pub struct Mapping {
     /// Custom key → header, in the mapping's order.
     pub custom: Vec<(String, String)>,
     pub defaults: Vec<(Field, String)>,
+    /// The workbook's sheet to read, by name or number (SPEC §11.1).
+    pub sheet: Option<String>,
 }
 
 impl Default for Mapping {
@@ -57,6 +60,7 @@ impl Default for Mapping {
             columns: Vec::new(),
             custom: Vec::new(),
             defaults: Vec::new(),
+            sheet: None,
         }
     }
 }
@@ -101,6 +105,13 @@ impl Mapping {
                         "," => ',',
                         other => bail!("\"decimal_separator\" is {other:?}; it must be \".\" or \",\""),
                     }
+                }
+                "sheet" => {
+                    mapping.sheet = Some(match value {
+                        Value::Number(number) if number.as_u64().is_some_and(|n| n >= 1) => number.to_string(),
+                        Value::String(name) if !name.trim().is_empty() => name.clone(),
+                        _ => bail!("\"sheet\" must be a sheet's name or its number from 1, like \"Sales\" or 1"),
+                    })
                 }
                 "country" => mapping.country = Some(parse_country(&string(key, value)?)?),
                 "columns" => mapping.columns = field_map(key, value)?,

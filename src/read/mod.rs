@@ -1,17 +1,23 @@
-//! Reading the client's file: its mapping (SPEC §3), then the CSV itself (SPEC §5): encoding,
-//! delimiter, records with the row numbers a spreadsheet shows, and the header against the
-//! mapping. What comes out is text in cells and the columns that hold each field; what the
-//! cells mean is `row`'s work.
+//! Reading the client's file: its mapping (SPEC §3), then its rows through one source
+//! interface (`source.rs`): a CSV (SPEC §5: encoding, delimiter, records with the row numbers a
+//! spreadsheet shows) or a workbook (SPEC §11), and the header against the mapping. What comes
+//! out is text in cells (and marks for what a workbook's cells were) and the columns that hold
+//! each field; what the cells mean is `row`'s work.
 
 pub mod columns;
 mod delimiter;
 mod encoding;
 pub mod input;
 pub mod mapping;
+mod open;
 mod records;
+pub mod source;
+pub mod workbook;
 
 pub use columns::{expected_headers, resolve_columns, Columns};
 pub use encoding::{parse_encoding, Encoding};
 pub use input::CsvInput;
 pub use mapping::Mapping;
+pub use open::{open, open_path, Reading};
 pub use records::{ReadError, RowMeta, MAX_RECORD_BYTES};
+pub use source::{CellMark, CellMarks, RowSource, SourceRow};

@@ -14,7 +14,7 @@ use csv::{ByteRecord, StringRecord};
 use crate::db::Account;
 use crate::field::{closest, Field};
 use crate::problem::{Kind, Problem, Severity};
-use crate::read::{CsvInput, RowMeta};
+use crate::read::{CellMarks, RowSource, SourceRow};
 use crate::row::config::ReplayerConfig;
 use crate::row::dedupe::DedupeKey;
 
@@ -34,6 +34,8 @@ pub struct RowContext {
     pub pretty: bool,
     /// The attrib_account table, when a database is configured.
     pub accounts: Option<KnownAccounts>,
+    /// Name cells as Excel does (`cell H12`) in problems: the file is a workbook.
+    pub names_cells: bool,
 }
 
 /// The accounts the DCS accepts tags for: token → connection.
@@ -139,8 +141,34 @@ impl CheckedBatch {
     }
 }
 
-/// Check one record: shape, encoding, every handler, the URL's length.
-pub fn check_row(context: &RowContext, meta: RowMeta, record: &mut ByteRecord, batch: &mut CheckedBatch) -> Checked {
+/// Check one row: shape, encoding, every handler, the URL's length.
+pub fn check_row(context: &RowContext, source_row: &mut SourceRow, batch: &mut CheckedBatch) -> Checked {
+    let checked = check_cells(context, source_row, batch);
+    match (context.names_cells, checked) {
+        (true, Checked::Exception(mut problems)) => {
+            name_cells(context.config.columns(), &mut problems);
+            Checked::Exception(problems)
+        }
+        (true, Checked::Valid(mut info)) => {
+            name_cells(context.config.columns(), &mut info.warnings);
+            Checked::Valid(info)
+        }
+        (_, checked) => checked,
+    }
+}
+
+/// Name each problem's cell as Excel does (`cell H12`), besides its header.
+fn name_cells(columns: &crate::read::Columns, problems: &mut [Problem]) {
+    for problem in problems {
+        let (Some(row), Some(header), None) = (problem.row, &problem.column, &problem.cell) else { continue };
+        if let Some(index) = columns.headers.iter().position(|h| h == header) {
+            problem.cell = Some(format!("cell {}{row}", crate::read::source::column_letters(index)));
+        }
+    }
+}
+
+fn check_cells(context: &RowContext, source_row: &mut SourceRow, batch: &mut CheckedBatch) -> Checked {
+    let SourceRow { meta, cells: record, marks } = source_row;
     let row = meta.row;
     let columns = context.config.columns();
     if let Some(cell) = meta.broken {
@@ -199,15 +227,21 @@ pub fn check_row(context: &RowContext, meta: RowMeta, record: &mut ByteRecord, b
             ));
         }
     };
-    let checked = check_text(context, row, &text, batch);
+    let checked = check_text(context, row, &text, marks, batch);
     batch.stand_in = Some(std::mem::replace(record, text.into_byte_record()));
     checked
 }
 
 /// Every handler over a row of text, then the account and the URL's length.
-fn check_text(context: &RowContext, row: u64, text: &StringRecord, batch: &mut CheckedBatch) -> Checked {
+fn check_text(
+    context: &RowContext,
+    row: u64,
+    text: &StringRecord,
+    marks: &CellMarks,
+    batch: &mut CheckedBatch,
+) -> Checked {
     let columns = context.config.columns();
-    let formatted = match context.config.format_data(text) {
+    let formatted = match context.config.format_data(text, marks) {
         Ok(formatted) => formatted,
         Err(mut problems) => {
             for problem in &mut problems {
@@ -295,28 +329,25 @@ fn cell_problem(
 /// Check a batch of records into `batch`, which is cleared first; both keep their allocations.
 fn check_batch(context: &RowContext, records: &mut Records, batch: &mut CheckedBatch) {
     batch.clear();
-    for (meta, record) in records.iter_mut() {
-        let checked = check_row(context, *meta, record, batch);
-        batch.rows.push((meta.row, checked));
+    for source_row in records.iter_mut() {
+        let checked = check_row(context, source_row, batch);
+        batch.rows.push((source_row.meta.row, checked));
     }
 }
 
-type Records = Vec<(RowMeta, ByteRecord)>;
+type Records = Vec<SourceRow>;
 
-/// Read up to a batch of records into `records`, reusing the ones it holds; false at the end.
-fn read_batch(input: &mut CsvInput, records: &mut Records) -> Result<bool> {
+/// Read up to a batch of rows into `records`, reusing the ones it holds; false at the end.
+fn read_batch(input: &mut dyn RowSource, records: &mut Records) -> Result<bool> {
     let mut filled = 0;
     while filled < BATCH_ROWS {
         if filled == records.len() {
-            records.push((RowMeta::default(), ByteRecord::with_capacity(RECORD_BYTES, RECORD_FIELDS)));
+            let cells = ByteRecord::with_capacity(RECORD_BYTES, RECORD_FIELDS);
+            records.push(SourceRow { cells, ..SourceRow::default() });
         }
-        let (row, record) = &mut records[filled];
-        match input.next_row(record)? {
-            Some(meta) => *row = meta,
-            None => {
-                records.truncate(filled);
-                return Ok(false);
-            }
+        if !input.next_row(&mut records[filled])? {
+            records.truncate(filled);
+            return Ok(false);
         }
         filled += 1;
     }
@@ -349,7 +380,7 @@ impl Spare {
 /// Read every record of `input`, check them on all cores, and give the batches to `sink` in row
 /// order. Memory stays bounded: a few batches are in flight at once, and their buffers are reused.
 pub fn check_rows(
-    input: &mut CsvInput,
+    input: &mut dyn RowSource,
     context: &RowContext,
     mut sink: impl FnMut(&mut CheckedBatch) -> Result<()>,
 ) -> Result<()> {

@@ -26,6 +26,8 @@ pub struct ReplayerConfig {
     /// The fields `format_data` runs, in payload order: those with a column or a default, and
     /// the required ones. Any other would always be empty (every handler gives `Empty` for "").
     pub(super) fields: Vec<Field>,
+    /// How a workbook's date cells are read (`DateFormat::workbook_cells`).
+    pub(super) workbook_dates: Vec<DateFormat>,
 }
 
 impl ReplayerConfig {

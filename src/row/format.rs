@@ -10,9 +10,10 @@ use csv::StringRecord;
 
 use crate::field::Field;
 use crate::problem::{Issue, Kind, Problem, Severity};
-use crate::read::{Columns, Mapping};
+use crate::read::source::mark_of;
+use crate::read::{CellMark, Columns, Mapping};
 use crate::row::config::{ReplayerConfig, EVENTS_SEARCHED};
-use crate::row::handlers::{handler, looks_like_email, trim};
+use crate::row::handlers::{handle_event_time_cell, handler, looks_like_email, trim};
 use crate::row::outcome::Outcome;
 use crate::row::payload::{Payload, Value};
 
@@ -35,6 +36,23 @@ fn may_hold_an_address(field: Field) -> bool {
             | Field::Ip
             | Field::AccountToken
     )
+}
+
+/// Why a workbook's cell cannot be sent, when its mark says so: an error value, or a formula
+/// whose result was never saved.
+fn unusable_cell(mark: CellMark, cell: &str) -> Option<Issue> {
+    match mark {
+        CellMark::Error => Some(Issue::new(
+            Kind::ExcelErrorValue,
+            format!("holds the error value {cell} (Excel could not compute the cell); fix the formula in Excel, or type the value"),
+        )),
+        CellMark::FormulaWithoutValue => Some(Issue::new(
+            Kind::FormulaWithoutValue,
+            "holds a formula whose result was never saved (the file was written by a program, not by Excel); \
+             open the file in Excel and save it again, or type the value",
+        )),
+        CellMark::Date => None,
+    }
 }
 
 /// A valid row: its payload and what was corrected on the way.
@@ -66,6 +84,7 @@ impl ReplayerConfig {
             defaults: Default::default(),
             events_by_lower_case,
             fields: Vec::new(),
+            workbook_dates: crate::dates::DateFormat::workbook_cells(),
         };
         let mut defaults: [Option<Outcome<'static>>; Field::COUNT] = Default::default();
         let mut given: Vec<(Field, String)> = config.mapping.defaults.clone();
@@ -134,8 +153,13 @@ impl ReplayerConfig {
         }
     }
 
-    /// Run every handler over one row. `Err` lists why the row is not fired.
-    pub fn format_data<'a>(&'a self, record: &'a StringRecord) -> Result<Formatted<'a>, Vec<Problem>> {
+    /// Run every handler over one row; `marks` say what a workbook's cells were (none for CSV).
+    /// `Err` lists why the row is not fired.
+    pub fn format_data<'a>(
+        &'a self,
+        record: &'a StringRecord,
+        marks: &[(u32, CellMark)],
+    ) -> Result<Formatted<'a>, Vec<Problem>> {
         let mut fields: Vec<(Field, Value<'a>)> = Vec::with_capacity(Field::COUNT);
         let mut warnings = Vec::new();
         let mut exceptions = Vec::new();
@@ -154,7 +178,16 @@ impl ReplayerConfig {
                 exceptions.push(self.problem(field, column, cell, Severity::Exception, issue));
                 continue;
             }
-            let outcome = match handler(field)(self, cell) {
+            let mark = column.and_then(|index| mark_of(marks, index));
+            if let Some(issue) = mark.and_then(|mark| unusable_cell(mark, cell)) {
+                exceptions.push(self.problem(field, column, cell, Severity::Exception, issue));
+                continue;
+            }
+            let handle = match mark {
+                Some(CellMark::Date) if field == Field::EventTime => handle_event_time_cell,
+                _ => handler(field),
+            };
+            let outcome = match handle(self, cell) {
                 Outcome::Empty => match &self.defaults[field.index()] {
                     Some(default) => default.reborrow(),
                     None => Outcome::Empty,
@@ -218,7 +251,9 @@ impl ReplayerConfig {
         let mut custom = Vec::new();
         for (key, index) in &self.columns.custom {
             let cell = trim(record.get(*index).unwrap_or(""));
-            if damaged && cell.contains('\u{FFFD}') {
+            if let Some(issue) = mark_of(marks, *index).and_then(|mark| unusable_cell(mark, cell)) {
+                exceptions.push(self.custom_problem(key, *index, issue.kind, &issue.text));
+            } else if damaged && cell.contains('\u{FFFD}') {
                 exceptions.push(self.custom_problem(key, *index, Kind::ReplacementCharacter, "holds the replacement character \u{FFFD}: the file was damaged by a wrong conversion; fix the cell"));
             } else if looks_like_email(cell) {
                 exceptions.push(self.custom_problem(key, *index, Kind::EmailOutsideEmail, EMAIL_ELSEWHERE));
@@ -263,7 +298,7 @@ mod tests {
     fn format_data_gives_the_payload_in_order_with_defaults() {
         let config = config(&["Date", "Value", "email", "Store", "order_id"]);
         let row = StringRecord::from(vec!["01/06/2024", "£10", "A@Example.com", " 12 ", "o-1"]);
-        let formatted = config.format_data(&row).unwrap();
+        let formatted = config.format_data(&row, &[]).unwrap();
         let mut json = Vec::new();
         formatted.payload.write_json_without_rid(&mut json);
         let json = String::from_utf8(json).unwrap();
@@ -285,14 +320,14 @@ mod tests {
     #[test]
     fn exceptions_name_the_column_and_what_is_missing() {
         let config = config(&["Date", "Value", "email", "Store"]);
-        let problems = config.format_data(&StringRecord::from(vec!["", "x", "nobody", ""])).unwrap_err();
+        let problems = config.format_data(&StringRecord::from(vec!["", "x", "nobody", ""]), &[]).unwrap_err();
         let lines: Vec<String> = problems.iter().map(|p| Problem { row: Some(7), ..p.clone() }.line()).collect();
         assert_eq!(
             lines[0],
             "row 7, column \"Date\" (event_time): is empty and the mapping has no default; fill it in"
         );
         assert!(lines[1].starts_with("row 7, column \"Value\" (revenue): \"x\" is not a number"));
-        let problems = config.format_data(&StringRecord::from(vec!["01/06/2024", "1", "nobody", ""])).unwrap_err();
+        let problems = config.format_data(&StringRecord::from(vec!["01/06/2024", "1", "nobody", ""]), &[]).unwrap_err();
         assert!(
             problems[0].describe().contains("(identifier): none of visitor_id")
                 && problems[0].describe().contains("email: the e-mail address has no @")
@@ -312,7 +347,7 @@ mod tests {
         let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 1, 1, 0, 0, 0).unwrap();
         let config = ReplayerConfig::new(mapping, columns, now).unwrap();
         let row = StringRecord::from(vec!["30/12/2011 12:00", "c1"]);
-        let formatted = config.format_data(&row).unwrap();
+        let formatted = config.format_data(&row, &[]).unwrap();
         assert_eq!(formatted.local_date, formatted.event_time.with_timezone(&chrono_tz::Pacific::Apia).date_naive());
         assert_eq!(formatted.local_date, NaiveDate::from_ymd_opt(2011, 12, 31).unwrap());
     }
@@ -326,21 +361,21 @@ mod tests {
         {
             let mut cells = base.to_vec();
             cells[index] = " Jane.Doe@Example.com ";
-            let problems = config.format_data(&StringRecord::from(cells)).unwrap_err();
+            let problems = config.format_data(&StringRecord::from(cells), &[]).unwrap_err();
             assert_eq!(problems.len(), 1, "{field}: {problems:?}");
             assert_eq!(problems[0].field.as_deref(), Some(field));
             assert_eq!(problems[0].value, None, "{field}: personal data shown");
             let line = problems[0].describe();
             assert!(line.contains("map this column to \"email\"") && !line.to_lowercase().contains("jane"), "{line}");
         }
-        assert!(config.format_data(&StringRecord::from(base.to_vec())).is_ok());
+        assert!(config.format_data(&StringRecord::from(base.to_vec()), &[]).is_ok());
     }
 
     #[test]
     fn a_replacement_character_never_reaches_a_tag() {
         let config = config(&["Date", "Value", "customer_id", "Store"]);
         let problems =
-            config.format_data(&StringRecord::from(vec!["01/06/2024", "1", "c1", "Caf\u{FFFD}"])).unwrap_err();
+            config.format_data(&StringRecord::from(vec!["01/06/2024", "1", "c1", "Caf\u{FFFD}"]), &[]).unwrap_err();
         assert_eq!(problems[0].field.as_deref(), Some("custom.store_id"));
     }
 }

@@ -107,6 +107,16 @@ pub fn handle_event_time<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outco
     }
 }
 
+/// A workbook's date cell (SPEC §11.1): its local date-time, read without the mapping's
+/// `date_formats`, with the same checks as `handle_event_time`.
+pub fn handle_event_time_cell<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
+    let Some(text) = non_empty(cell) else { return Outcome::Empty };
+    match read_event_time(text, &config.workbook_dates, config.timezone(), config.now()) {
+        Ok(time) => Outcome::Value(crate::dates::utc_text(time.utc).into()),
+        Err(problem) => Outcome::Exception(problem),
+    }
+}
+
 pub fn handle_text<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     match non_empty(cell) {
         Some(text) => Outcome::Value(text.into()),

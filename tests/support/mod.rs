@@ -11,6 +11,7 @@ pub mod clients;
 pub mod dcs;
 pub mod dumps;
 pub mod terminal;
+pub mod workbook;
 
 pub use binary::*;
 pub use clients::*;
