@@ -264,8 +264,8 @@ fn files_that_are_no_spreadsheet_say_what_they_are() {
         std::io::Write::write_all(&mut zip, b"hello").unwrap();
         zip.finish().unwrap();
     };
-    type Write = Box<dyn Fn(&Path)>;
-    let cases: [(&str, Write, &str); 4] = [
+    type Write<'a> = Box<dyn Fn(&Path) + 'a>;
+    let cases: [(&str, Write<'_>, &str); 4] = [
         ("report.pdf", Box::new(|path| std::fs::write(path, b"%PDF-1.7\n...").unwrap()), "is a PDF document"),
         ("photo.csv", Box::new(|path| std::fs::write(path, b"\x89PNG\r\n\x1a\n....").unwrap()), "is a PNG image"),
         ("sales.numbers", Box::new(|path| zip_of(path, "Index/Document.iwa")), "is an Apple Numbers file"),
