@@ -12,7 +12,8 @@ use crate::field::Field;
 use crate::problem::{Issue, Kind, Problem, Severity};
 use crate::read::{Columns, Mapping};
 use crate::row::config::{ReplayerConfig, EVENTS_SEARCHED};
-use crate::row::handlers::{handler, looks_like_email, trim};
+use crate::row::damage::{self, RowDamage};
+use crate::row::handlers::{handler, looks_like_email, read_event_time_cell, trim};
 use crate::row::outcome::Outcome;
 use crate::row::payload::{Payload, Value};
 
@@ -136,6 +137,16 @@ impl ReplayerConfig {
 
     /// Run every handler over one row. `Err` lists why the row is not fired.
     pub fn format_data<'a>(&'a self, record: &'a StringRecord) -> Result<Formatted<'a>, Vec<Problem>> {
+        self.format_data_noting(record, &mut RowDamage::default())
+    }
+
+    /// `format_data`, noting in `damage` what the row adds to the counts of the whole file
+    /// (SPEC §11.2), whether it fires or not.
+    pub fn format_data_noting<'a>(
+        &'a self,
+        record: &'a StringRecord,
+        damage: &mut RowDamage,
+    ) -> Result<Formatted<'a>, Vec<Problem>> {
         let mut fields: Vec<(Field, Value<'a>)> = Vec::with_capacity(Field::COUNT);
         let mut warnings = Vec::new();
         let mut exceptions = Vec::new();
@@ -154,7 +165,27 @@ impl ReplayerConfig {
                 exceptions.push(self.problem(field, column, cell, Severity::Exception, issue));
                 continue;
             }
-            let outcome = match handler(field)(self, cell) {
+            if let Some(issue) = damage::excel_damage(trim(cell)) {
+                exceptions.push(self.problem(field, column, cell, Severity::Exception, issue));
+                continue;
+            }
+            // The event time's handler, keeping how the date was read: the day and month check
+            // needs every date of the file.
+            let outcome = if field == Field::EventTime {
+                let (outcome, read) = read_event_time_cell(self, cell);
+                damage.event_date = read;
+                outcome
+            } else {
+                handler(field)(self, cell)
+            };
+            if field.is_personal() && matches!(outcome, Outcome::Value(_)) {
+                let hashed = damage::hash_of(trim(cell)) == Some(damage::Hash::Sha256);
+                match field {
+                    Field::Email => damage.email_hashed = hashed,
+                    _ => damage.phone_hashed = hashed,
+                }
+            }
+            let outcome = match outcome {
                 Outcome::Empty => match &self.defaults[field.index()] {
                     Some(default) => default.reborrow(),
                     None => Outcome::Empty,
@@ -222,7 +253,21 @@ impl ReplayerConfig {
                 exceptions.push(self.custom_problem(key, *index, Kind::ReplacementCharacter, "holds the replacement character \u{FFFD}: the file was damaged by a wrong conversion; fix the cell"));
             } else if looks_like_email(cell) {
                 exceptions.push(self.custom_problem(key, *index, Kind::EmailOutsideEmail, EMAIL_ELSEWHERE));
+            } else if let Some(issue) = damage::excel_damage(cell) {
+                exceptions.push(Problem {
+                    value: Some(cell.to_owned()),
+                    ..self.custom_problem(key, *index, issue.kind, &issue.text)
+                });
             } else if !cell.is_empty() {
+                if let Some(digits) = damage::scientific_digits(cell) {
+                    // Sent as it is: a custom key may hold a real number (SPEC §11.2).
+                    let issue = damage::scientific_issue(cell, digits);
+                    warnings.push(Problem {
+                        value: Some(cell.to_owned()),
+                        severity: Severity::Warning,
+                        ..self.custom_problem(key, *index, issue.kind, &format!("{}; sent {cell}", issue.text))
+                    });
+                }
                 custom.push((Cow::Borrowed(key.as_str()), Cow::Borrowed(cell)));
             }
         }
