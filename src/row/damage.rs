@@ -158,7 +158,7 @@ fn hex_name(digits: usize) -> &'static str {
 /// Base64 with its `=` padding, as long as a hash's (16 bytes or more).
 fn is_padded_base64(bytes: &[u8]) -> bool {
     let body = bytes.strip_suffix(b"==").or_else(|| bytes.strip_suffix(b"=")).unwrap_or(bytes);
-    bytes.len() % 4 == 0
+    bytes.len().is_multiple_of(4)
         && bytes.len() >= 24
         && body.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
