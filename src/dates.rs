@@ -20,6 +20,9 @@ pub struct DateFormat {
     required: Vec<(u8, u8)>,
     /// The pattern as fixed-width numbers and literal text, when it is only that (most are).
     fixed: Option<Vec<Piece>>,
+    /// The day comes before the month, both as numbers (`%d/%m/%Y`): a date with a day of 12 or
+    /// less could also be read month first (SPEC §11.2).
+    day_first: bool,
 }
 
 /// A part of a pattern made only of zero-padded numbers and literal text, like `%d/%m/%Y %H:%M`.
@@ -153,7 +156,11 @@ impl DateFormat {
             }
         }
         let fixed = Piece::of(&items);
-        DateFormat { pattern: pattern.to_owned(), items, required, fixed }
+        let at = |wanted: Numeric| {
+            items.iter().position(|item| matches!(item, Item::Numeric(numeric, _) if *numeric == wanted))
+        };
+        let day_first = matches!((at(Numeric::Day), at(Numeric::Month)), (Some(day), Some(month)) if day < month);
+        DateFormat { pattern: pattern.to_owned(), items, required, fixed, day_first }
     }
 
     pub fn defaults() -> Vec<DateFormat> {
@@ -178,6 +185,10 @@ impl DateFormat {
 
     pub fn pattern(&self) -> &str {
         &self.pattern
+    }
+
+    pub fn is_day_first(&self) -> bool {
+        self.day_first
     }
 
     /// Why `text`, written in this format, is no date at all (`February has no 31st`): its day,
@@ -267,6 +278,8 @@ pub struct EventTime {
     /// The local date, for the range the nightly jobs backdate.
     pub local_date: NaiveDate,
     pub warning: Option<Issue>,
+    /// The date as written, when a day-first format read it (not an Excel serial).
+    pub day_first: Option<NaiveDate>,
 }
 
 const NOON: NaiveTime = match NaiveTime::from_hms_opt(12, 0, 0) {
@@ -331,7 +344,7 @@ pub fn read_event_time(
     timezone: Tz,
     now: DateTime<Utc>,
 ) -> Result<EventTime, Issue> {
-    let (reading, mut warning) = match excel_serial(text) {
+    let (reading, mut warning, day_first) = match excel_serial(text) {
         Some(reading) => {
             let shown = match reading.time {
                 Some(time) => format!("{} {}", reading.date, time.format("%H:%M:%S")),
@@ -343,11 +356,13 @@ pub fn read_event_time(
                     Kind::ExcelSerialDate,
                     format!("{text:?} is an Excel serial date, read as {shown} local time"),
                 )),
+                false,
             )
         }
         None => {
             let punctuation = Punctuation::of(text);
-            let reading = formats.iter().find_map(|format| format.read(text, &punctuation)).ok_or_else(|| {
+            let read = |format: &DateFormat| Some((format.read(text, &punctuation)?, format.day_first));
+            let (reading, day_first) = formats.iter().find_map(read).ok_or_else(|| {
                 match formats.iter().find_map(|format| format.impossible(text)) {
                     Some(why) => Issue::new(Kind::DateDoesNotExist, format!("{text:?}: {why}; fix the cell")),
                     None => Issue::new(Kind::NotADate, format!(
@@ -356,7 +371,7 @@ pub fn read_event_time(
                     )),
                 }
             })?;
-            (reading, None)
+            (reading, None, day_first)
         }
     };
     if let Some(seconds) = reading.offset {
@@ -411,7 +426,7 @@ pub fn read_event_time(
         Some(_) => utc.with_timezone(&timezone).date_naive(),
         None => reading.date,
     };
-    Ok(EventTime { utc, local_date, warning })
+    Ok(EventTime { utc, local_date, warning, day_first: day_first.then_some(reading.date) })
 }
 
 /// A warning added to the one before it, which keeps its kind.
@@ -581,6 +596,26 @@ mod tests {
         assert!(read("-0001-06-01").unwrap_err().contains("in the year -1"));
         assert!(read("1899-12-31").is_err());
         assert!(read("1900-01-01").is_ok());
+    }
+
+    #[test]
+    fn a_date_read_day_first_is_told_apart() {
+        let format = |p: &str| DateFormat::new(p, StrftimeItems::new(p).parse_to_owned().unwrap());
+        for (pattern, day_first) in [
+            ("%d/%m/%Y", true),
+            ("%d.%m.%Y %H:%M", true),
+            ("%e-%m-%Y", true),
+            ("%m/%d/%Y", false),
+            ("%Y-%m-%d", false),
+            ("%d %b %Y", false),
+        ] {
+            assert_eq!(format(pattern).is_day_first(), day_first, "{pattern}");
+        }
+        let formats = DateFormat::defaults();
+        let date = |text: &str| read_event_time(text, &formats, London, now()).unwrap().day_first;
+        assert_eq!(date("01/02/2024 10:00"), NaiveDate::from_ymd_opt(2024, 2, 1));
+        assert_eq!(date("2024-02-01"), None);
+        assert_eq!(date("45444"), None, "an Excel serial is no day-first reading");
     }
 
     #[test]

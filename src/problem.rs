@@ -55,7 +55,17 @@ pub enum Kind {
     NotAUrl,
     NotAnIp,
     FormulaWithoutValue,
-    ExcelErrorValue,
+    // Excel's damage (SPEC §11.2).
+    ScientificNotation,
+    ExcelError,
+    FormulaText,
+    UnusableHash,
+    /// File-level: a column without a header holds data.
+    HeaderlessColumn,
+    /// File-level: every date could be read with day and month swapped.
+    DayMonthAmbiguous,
+    /// File-level: e-mail or phone cells already hashed by the client.
+    AlreadyHashed,
     /// A problem with the file, not one row (`file: …` in the warnings dump).
     File,
 }
@@ -96,7 +106,13 @@ impl Kind {
             Kind::NotAUrl => "not_a_url",
             Kind::NotAnIp => "not_an_ip",
             Kind::FormulaWithoutValue => "formula_without_value",
-            Kind::ExcelErrorValue => "excel_error_value",
+            Kind::ScientificNotation => "scientific_notation",
+            Kind::ExcelError => "excel_error",
+            Kind::FormulaText => "formula_text",
+            Kind::UnusableHash => "unusable_hash",
+            Kind::HeaderlessColumn => "headerless_column",
+            Kind::DayMonthAmbiguous => "day_month_ambiguous",
+            Kind::AlreadyHashed => "already_hashed",
             Kind::File => "file",
         }
     }
@@ -136,7 +152,13 @@ impl Kind {
             Kind::NotAUrl => "not a URL",
             Kind::NotAnIp => "not an IP address",
             Kind::FormulaWithoutValue => "formula without a saved value",
-            Kind::ExcelErrorValue => "Excel error value",
+            Kind::ScientificNotation => "digits lost to scientific notation",
+            Kind::ExcelError => "Excel error value",
+            Kind::FormulaText => "formula instead of its value",
+            Kind::UnusableHash => "a hash that cannot be used",
+            Kind::HeaderlessColumn => "data in a column without a header",
+            Kind::DayMonthAmbiguous => "day and month could be swapped",
+            Kind::AlreadyHashed => "already hashed by the client",
             Kind::File => "the file",
         }
     }
@@ -193,7 +215,12 @@ impl Problem {
 
     /// A file-level warning.
     pub fn file(message: impl Into<String>) -> Problem {
-        Problem { row: None, severity: Severity::Warning, ..Problem::row(0, Kind::File, message) }
+        Problem::file_of(Kind::File, message)
+    }
+
+    /// A file-level warning of a kind of its own.
+    pub fn file_of(kind: Kind, message: impl Into<String>) -> Problem {
+        Problem { row: None, severity: Severity::Warning, ..Problem::row(0, kind, message) }
     }
 
     /// `column "Header" (field): message`, `(field): message`, or the message alone.
@@ -367,7 +394,8 @@ mod tests {
 
     #[test]
     fn kinds_serialize_as_their_codes() {
-        for kind in [Kind::NotADate, Kind::DuplicateRow, Kind::EmailOutsideEmail, Kind::File] {
+        for kind in [Kind::NotADate, Kind::DuplicateRow, Kind::EmailOutsideEmail, Kind::ScientificNotation, Kind::File]
+        {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.code());
         }
     }

@@ -11,6 +11,7 @@ use crate::problem::{exception_line, Kind, Problem};
 use crate::read::{self, Reading, RowSource};
 use crate::row::check::{check_rows, Checked, CheckedBatch, KnownAccounts, RowContext, ValidInfo};
 use crate::row::config::ReplayerConfig;
+use crate::row::damage::Tally;
 use crate::row::dedupe::{Dedupe, Duplicate};
 use crate::settings::Settings;
 
@@ -20,6 +21,8 @@ pub struct Replayer {
     input: Option<Box<dyn RowSource>>,
     dumps: Option<Dumps>,
     dedupe: Dedupe,
+    /// What needs the whole file (SPEC §11.2), added up batch by batch.
+    damage: Tally,
     pub summary: Summary,
 }
 
@@ -135,6 +138,7 @@ impl Replayer {
             input: Some(input),
             dumps,
             dedupe: Dedupe::default(),
+            damage: Tally::default(),
             summary,
         };
         for warning in &file_warnings {
@@ -213,7 +217,15 @@ impl Replayer {
             for ((account, event), count) in batch.names.iter().zip(names) {
                 self.summary.count_names(account, event, count);
             }
+            self.damage.add(&batch.damage);
             batch.rows = rows;
+            Ok(())
+        });
+        // Warnings that needed the whole file: decided now that it is read.
+        let outcome = outcome.and_then(|()| {
+            for warning in self.damage.warnings(context.config.columns()) {
+                self.warning(&warning)?;
+            }
             Ok(())
         });
         self.context = Some(context);

@@ -163,3 +163,32 @@ fn csv_test_data_bad_cases_are_exceptions_or_stop_the_run() {
     run.expect_code(0);
     assert_eq!(run.dumps("fixture").validated()[0].1["custom"]["k1"], r#"This "quotes" must be escaped"#);
 }
+
+/// frictionless's `blank-header` case: the middle column has no header but holds data. It is not
+/// sent, and one file-level warning names it as a spreadsheet does, with its count (SPEC §11.2).
+#[test]
+fn frictionless_blank_header_is_one_warning_and_not_sent() {
+    let csv = conformance("frictionless").join("headerless_columns.csv");
+    let mapping = serde_json::json!({
+        "account_token": TOKEN,
+        "custom": { "k0": "id", "k2": "age" },
+        "defaults": { "event_name": "offline_sale", "event_time": "2024-06-01T12:00:00Z", "customer_id": "c-1" }
+    })
+    .to_string();
+    let client = Client::new(&mapping, std::fs::read(csv).unwrap());
+    let run = dump(&client, &[]);
+    run.expect_code(0);
+    let dumps = run.dumps("fixture");
+    let sent: Vec<(u64, Value)> =
+        dumps.validated().into_iter().map(|(row, payload)| (row, payload["custom"].clone())).collect();
+    assert_eq!(
+        sent,
+        [(2, serde_json::json!({"k0": "1101", "k2": "30"})), (3, serde_json::json!({"k0": "1102", "k2": "26"}))]
+    );
+    assert_eq!(
+        dumps.lines("warnings"),
+        [
+            r#"file: column B holds data in 2 cells but has no header, so it is not sent; give it a header and map it in "columns" or "custom" if it matters, or delete it"#
+        ]
+    );
+}

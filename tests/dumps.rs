@@ -5,7 +5,7 @@ mod support;
 use sha2::{Digest, Sha256};
 use support::*;
 
-const ONE_ROW: &str = "01/06/2024 10:00,C-1,O-1,10.00,news letter,ST01";
+const ONE_ROW: &str = "13/06/2024 10:00,C-1,O-1,10.00,news letter,ST01";
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -21,12 +21,12 @@ fn a_clean_file_writes_exactly_the_request_dumps() {
     assert_eq!(dumps.kinds(), ["requests", "requests-validated"]);
 
     // The rid, computed here from §4: SHA-256 over the compact JSON without rid, first 32 hex digits.
-    let json = r#"{"account_token":"f1xtur3-t0k3n-0001","event_name":"offline_sale","event_time":"2024-06-01T09:00:00Z","customer_id":"C-1","order_id":"O-1","revenue":"10.00","currency":"GBP","utm_source":"news letter","custom":{"store_id":"ST01"},"replay":"1"}"#;
+    let json = r#"{"account_token":"f1xtur3-t0k3n-0001","event_name":"offline_sale","event_time":"2024-06-13T09:00:00Z","customer_id":"C-1","order_id":"O-1","revenue":"10.00","currency":"GBP","utm_source":"news letter","custom":{"store_id":"ST01"},"replay":"1"}"#;
     let rid = &hex(&Sha256::digest(json.as_bytes()))[..32];
     assert_eq!(
         dumps.text("requests"),
         format!(
-            "http://127.0.0.1:8080/tag?account_token=f1xtur3-t0k3n-0001&event_name=offline_sale&event_time=2024-06-01T09%3A00%3A00Z\
+            "http://127.0.0.1:8080/tag?account_token=f1xtur3-t0k3n-0001&event_name=offline_sale&event_time=2024-06-13T09%3A00%3A00Z\
              &customer_id=C-1&order_id=O-1&revenue=10.00&currency=GBP&utm_source=news%20letter\
              &custom=%7B%22store_id%22%3A%22ST01%22%7D&replay=1&rid={rid}\n"
         )
@@ -43,7 +43,7 @@ fn a_clean_file_writes_exactly_the_request_dumps() {
 
 #[test]
 fn file_names_modes_and_one_token() {
-    let client = Client::rows(&[ONE_ROW, "01/06/2024 10:00,C-2,O-2,£5,,ST02", "bad date,C-3,O-3,1,,"]);
+    let client = Client::rows(&[ONE_ROW, "13/06/2024 10:00,C-2,O-2,£5,,ST02", "bad date,C-3,O-3,1,,"]);
     let name = "c-a.norton_uk-2";
     let run = run(name, &client.csv(), &client.output(), &["--dump-data"]);
     run.expect_code(1);
@@ -126,7 +126,7 @@ fn runs_with_different_names_share_a_directory() {
 
 #[test]
 fn two_runs_give_identical_bytes() {
-    let client = Client::rows(&[ONE_ROW, "01/06/2024 10:00,C-2,O-2,£5,,ST02", "bad date,C-3,O-3,1,,", ONE_ROW]);
+    let client = Client::rows(&[ONE_ROW, "13/06/2024 10:00,C-2,O-2,£5,,ST02", "bad date,C-3,O-3,1,,", ONE_ROW]);
     let first = dump(&client, &[]);
     first.expect_code(1);
     let first = first.dumps("fixture");
@@ -146,7 +146,7 @@ fn a_full_disk_names_the_file_removes_the_dumps_and_exits_2() {
     // the unit test dump::tests::a_full_disk_names_the_file_and_removes_every_dump covers it with /dev/full).
     let client = Client::rows(
         &(0..20_000)
-            .map(|row| format!("01/06/2024 10:00,C-{row},O-{row},10.00,,ST01"))
+            .map(|row| format!("13/06/2024 10:00,C-{row},O-{row},10.00,,ST01"))
             .collect::<Vec<_>>()
             .iter()
             .map(String::as_str)

@@ -5,7 +5,7 @@ mod support;
 use assert_cmd::prelude::*;
 use support::*;
 
-const ROW: &str = "01/06/2024 10:00,C-1,O-1,10.00,,ST01";
+const ROW: &str = "13/06/2024 10:00,C-1,O-1,10.00,,ST01";
 
 #[test]
 fn a_name_that_is_a_path_cannot_start() {
@@ -127,7 +127,7 @@ fn missing_required_options() {
 
 #[test]
 fn request_url_is_the_prefix_of_every_request() {
-    let client = Client::rows(&[ROW, "02/06/2024 10:00,C-2,O-2,20.00,,ST02"]);
+    let client = Client::rows(&[ROW, "14/06/2024 10:00,C-2,O-2,20.00,,ST02"]);
     let run = dump(&client, &["--request-url", "http://127.0.0.1:9/dcs/tag"]);
     run.expect_code(0);
     for line in run.lines_of("fixture", "requests") {

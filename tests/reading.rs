@@ -33,7 +33,7 @@ fn stores_and_sources(dumps: &Dumps) -> Vec<(String, Option<String>)> {
 
 #[test]
 fn a_utf8_byte_order_mark_is_dropped() {
-    let client = Client::new(MAPPING, format!("\u{feff}{HEADER}\n01/06/2024 10:00,C-1,O-1,10.00,,Café\n"));
+    let client = Client::new(MAPPING, format!("\u{feff}{HEADER}\n13/06/2024 10:00,C-1,O-1,10.00,,Café\n"));
     let run = dump(&client, &[]);
     run.expect_code(0);
     let dumps = run.dumps("fixture");
@@ -43,9 +43,9 @@ fn a_utf8_byte_order_mark_is_dropped() {
 }
 
 fn windows_1252_file() -> Vec<u8> {
-    let mut csv = format!("{HEADER}\n01/06/2024 10:00,C-1,O-1,10.00,,ST01\n").into_bytes();
+    let mut csv = format!("{HEADER}\n13/06/2024 10:00,C-1,O-1,10.00,,ST01\n").into_bytes();
     // "Crème", "Café €5": é, è and € in Windows-1252 (€ is 0x80, where Latin-1 has a control).
-    csv.extend_from_slice(b"02/06/2024 10:00,C-2,O-2,20.00,Cr\xe8me,Caf\xe9 \x805\n");
+    csv.extend_from_slice(b"14/06/2024 10:00,C-2,O-2,20.00,Cr\xe8me,Caf\xe9 \x805\n");
     csv
 }
 
@@ -142,7 +142,7 @@ fn utf16(text: &str, little_endian: bool) -> Vec<u8> {
 #[test]
 fn utf16_with_a_byte_order_mark_is_read_as_utf16() {
     // Excel's "Unicode text" export: UTF-16 LE, tab-delimited, CRLF.
-    let tsv = format!("{}\r\n01/06/2024 10:00\tC-1\tO-1\t10.00\tCrème\tCafé 東京\r\n", HEADER.replace(',', "\t"));
+    let tsv = format!("{}\r\n13/06/2024 10:00\tC-1\tO-1\t10.00\tCrème\tCafé 東京\r\n", HEADER.replace(',', "\t"));
     for little_endian in [true, false] {
         let client = Client::new(MAPPING, utf16(&tsv, little_endian));
         let run = dump(&client, &[]);
@@ -595,19 +595,25 @@ fn ragged_rows_are_exceptions_and_the_rest_goes_on() {
 
 #[test]
 fn trailing_unnamed_columns_may_be_missing_or_empty() {
-    // Excel leaves empty header cells after the last named column.
+    // Excel leaves empty header cells after the last named column. Data under one of them is
+    // not sent, with one warning (SPEC §11.2); data past the header row is an extra cell.
     let client = Client::new(
         MAPPING,
-        format!("{HEADER},,\n01/06/2024 10:00,C-1,O-1,10.00,,ST01\n02/06/2024 10:00,C-2,O-2,20.00,,ST02,,\n03/06/2024 10:00,C-3,O-3,30.00,,ST03,,x\n"),
+        format!("{HEADER},,\n13/06/2024 10:00,C-1,O-1,10.00,,ST01\n14/06/2024 10:00,C-2,O-2,20.00,,ST02,,\n15/06/2024 10:00,C-3,O-3,30.00,,ST03,,x\n16/06/2024 10:00,C-4,O-4,40.00,,ST04,,,y\n"),
     );
     let run = dump(&client, &[]);
     run.expect_code(1);
     let dumps = run.dumps("fixture");
-    assert_eq!(dumps.validated_rows(), [2, 3]);
+    assert_eq!(dumps.validated_rows(), [2, 3, 4]);
     assert!(
-        dumps.lines("exceptions")[0].starts_with("row 4: cell 8 is past the header's last column"),
+        dumps.lines("exceptions")[0].starts_with("row 5: cell 9 is past the header's last column"),
         "{:?}",
         dumps.lines("exceptions")
+    );
+    let warnings = dumps.lines("warnings");
+    assert!(
+        warnings.len() == 1 && warnings[0].starts_with("file: column H holds data in 1 cell but has no header"),
+        "{warnings:?}"
     );
 }
 
@@ -648,7 +654,7 @@ fn a_duplicated_header_stops_the_run() {
 #[test]
 fn unmapped_headers_get_one_warning() {
     let client =
-        Client::new(MAPPING, format!("{HEADER},Notes,Internal\n01/06/2024 10:00,C-1,O-1,10.00,,ST01,call back,x\n"));
+        Client::new(MAPPING, format!("{HEADER},Notes,Internal\n13/06/2024 10:00,C-1,O-1,10.00,,ST01,call back,x\n"));
     let run = dump(&client, &[]);
     run.expect_code(0);
     let dumps = run.dumps("fixture");

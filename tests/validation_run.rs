@@ -31,7 +31,7 @@ fn the_example_is_validated_without_writing_anything() {
 
 #[test]
 fn a_clean_file_exits_0_and_writes_nothing() {
-    let client = Client::rows(&["01/06/2024 10:00,C-1,O-1,10.00,news,ST01", "02/06/2024,C-2,O-2,20.00,,"]);
+    let client = Client::rows(&["13/06/2024 10:00,C-1,O-1,10.00,news,ST01", "14/06/2024,C-2,O-2,20.00,,"]);
     let run = run("clean", &client.csv(), &client.output(), &[]);
     run.expect_code(0);
     assert!(!client.output().exists());
@@ -43,7 +43,7 @@ fn a_clean_file_exits_0_and_writes_nothing() {
 #[test]
 fn a_file_with_only_warnings_exits_0() {
     // A revenue with a currency symbol is corrected with a warning: the row still fires.
-    let client = Client::rows(&["01/06/2024 10:00,C-1,O-1,£10.00,,"]);
+    let client = Client::rows(&["13/06/2024 10:00,C-1,O-1,£10.00,,"]);
     let run = run("warned", &client.csv(), &client.output(), &[]);
     run.expect_code(0);
     assert!(

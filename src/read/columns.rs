@@ -11,8 +11,11 @@ pub struct Columns {
     pub headers: Vec<String>,
     pub fields: [Option<usize>; Field::COUNT],
     pub custom: Vec<(String, usize)>,
-    /// Cells past this index must be empty: trailing unnamed columns.
+    /// A row needs at least this many cells: up to the last non-empty header.
     pub width: usize,
+    /// The columns whose header is empty, within the header row's cells: their data is not
+    /// sent, only counted (SPEC §11.2).
+    pub headerless: Vec<usize>,
 }
 
 impl Columns {
@@ -106,6 +109,7 @@ pub fn resolve_columns(headers: &[String], mapping: &Mapping) -> Result<(Columns
     let mut columns = Columns {
         headers: headers.to_vec(),
         width: headers.iter().rposition(|h| !h.is_empty()).map_or(0, |last| last + 1),
+        headerless: (0..headers.len()).filter(|&index| headers[index].is_empty()).collect(),
         ..Columns::default()
     };
     let mut used = vec![false; headers.len()];
@@ -174,6 +178,7 @@ mod tests {
         assert_eq!(columns.of(Field::Email), Some(2));
         assert_eq!(columns.custom, vec![("store".to_owned(), 3)]);
         assert_eq!(columns.width, 5);
+        assert_eq!(columns.headerless, [5]);
         assert!(warning.unwrap().contains("\"Notes\""));
     }
 

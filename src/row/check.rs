@@ -16,6 +16,7 @@ use crate::field::{closest, Field};
 use crate::problem::{Kind, Problem, Severity};
 use crate::read::{CellMarks, RowSource, SourceRow};
 use crate::row::config::ReplayerConfig;
+use crate::row::damage::{RowDamage, Tally};
 use crate::row::dedupe::DedupeKey;
 
 /// Longest tag URL the DCS takes.
@@ -97,6 +98,8 @@ pub struct CheckedBatch {
     pub validated: Vec<u8>,
     pub order_ids: String,
     pub names: Vec<(String, String)>,
+    /// What needs the whole file, counted over this batch's rows.
+    pub damage: Tally,
     /// An empty record, kept to stand in for the one being converted to text.
     stand_in: Option<ByteRecord>,
 }
@@ -129,6 +132,7 @@ impl CheckedBatch {
         self.validated.clear();
         self.order_ids.clear();
         self.names.clear();
+        self.damage.clear();
     }
 
     fn names_index(&mut self, account: &str, event: &str) -> u32 {
@@ -185,6 +189,7 @@ fn check_cells(context: &RowContext, source_row: &mut SourceRow, batch: &mut Che
     if record.iter().all(|cell| cell.trim_ascii().is_empty()) {
         return Checked::Blank;
     }
+    batch.damage.headerless_cells(&columns.headerless, record);
     let width = columns.width;
     if record.len() < width {
         return exception(Problem::row(
@@ -196,14 +201,16 @@ fn check_cells(context: &RowContext, source_row: &mut SourceRow, batch: &mut Che
             ),
         ));
     }
-    if let Some(extra) = record.iter().skip(width).position(|cell| !cell.trim_ascii().is_empty()) {
+    // Cells under an empty header are counted above; only those past the header row are extra.
+    let header_cells = columns.headers.len().max(width);
+    if let Some(extra) = record.iter().skip(header_cells).position(|cell| !cell.trim_ascii().is_empty()) {
         return exception(Problem::row(
             row,
             Kind::ExtraCells,
             format!(
                 "cell {} is past the header's last column and not empty ({} cells for {width} headers); \
                  a cell probably holds an unquoted delimiter: quote it",
-                width + extra + 1,
+                header_cells + extra + 1,
                 record.len()
             ),
         ));
@@ -241,7 +248,11 @@ fn check_text(
     batch: &mut CheckedBatch,
 ) -> Checked {
     let columns = context.config.columns();
-    let formatted = match context.config.format_data(text, marks) {
+    let mut damage = RowDamage::default();
+    let formatted = context.config.format_data_noting(text, marks, &mut damage);
+    let event_cell = || columns.of(Field::EventTime).and_then(|index| text.get(index)).map_or("", str::trim);
+    batch.damage.row(row, damage, formatted.is_ok(), event_cell);
+    let formatted = match formatted {
         Ok(formatted) => formatted,
         Err(mut problems) => {
             for problem in &mut problems {

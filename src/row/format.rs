@@ -13,7 +13,8 @@ use crate::problem::{Issue, Kind, Problem, Severity};
 use crate::read::source::mark_of;
 use crate::read::{CellMark, Columns, Mapping};
 use crate::row::config::{ReplayerConfig, EVENTS_SEARCHED};
-use crate::row::handlers::{handle_event_time_cell, handler, looks_like_email, trim};
+use crate::row::damage::{self, EventDate, RowDamage};
+use crate::row::handlers::{handle_event_time_cell, handler, looks_like_email, read_event_time_cell, trim};
 use crate::row::outcome::Outcome;
 use crate::row::payload::{Payload, Value};
 
@@ -43,7 +44,7 @@ fn may_hold_an_address(field: Field) -> bool {
 fn unusable_cell(mark: CellMark, cell: &str) -> Option<Issue> {
     match mark {
         CellMark::Error => Some(Issue::new(
-            Kind::ExcelErrorValue,
+            Kind::ExcelError,
             format!("holds the error value {cell} (Excel could not compute the cell); fix the formula in Excel, or type the value"),
         )),
         CellMark::FormulaWithoutValue => Some(Issue::new(
@@ -160,6 +161,17 @@ impl ReplayerConfig {
         record: &'a StringRecord,
         marks: &[(u32, CellMark)],
     ) -> Result<Formatted<'a>, Vec<Problem>> {
+        self.format_data_noting(record, marks, &mut RowDamage::default())
+    }
+
+    /// `format_data`, noting in `damage` what the row adds to the counts of the whole file
+    /// (SPEC §11.2), whether it fires or not.
+    pub fn format_data_noting<'a>(
+        &'a self,
+        record: &'a StringRecord,
+        marks: &[(u32, CellMark)],
+        damage: &mut RowDamage,
+    ) -> Result<Formatted<'a>, Vec<Problem>> {
         let mut fields: Vec<(Field, Value<'a>)> = Vec::with_capacity(Field::COUNT);
         let mut warnings = Vec::new();
         let mut exceptions = Vec::new();
@@ -183,11 +195,32 @@ impl ReplayerConfig {
                 exceptions.push(self.problem(field, column, cell, Severity::Exception, issue));
                 continue;
             }
-            let handle = match mark {
-                Some(CellMark::Date) if field == Field::EventTime => handle_event_time_cell,
-                _ => handler(field),
+            if let Some(issue) = damage::excel_damage(trim(cell)) {
+                exceptions.push(self.problem(field, column, cell, Severity::Exception, issue));
+                continue;
+            }
+            // The event time's handler, keeping how the date was read: the day and month check
+            // needs every date of the file. A workbook's date cell is no text to misread.
+            let outcome = match (field, mark) {
+                (Field::EventTime, Some(CellMark::Date)) => {
+                    damage.event_date = EventDate::Other;
+                    handle_event_time_cell(self, cell)
+                }
+                (Field::EventTime, _) => {
+                    let (outcome, read) = read_event_time_cell(self, cell);
+                    damage.event_date = read;
+                    outcome
+                }
+                _ => handler(field)(self, cell),
             };
-            let outcome = match handle(self, cell) {
+            if field.is_personal() && matches!(outcome, Outcome::Value(_)) {
+                let hashed = damage::hash_of(trim(cell)) == Some(damage::Hash::Sha256);
+                match field {
+                    Field::Email => damage.email_hashed = hashed,
+                    _ => damage.phone_hashed = hashed,
+                }
+            }
+            let outcome = match outcome {
                 Outcome::Empty => match &self.defaults[field.index()] {
                     Some(default) => default.reborrow(),
                     None => Outcome::Empty,
@@ -257,7 +290,21 @@ impl ReplayerConfig {
                 exceptions.push(self.custom_problem(key, *index, Kind::ReplacementCharacter, "holds the replacement character \u{FFFD}: the file was damaged by a wrong conversion; fix the cell"));
             } else if looks_like_email(cell) {
                 exceptions.push(self.custom_problem(key, *index, Kind::EmailOutsideEmail, EMAIL_ELSEWHERE));
+            } else if let Some(issue) = damage::excel_damage(cell) {
+                exceptions.push(Problem {
+                    value: Some(cell.to_owned()),
+                    ..self.custom_problem(key, *index, issue.kind, &issue.text)
+                });
             } else if !cell.is_empty() {
+                if let Some(digits) = damage::scientific_digits(cell) {
+                    // Sent as it is: a custom key may hold a real number (SPEC §11.2).
+                    let issue = damage::scientific_issue(cell, digits);
+                    warnings.push(Problem {
+                        value: Some(cell.to_owned()),
+                        severity: Severity::Warning,
+                        ..self.custom_problem(key, *index, issue.kind, &format!("{}; sent {cell}", issue.text))
+                    });
+                }
                 custom.push((Cow::Borrowed(key.as_str()), Cow::Borrowed(cell)));
             }
         }

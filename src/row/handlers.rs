@@ -12,6 +12,7 @@ use crate::dates::read_event_time;
 use crate::field::{closest, is_token, Field};
 use crate::problem::{Issue, Kind};
 use crate::row::config::ReplayerConfig;
+use crate::row::damage::{self, EventDate, Hash};
 use crate::row::outcome::Outcome;
 
 pub type Handler = for<'a> fn(&'a ReplayerConfig, &'a str) -> Outcome<'a>;
@@ -22,9 +23,9 @@ pub fn handler(field: Field) -> Handler {
         Field::AccountToken => handle_account_token,
         Field::EventName => handle_event_name,
         Field::EventTime => handle_event_time,
-        Field::VisitorId | Field::CustomerId | Field::OrderId | Field::UserAgent => handle_text,
+        Field::VisitorId | Field::CustomerId | Field::OrderId | Field::Gclid => handle_identifier,
         Field::UtmSource | Field::UtmMedium | Field::UtmCampaign | Field::UtmTerm | Field::UtmContent => handle_text,
-        Field::Gclid => handle_text,
+        Field::UserAgent => handle_text,
         Field::Email => handle_email,
         Field::Phone => handle_phone,
         Field::Revenue => handle_revenue,
@@ -94,16 +95,34 @@ pub fn handle_event_name<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outco
 }
 
 pub fn handle_event_time<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
-    let Some(text) = non_empty(cell) else { return Outcome::Empty };
+    read_event_time_cell(config, cell).0
+}
+
+/// `handle_event_time`, and how the date was read: `format_data` keeps that for the day and
+/// month check, which needs the whole file (SPEC §11.2).
+pub fn read_event_time_cell<'a>(config: &'a ReplayerConfig, cell: &'a str) -> (Outcome<'a>, EventDate) {
+    let Some(text) = non_empty(cell) else { return (Outcome::Empty, EventDate::NotRead) };
     match read_event_time(text, config.date_formats(), config.timezone(), config.now()) {
         Ok(time) => {
             let value = crate::dates::utc_text(time.utc);
-            match time.warning {
+            let read = time.day_first.map_or(EventDate::Other, EventDate::DayFirst);
+            let outcome = match time.warning {
                 Some(problem) => Outcome::Warning { problem, sent: Some(value.into()) },
                 None => Outcome::Value(value.into()),
-            }
+            };
+            (outcome, read)
         }
-        Err(problem) => Outcome::Exception(problem),
+        Err(problem) => (Outcome::Exception(problem), EventDate::NotRead),
+    }
+}
+
+/// `visitor_id`, `customer_id`, `order_id`, `gclid`: trimmed, and never a number whose digits
+/// Excel lost to its exponent form.
+pub fn handle_identifier<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
+    let Some(text) = non_empty(cell) else { return Outcome::Empty };
+    match damage::scientific_digits(text) {
+        Some(digits) => Outcome::Exception(damage::scientific_issue(text, digits)),
+        None => Outcome::Value(text.into()),
     }
 }
 
@@ -126,10 +145,6 @@ pub fn handle_text<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
 
 fn sha256_hex(text: &str) -> String {
     crate::row::payload::hex(&Sha256::digest(text.as_bytes()))
-}
-
-fn is_sha256_hex(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Why `address` (trimmed, lower-cased) does not look like an e-mail address, without quoting it.
@@ -183,13 +198,12 @@ pub fn handle_email<'a>(_: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     if non_empty(cell).is_none() {
         return Outcome::Empty;
     }
+    if let Some(outcome) = hashed(trim(cell)) {
+        return outcome;
+    }
     let address = normalise_email(cell);
     if address.is_empty() {
         return Outcome::Empty;
-    }
-    if is_sha256_hex(&address) {
-        // Already hashed by the client: send the hash as it is.
-        return Outcome::Value(address);
     }
     match email_problem(&address) {
         Some(problem) => {
@@ -291,20 +305,25 @@ pub fn phone_e164(text: &str, country: Option<phonenumber::country::Id>) -> Resu
     Ok((number.format().mode(phonenumber::Mode::E164).to_string(), extension))
 }
 
-/// `4.41234E+11`: how Excel shows a long number in a cell not formatted as text.
-fn is_scientific(text: &str) -> bool {
-    let Some((mantissa, exponent)) = text.split_once(['e', 'E']) else { return false };
-    let digits = |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
-    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, "0"));
-    digits(whole) && digits(fraction) && exponent.strip_prefix('+').is_some_and(digits)
+/// An `email` or `phone` cell that is a hash the client made: a SHA-256 is sent lower-cased
+/// (`format_data` counts it for the file's warning), any other is dropped with a warning.
+fn hashed(text: &str) -> Option<Outcome<'_>> {
+    match damage::hash_of(text)? {
+        Hash::Sha256 if text.bytes().any(|byte| byte.is_ascii_uppercase()) => {
+            Some(Outcome::Value(text.to_ascii_lowercase().into()))
+        }
+        Hash::Sha256 => Some(Outcome::Value(text.into())),
+        Hash::Unusable(name) => Some(Outcome::Warning { problem: damage::unusable_hash_issue(name), sent: None }),
+    }
 }
 
 pub fn handle_phone<'a>(config: &'a ReplayerConfig, cell: &'a str) -> Outcome<'a> {
     let Some(text) = non_empty(cell) else { return Outcome::Empty };
-    if is_sha256_hex(text) {
-        return Outcome::Value(text.to_ascii_lowercase().into());
+    if let Some(outcome) = hashed(text) {
+        return outcome;
     }
-    if is_scientific(text) {
+    // `4.41234E+11`: how Excel shows a long number in a cell not formatted as text.
+    if damage::scientific_digits(text).is_some() {
         return dropped(Kind::NotAPhone, "the phone number is in Excel's scientific notation, so its last digits are lost; format the column as text in Excel (value not shown: personal data)".to_owned());
     }
     match phone_e164(text, config.country()) {

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod config;
+pub mod damage;
 pub mod dedupe;
 pub mod format;
 pub mod handlers;

@@ -95,9 +95,10 @@ async fn exceptions_are_paged() {
     let example = std::fs::read_to_string(repo("clients/example/example.csv")).unwrap();
     let mut lines = example.lines();
     let mut csv = format!("{}\n", lines.next().unwrap());
-    let row = lines.next().unwrap();
+    // A day over 12, so no day-and-month warning joins the one warning (SPEC §11.2).
+    let row = lines.next().unwrap().replacen("02/06/2024", "20/06/2024", 1);
     for _ in 0..151 {
-        csv.push_str(row);
+        csv.push_str(&row);
         csv.push('\n');
     }
     let dir = tempfile::tempdir().unwrap();
