@@ -17,6 +17,7 @@ pub mod replayer;
 pub mod row;
 pub mod run;
 pub mod settings;
+pub mod template;
 pub mod users;
 pub mod web;
 
@@ -45,6 +46,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Serve(args)) => {
             web::serve(args)?;
+            return Ok(ExitCode::Success);
+        }
+        Some(Command::Template(args)) => {
+            template::run_template(&args)?;
             return Ok(ExitCode::Success);
         }
         Some(Command::Completions { shell }) => return print_bytes(&cli::completions(shell)),

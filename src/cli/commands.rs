@@ -1,7 +1,9 @@
-//! What the user typed for `replayer accounts` and `replayer users` (SPEC §2, §8, §10); `accounts.rs`
-//! and `users.rs` at the top run them.
+//! What the user typed for `replayer accounts`, `replayer users` and `replayer template` (SPEC §2,
+//! §8, §10, §11.3); `accounts.rs`, `users.rs` and `template.rs` at the top run them.
 
-use clap::Subcommand;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
 
 use crate::db::users::{Email, Role};
 
@@ -62,6 +64,22 @@ pub enum UsersCommand {
         #[arg(long, value_name = "EMAIL", value_parser = parse_email)]
         email: Email,
     },
+}
+
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub struct TemplateArgs {
+    /// The client's mapping, e.g. clients/norton/mapping.json
+    #[arg(long, value_name = "JSON")]
+    pub mapping: PathBuf,
+
+    /// Where to write the workbook ("-": standard output, when it is not a terminal)
+    /// [default: <client>-template.xlsx in the current directory, <client> being the mapping's folder]
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Replace the output file when it already exists
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn parse_email(text: &str) -> Result<Email, String> {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::read::Encoding;
-use commands::{AccountsCommand, UsersCommand};
+use commands::{AccountsCommand, TemplateArgs, UsersCommand};
 use serve::ServeArgs;
 
 #[derive(Parser, Debug)]
@@ -63,6 +63,10 @@ pub enum Command {
     },
     /// Serve the web front end: upload a client's file, check it, download its dumps
     Serve(ServeArgs),
+
+    /// Write a client's template workbook (.xlsx): the mapped headers, a sample row, identifiers as
+    /// Text, the event time in the mapping's date format, the events as a drop-down, a "Fields" sheet
+    Template(TemplateArgs),
 
     /// Print a shell completion script, e.g. `replayer completions bash > /etc/bash_completion.d/replayer`
     Completions {

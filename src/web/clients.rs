@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::out::template;
 use crate::read::mapping::Mapping;
 
 pub struct Client {
@@ -23,11 +24,15 @@ impl Client {
         headers
     }
 
-    /// The template CSV: the mapping's header row.
+    /// The template CSV: the template's header row (SPEC §11.3), as the workbook has it.
     pub fn template_csv(&self) -> Vec<u8> {
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        let _ = writer.write_record(self.headers());
-        writer.into_inner().unwrap_or_default()
+        self.mapping.as_ref().map(template::csv).unwrap_or_default()
+    }
+
+    /// The template workbook (SPEC §11.3), or why it cannot be made.
+    pub fn template_xlsx(&self) -> Result<Vec<u8>, String> {
+        let mapping = self.mapping.as_ref().map_err(Clone::clone)?;
+        template::workbook(mapping).map_err(|error| format!("cannot build the template workbook: {error}"))
     }
 }
 

@@ -79,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(home::get::home))
         .route("/logout", post(logout::post::logout))
         .route("/clients/{client}/template.csv", get(clients::get::template))
+        .route("/clients/{client}/template.xlsx", get(clients::get::template_xlsx))
         .route("/uploads/{id}", get(uploads::get::page))
         .route("/uploads/{id}/delete", post(uploads::delete::delete))
         .route("/uploads/{id}/dumps/{kind}", get(uploads::dumps::download))

@@ -26,6 +26,32 @@ async fn each_client_has_a_template_of_its_mapped_headers() {
 }
 
 #[tokio::test]
+async fn the_template_workbook_downloads_for_a_signed_in_user_only() {
+    let app = spawn_app().await;
+    let anonymous = app.http.get(app.url("/clients/example/template.xlsx")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 303);
+    assert_eq!(anonymous.headers()["location"], "/login");
+
+    app.add_user("ann@example.com", Role::Analyst).await;
+    let browser = app.sign_in("ann@example.com").await;
+    let home = browser.get("/").await.text().await.unwrap();
+    assert!(home.contains("href=\"/clients/example/template.xlsx\""), "{home}");
+    let response = browser.get("/clients/example/template.xlsx").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    assert_eq!(response.headers()["content-disposition"], "attachment; filename=\"example-template.xlsx\"");
+    let bytes = response.bytes().await.unwrap().to_vec();
+    let mut workbook = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+    use calamine::Reader;
+    assert_eq!(workbook.sheet_names(), ["Example Ltd", "Fields"]);
+    let range = workbook.worksheet_range("Example Ltd").unwrap();
+    let headers: Vec<String> = range.rows().next().unwrap().iter().map(|cell| cell.to_string()).collect();
+    let csv = browser.get("/clients/example/template.csv").await.text().await.unwrap();
+    assert_eq!(headers.join(",") + "\n", csv, "the workbook and the CSV have the same columns");
+    assert_eq!(browser.get("/clients/nobody/template.xlsx").await.status(), 404);
+}
+
+#[tokio::test]
 async fn an_upload_over_the_limit_gets_a_clear_message_and_leaves_nothing_staged() {
     let app = spawn_app_with(|config| config.max_upload = 4096).await;
     app.add_user("ann@example.com", Role::Analyst).await;

@@ -44,6 +44,7 @@ pub async fn home(State(state): State<AppState>, Extension(current): Extension<C
             p.templates {
                 "Templates: "
                 @for client in clients.iter().filter(|c| c.mapping.is_ok()) {
+                    a href={ "/clients/" (client.name) "/template.xlsx" } { (client.name) ".xlsx" } " "
                     a href={ "/clients/" (client.name) "/template.csv" } { (client.name) ".csv" } " "
                 }
             }
