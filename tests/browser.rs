@@ -93,5 +93,24 @@ async fn run(app: &helpers::TestApp, browser: &Client) -> Result<(), fantoccini:
     wait_for_text(browser, "#state", |text| text == "deleted").await;
     assert!(browser.find(Locator::Css("#staged")).await?.text().await?.starts_with("no"));
     assert_eq!(app.chunks(&id).await, 0);
+
+    // The example as the workbook a client's Excel holds: the same counts as its CSV.
+    let xlsx = dir.path().join("example.xlsx");
+    support::workbook::from_csv(
+        &example,
+        &xlsx,
+        &[("Sale Date", support::workbook::Typed::Date), ("Qty", support::workbook::Typed::Number)],
+    );
+    browser.goto(&app.url("/")).await?;
+    browser.find(Locator::Css("#client option[value=example]")).await?.click().await?;
+    browser.find(Locator::Css("#file")).await?.send_keys(&xlsx.display().to_string()).await?;
+    let message = wait_for_text(browser, "#header-check", |text| !text.is_empty()).await;
+    assert!(message.contains("headers are checked after the upload"), "{message}");
+    screenshot(browser, "workbook-chosen").await;
+    browser.find(Locator::Css("#upload-button")).await?.click().await?;
+    let valid = wait_for_text(browser, "#count-valid", |text| !text.is_empty()).await;
+    assert_eq!(valid, "32");
+    assert_eq!(browser.find(Locator::Css("#count-exceptions")).await?.text().await?, "6");
+    screenshot(browser, "workbook-checked").await;
     Ok(())
 }

@@ -193,9 +193,12 @@ impl WorkbookInput {
         let (mut book, kind) = Book::open(path, file, sniffed)?;
         let sheets = book.sheets();
         let chosen = choose_sheet(&sheets, sheet, path)?;
+        // Hidden sheets (a drop-down's list) and the template's "Fields" sheet are not data a
+        // person forgot.
         let others: Vec<String> = sheets
             .iter()
             .filter(|other| other.typ == SheetType::WorkSheet && other.name != chosen)
+            .filter(|other| other.visible == SheetVisible::Visible && other.name != "Fields")
             .map(|other| other.name.clone())
             .collect();
         let others: Vec<String> = others.into_iter().filter(|name| book.has_values(name)).collect();

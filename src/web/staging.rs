@@ -21,6 +21,7 @@ const SNIFF_BYTES: usize = 8 * 1024;
 const MAX_FILE_NAME_CHARS: usize = 200;
 
 pub use super::multipart::UploadError;
+use crate::read::workbook::Sniffed;
 
 /// A session's form proves itself first: its first part must be the `csrf` field.
 const CSRF_FIRST: &str = "this form's security token is missing or out of date (CSRF check: the csrf field must come first, or the X-CSRF-Token header be sent); reload the page and try again";
@@ -196,28 +197,26 @@ pub fn human_size(bytes: u64) -> String {
     format!("{bytes} bytes")
 }
 
-/// Why the start of a file shows it is not a CSV file, if it does: a spreadsheet, a document or
-/// an image, or binary bytes. Text in UTF-16 (a byte-order mark, or ASCII with zero bytes
-/// between) is a CSV the reader knows.
+/// Why the start of a file shows it is neither a CSV file nor a workbook, if it does: a
+/// document or an image (told apart as the command line tells them, `read::workbook::sniff`), or
+/// binary bytes. Text in UTF-16 (a byte-order mark, or ASCII with zero bytes between) is a CSV
+/// the reader knows; a workbook is read as the command line reads it.
 pub fn not_csv(head: &[u8]) -> Option<String> {
-    let known: [(&[u8], &str); 7] = [
-        (b"PK\x03\x04", "an Excel workbook (.xlsx) or another ZIP archive: save it from Excel as \"CSV UTF-8\""),
-        (b"\xD0\xCF\x11\xE0", "an old Excel workbook (.xls): save it from Excel as \"CSV UTF-8\""),
-        (b"%PDF", "a PDF document"),
-        (b"\x89PNG", "a PNG image"),
-        (b"\xFF\xD8\xFF", "a JPEG image"),
-        (b"GIF8", "a GIF image"),
-        (b"\x1F\x8B", "a gzip archive: unpack it first"),
-    ];
-    if let Some((_, what)) = known.iter().find(|(magic, _)| head.starts_with(magic)) {
-        return Some(format!("this is not a CSV file: it looks like {what}; upload the client's CSV file"));
+    match crate::read::workbook::sniff(head) {
+        Sniffed::Zip | Sniffed::Ole => return None,
+        Sniffed::Other(what) => {
+            return Some(format!(
+                "this is {what}, not a CSV file or a workbook; upload the client's file as .xlsx (Excel Workbook) or as CSV UTF-8"
+            ))
+        }
+        Sniffed::Text => {}
     }
     if head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") || looks_like_utf16(head) {
         return None;
     }
     if head.contains(&0) {
         return Some(
-            "this is not a CSV file: it holds NUL bytes, so it is a binary file; upload the client's CSV file"
+            "this is not a CSV file: it holds NUL bytes, so it is a binary file; upload the client's CSV file or workbook"
                 .to_owned(),
         );
     }
@@ -242,7 +241,7 @@ mod tests {
     #[test]
     fn binary_files_are_told_apart_from_csv() {
         assert!(not_csv(b"a,b\n1,2\n").is_none());
-        assert!(not_csv(b"PK\x03\x04rest").unwrap().contains("Excel"));
+        assert!(not_csv(b"PK\x03\x04rest").is_none(), "a workbook is read as the command line reads it");
         assert!(not_csv(b"\x89PNG\r\n").unwrap().contains("PNG"));
         assert!(not_csv(b"a,b\n\0\0\0").unwrap().contains("NUL"));
         let utf16: Vec<u8> = "a,b\n1,2\n".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();

@@ -145,3 +145,25 @@ async fn the_reading_fixtures_check_as_the_command_line_does() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_workbook_upload_checks_as_the_command_line_does_on_it() {
+    let app = spawn_app().await;
+    app.add_user("ann@example.com", Role::Analyst).await;
+    let browser = app.sign_in("ann@example.com").await;
+    let dir = tempfile::tempdir().unwrap();
+    let xlsx = dir.path().join("example.xlsx");
+    let typed =
+        [("Sale Date", crate::support::workbook::Typed::Date), ("Qty", crate::support::workbook::Typed::Number)];
+    crate::support::workbook::from_csv(&repo("clients/example/example.csv"), &xlsx, &typed);
+    let id = browser.upload_and_check("example", &xlsx).await;
+    let upload = browser.api(&id).await;
+    let cli = run_cli(&xlsx, &repo("clients/example/mapping.json"));
+    assert_eq!(cli.code, 1, "{}", cli.stderr);
+    assert_eq!((upload["counts"]["valid"].as_i64(), upload["counts"]["exceptions"].as_i64()), (Some(32), Some(6)));
+    assert_same_as_cli(&app, &id, &upload, &cli, "example.xlsx");
+    // The workbook's messages name the cell as Excel does.
+    let first = upload["exceptions"][0]["message"].as_str().unwrap_or_default().to_owned();
+    let dump = &app.dumps_of(&id)["exceptions"];
+    assert!(dump.contains(", cell "), "{first}\n{dump}");
+}

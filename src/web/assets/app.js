@@ -39,6 +39,13 @@ function missingHeaders(text, wanted) {
   return best || [];
 }
 
+// A ZIP archive (.xlsx, .xlsm, .ods) or an OLE compound file (.xls), by its first bytes.
+function isWorkbook(bytes) {
+  let zip = bytes[0] === 0x50 && bytes[1] === 0x4B && bytes[2] === 0x03 && bytes[3] === 0x04;
+  let ole = bytes[0] === 0xD0 && bytes[1] === 0xCF && bytes[2] === 0x11 && bytes[3] === 0xE0;
+  return zip || ole;
+}
+
 function decodeHead(buffer) {
   let bytes = new Uint8Array(buffer);
   let label = "utf-8";
@@ -67,6 +74,11 @@ function setupUploadForm(form) {
     if (!file || !option) { return; }
     let wanted = JSON.parse(option.getAttribute("data-headers") || "[]");
     file.slice(0, 64 * 1024).arrayBuffer().then(function (buffer) {
+      if (isWorkbook(new Uint8Array(buffer))) {
+        message.className = "ok";
+        message.textContent = "This is an Excel or OpenDocument workbook: its headers are checked after the upload.";
+        return;
+      }
       missing = missingHeaders(decodeHead(buffer), wanted);
       if (missing.length > 0) {
         message.className = "error";

@@ -48,7 +48,7 @@ pub async fn home(State(state): State<AppState>, Extension(current): Extension<C
                     a href={ "/clients/" (client.name) "/template.csv" } { (client.name) ".csv" } " "
                 }
             }
-            label { "CSV file " input #file type="file" name="file" accept=".csv,.txt,.tsv,text/csv" required; }
+            label { "CSV file or workbook " input #file type="file" name="file" accept=".csv,.txt,.tsv,text/csv,.xlsx,.xlsm,.xls,.ods" required; }
             p #header-check aria-live="polite" {}
             p.hint { "At most " (human_size(state.config.max_upload)) "." }
             progress #upload-progress max="100" value="0" hidden {}
