@@ -15,7 +15,7 @@ use replayer::db::users::Role;
 use serde_json::json;
 
 use helpers::{repo, run_cli, spawn_app};
-use webdriver::{browser, screenshot, start_driver, wait_for_text};
+use webdriver::{assert_fits_a_phone, browser, screenshot, start_driver, wait_for_text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_upload_check_download_and_delete_in_a_real_browser() {
@@ -62,6 +62,7 @@ async fn run(app: &helpers::TestApp, browser: &Client) -> Result<(), fantoccini:
     assert_eq!(valid, "32");
     assert_eq!(browser.find(Locator::Css("#count-exceptions")).await?.text().await?, "6");
     screenshot(browser, "checked").await;
+    assert_fits_a_phone(browser).await;
     let cli = run_cli(&example, &repo("clients/example/mapping.json"));
     let cli_rows: Vec<String> = cli.dumps["exceptions"]
         .lines()
@@ -90,6 +91,12 @@ async fn run(app: &helpers::TestApp, browser: &Client) -> Result<(), fantoccini:
 
     // Delete: the staged rows leave the database, the history stays.
     browser.find(Locator::Css("#delete-button")).await?.click().await?;
+    // A page says what is deleted and what is kept, and asks.
+    let asked = wait_for_text(browser, "main", |text| text.contains("Kept:")).await;
+    assert!(asked.contains("Deleted:") && asked.contains("history"), "{asked}");
+    screenshot(browser, "delete-confirm").await;
+    assert_fits_a_phone(browser).await;
+    browser.find(Locator::Css("#confirm-delete")).await?.click().await?;
     wait_for_text(browser, "#state", |text| text == "deleted").await;
     assert!(browser.find(Locator::Css("#staged")).await?.text().await?.starts_with("no"));
     assert_eq!(app.chunks(&id).await, 0);

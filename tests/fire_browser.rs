@@ -52,7 +52,7 @@ async fn upload_example(browser: &Client) -> Result<String, fantoccini::error::C
 }
 
 async fn confirm(browser: &Client, rows: &str) -> Result<(), fantoccini::error::CmdError> {
-    wait_for_text(browser, "#fire-link", |text| text.starts_with("Fire")).await;
+    wait_for_text(browser, "#fire-link", |text| text.starts_with("Send")).await;
     browser.find(Locator::Css("#fire-link")).await?.click().await?;
     assert_eq!(wait_for_text(browser, "#rows-to-fire", |text| !text.is_empty()).await, rows);
     browser.find(Locator::Css("#confirm-rows")).await?.send_keys(rows).await?;
@@ -69,7 +69,7 @@ async fn run(app: &helpers::TestApp, browser: &Client, dcs: &support::Dcs) -> Re
 
     let id = upload_example(browser).await?;
     let preflight = {
-        wait_for_text(browser, "#fire-link", |text| text.starts_with("Fire")).await;
+        wait_for_text(browser, "#fire-link", |text| text.starts_with("Send")).await;
         browser.find(Locator::Css("#fire-link")).await?.click().await?;
         wait_for_text(browser, "#preflight", |text| text.contains("About to fire 32 tags")).await
     };

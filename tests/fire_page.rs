@@ -240,7 +240,7 @@ async fn an_analyst_cannot_fire_nor_see_the_confirmation_nor_cancel() {
         analyst.post_form(&format!("/uploads/{id}/fire"), &[("csrf", &analyst.csrf), ("confirm_rows", "32")]).await;
     assert_eq!(form.status(), 403);
     let page = analyst.get(&format!("/uploads/{id}")).await.text().await.unwrap();
-    assert!(page.contains("Only operators fire"));
+    assert!(page.contains("Only operators send rows"));
     assert_eq!(dcs.hit_count(), 0);
     assert_eq!(analyst.api(&id).await["state"], "checked");
 }

@@ -29,6 +29,127 @@ pub fn read_all(path: &Path, severity: Severity) -> std::io::Result<impl Iterato
     }))
 }
 
+/// A group of the same problem across rows (SPEC §12): one severity, column, field and kind.
+#[derive(Debug, Clone)]
+pub struct ProblemGroup {
+    /// Stable across page loads: the first 12 hex digits of SHA-256 over the group's key.
+    pub id: String,
+    pub severity: Severity,
+    pub column: Option<String>,
+    pub field: Option<String>,
+    pub kind: crate::problem::Kind,
+    /// Problems in the group (a row counts once per problem it has).
+    pub rows: u64,
+    /// The first rows, in file order.
+    pub example_rows: Vec<u64>,
+    /// The first problem's message and value, standing for the group.
+    pub message: String,
+    pub value: Option<String>,
+}
+
+/// Rows kept as examples of a group.
+const EXAMPLE_ROWS: usize = 5;
+
+/// The id of the group a problem belongs to.
+pub fn group_id(problem: &Problem) -> String {
+    use sha2::{Digest, Sha256};
+    let key = serde_json::json!([problem.severity, problem.column, problem.field, problem.kind]);
+    hex::encode(&Sha256::digest(key.to_string().as_bytes())[..6])
+}
+
+/// Every group of the problems dump, exceptions first, then most rows first.
+pub fn groups(path: &Path) -> std::io::Result<Vec<ProblemGroup>> {
+    let mut groups: Vec<ProblemGroup> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for problem in read_every(path)? {
+        let problem = problem?;
+        let id = group_id(&problem);
+        let at = *index.entry(id.clone()).or_insert_with(|| {
+            groups.push(ProblemGroup {
+                id,
+                severity: problem.severity,
+                column: problem.column.clone().or_else(|| problem.cell.clone()),
+                field: problem.field.clone(),
+                kind: problem.kind,
+                rows: 0,
+                example_rows: Vec::new(),
+                message: problem.message.clone(),
+                value: problem.value.clone(),
+            });
+            groups.len() - 1
+        });
+        let group = &mut groups[at];
+        group.rows += 1;
+        if let Some(row) = problem.row {
+            if group.example_rows.len() < EXAMPLE_ROWS && group.example_rows.last() != Some(&row) {
+                group.example_rows.push(row);
+            }
+        }
+    }
+    groups.sort_by_key(|group| (group.severity, std::cmp::Reverse(group.rows)));
+    Ok(groups)
+}
+
+/// Whether a problem is one the analyst asked for: of `group` (any when `None`), and matching
+/// `query`: a row number, or text found in its column, field, message or value.
+pub fn matches(problem: &Problem, group: Option<&str>, query: &str) -> bool {
+    if group.is_some_and(|group| group != group_id(problem)) {
+        return false;
+    }
+    let query = query.trim();
+    if query.is_empty() {
+        return true;
+    }
+    if let Ok(row) = query.parse::<u64>() {
+        return problem.row == Some(row);
+    }
+    let query = query.to_lowercase();
+    [
+        problem.column.as_deref(),
+        problem.cell.as_deref(),
+        problem.field.as_deref(),
+        Some(&problem.message),
+        problem.value.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|text| text.to_lowercase().contains(&query))
+}
+
+/// One page of the problems of `severity` (any when `None`) that `matches` keeps, and how many
+/// it keeps in all.
+pub fn filtered_page(
+    path: &Path,
+    severity: Option<Severity>,
+    group: Option<&str>,
+    query: &str,
+    skip: usize,
+    take: usize,
+) -> std::io::Result<(Vec<Problem>, usize)> {
+    let mut page = Vec::with_capacity(take.min(1000));
+    let mut total = 0;
+    for problem in read_every(path)? {
+        let problem = problem?;
+        if severity.is_some_and(|severity| severity != problem.severity) || !matches(&problem, group, query) {
+            continue;
+        }
+        if total >= skip && page.len() < take {
+            page.push(problem);
+        }
+        total += 1;
+    }
+    Ok((page, total))
+}
+
+/// Every problem of the dump, in file order, read as needed.
+fn read_every(path: &Path) -> std::io::Result<impl Iterator<Item = std::io::Result<Problem>>> {
+    let lines = BufReader::new(File::open(path)?).lines();
+    Ok(lines.filter_map(|line| match line {
+        Ok(line) => serde_json::from_str::<Problem>(&line).ok().map(Ok),
+        Err(error) => Some(Err(error)),
+    }))
+}
+
 /// A spreadsheet cell that cannot be read as a formula: cells starting with `= + - @` (or a
 /// tab or carriage return, which some spreadsheets skip) get a leading apostrophe.
 pub fn neutralise(cell: &str) -> String {
@@ -97,5 +218,38 @@ mod tests {
         let (last, more) = read_page(&path, Severity::Warning, 4, 10).unwrap();
         assert_eq!((last.len(), more), (1, false));
         assert_eq!(last[0].message, "m11");
+    }
+
+    #[test]
+    fn problems_are_grouped_by_column_and_kind_most_rows_first_and_searched() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("p.jsonl");
+        let date = |row| Problem {
+            column: Some("Sale Date".into()),
+            field: Some("event_time".into()),
+            value: Some("32/01/2024".into()),
+            ..Problem::row(row, Kind::NotADate, "not a date")
+        };
+        let mut text = String::new();
+        let mut problems: Vec<Problem> = (2..200).map(date).collect();
+        problems.insert(3, Problem::row(5, Kind::DuplicateRow, "duplicate of row 2"));
+        problems.push(Problem { severity: Severity::Warning, ..Problem::row(9, Kind::AmountCleaned, "cleaned") });
+        for problem in &problems {
+            text.push_str(&serde_json::to_string(problem).unwrap());
+            text.push('\n');
+        }
+        std::fs::write(&path, text).unwrap();
+        let found = groups(&path).unwrap();
+        assert_eq!(
+            found.iter().map(|g| (g.kind, g.rows)).collect::<Vec<_>>(),
+            [(Kind::NotADate, 198), (Kind::DuplicateRow, 1), (Kind::AmountCleaned, 1)]
+        );
+        assert_eq!(found[0].example_rows, [2, 3, 4, 5, 6]);
+        let (page, total) = filtered_page(&path, Some(Severity::Exception), Some(&found[0].id), "", 10, 5).unwrap();
+        assert_eq!((page[0].row, page.len(), total), (Some(12), 5, 198));
+        let (page, total) = filtered_page(&path, None, None, "duplicate", 0, 10).unwrap();
+        assert_eq!((page[0].row, total), (Some(5), 1));
+        let (_, total) = filtered_page(&path, None, None, "7", 0, 10).unwrap();
+        assert_eq!(total, 1, "a number is a row");
     }
 }

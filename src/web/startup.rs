@@ -81,7 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/clients/{client}/template.csv", get(clients::get::template))
         .route("/clients/{client}/template.xlsx", get(clients::get::template_xlsx))
         .route("/uploads/{id}", get(uploads::get::page))
-        .route("/uploads/{id}/delete", post(uploads::delete::delete))
+        .route("/uploads/{id}/delete", get(uploads::delete::confirm).post(uploads::delete::delete))
         .route("/uploads/{id}/dumps/{kind}", get(uploads::dumps::download))
         .route("/api/uploads/{id}", get(api::show).delete(api::delete))
         .route("/api/uploads/{id}/dumps/{kind}", get(uploads::dumps::download))

@@ -109,7 +109,8 @@ async fn exceptions_are_paged() {
     assert_eq!((upload["counts"]["valid"].as_i64(), upload["counts"]["exceptions"].as_i64()), (Some(1), Some(150)));
     let first = browser.get(&format!("/uploads/{id}")).await.text().await.unwrap();
     assert_eq!(first.matches("<td class=\"row\">").count(), 100 + 1, "100 exceptions and the warning");
-    assert!(first.contains(&format!("href=\"/uploads/{id}?ep=2&amp;wp=1\"")), "{first}");
+    assert!(first.contains(&format!("href=\"/uploads/{id}?ep=2&amp;wp=1#problems\"")), "{first}");
+    assert!(first.contains("page 1 of 2 (150 problems)"), "{first}");
     let second = browser.get(&format!("/uploads/{id}?ep=2")).await.text().await.unwrap();
     assert!(second.contains("<td class=\"row\">152</td>") && !second.contains("<td class=\"row\">101</td>"));
     assert_eq!(second.matches("<td class=\"row\">").count(), 50 + 1);

@@ -151,12 +151,16 @@ async fn sixty_e_mail_addresses_tried_from_one_client_are_limited_too() {
     let app = spawn_app().await;
     let http = client_from(3);
     let mut statuses = Vec::new();
+    let started = std::time::Instant::now();
     for n in 0..60 {
         statuses.push(try_sign_in(&app, &http, &format!("user{n}@example.com"), "guess").await.status().as_u16());
     }
+    // A burst of 30, then one more every 2 s (30 a minute): a slow, loaded machine earns a few.
+    let allowed = 30 + (started.elapsed().as_secs_f64() / 2.0).ceil() as usize;
     let checked = statuses.iter().filter(|&&status| status == 401).count();
-    assert!(checked <= 30, "{checked} of 60 checked: {statuses:?}");
-    assert!(statuses.iter().filter(|&&status| status == 429).count() >= 30, "{statuses:?}");
+    assert!(checked <= allowed, "{checked} of 60 checked, {allowed} allowed: {statuses:?}");
+    assert!(statuses.iter().filter(|&&status| status == 429).count() >= 60 - allowed, "{statuses:?}");
+    assert!(allowed < 45, "the tries took too long to tell: {:?}", started.elapsed());
 }
 
 #[tokio::test]
@@ -246,9 +250,9 @@ async fn an_analyst_and_an_operator_see_what_their_role_allows() {
 
     // Both upload, check, download and delete; only an operator may fire.
     let analyst_page = analyst.get(&format!("/uploads/{id}")).await.text().await.unwrap();
-    assert!(analyst_page.contains("Only operators fire"), "{analyst_page}");
+    assert!(analyst_page.contains("Only operators send rows"), "{analyst_page}");
     let operator_page = operator.get(&format!("/uploads/{id}")).await.text().await.unwrap();
-    assert!(!operator_page.contains("Only operators fire") && operator_page.contains("id=\"fire\""));
+    assert!(!operator_page.contains("Only operators send rows") && operator_page.contains("id=\"fire\""));
     for (browser, status, action) in [(&analyst, 403, "fire"), (&operator, 202, "fire"), (&analyst, 403, "cancel")] {
         let response = app
             .http

@@ -83,11 +83,42 @@ pub async fn browser(webdriver: &str, profile: &std::path::Path) -> Client {
 
 /// With REPLAYER_SCREENSHOTS=DIR, a PNG of the page as `DIR/name.png`, to look at.
 pub async fn screenshot(browser: &Client, name: &str) {
+    // At a desktop's width and at a phone's (SPEC §12: 390 px), then back to the desktop's.
     if let Some(dir) = std::env::var_os("REPLAYER_SCREENSHOTS") {
-        if let Ok(png) = browser.screenshot().await {
-            let _ = std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png);
+        for width in [390, 1280] {
+            let _ = browser.set_window_size(width, 1000).await;
+            if let Ok(png) = browser.screenshot().await {
+                let _ = std::fs::write(std::path::Path::new(&dir).join(format!("{name}-{width}.png")), png);
+            }
         }
     }
+}
+
+/// At a phone's width (390 px) the page does not scroll sideways (SPEC §12): only the tables
+/// that say so (`.wide`) do, inside themselves. Panics naming the elements that stick out.
+pub async fn assert_fits_a_phone(browser: &Client) {
+    let _ = browser.set_window_size(390, 900).await;
+    let script = r##"
+        const width = document.documentElement.clientWidth;
+        const out = [];
+        for (const element of document.querySelectorAll("body *")) {
+            const parent = element.parentElement;
+            if (parent && (parent.closest(".wide") || parent.closest("pre"))) { continue; }
+            const right = element.getBoundingClientRect().right;
+            if (right > width + 1) { out.push(element.tagName + (element.id ? "#" + element.id : "") + " " + Math.round(right)); }
+        }
+        return [document.documentElement.scrollWidth, width, out.slice(0, 10)];
+    "##;
+    let measured = browser.execute(script, vec![]).await.expect("the page runs a script");
+    let _ = browser.set_window_size(1280, 1000).await;
+    let (scroll, width) = (measured[0].as_f64().unwrap_or(0.0), measured[1].as_f64().unwrap_or(0.0));
+    // No element sticks out (a few pixels of a glyph's overhang aside).
+    let out = measured[2].as_array().map_or(0, Vec::len);
+    assert!(
+        out == 0 && scroll <= width + 8.0,
+        "at 390 px the page scrolls sideways ({scroll} > {width}): {}",
+        measured[2]
+    );
 }
 
 /// Waits until the element's text satisfies `ok`; returns that text.

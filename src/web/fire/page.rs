@@ -27,13 +27,13 @@ pub fn progress_markup(progress: &Progress) -> Markup {
     html! {
         progress #fire-bar max=(progress.total.max(1)) value=(progress.done) {}
         table #fire-progress {
-            tr { th { "done" } td { span #fire-done { (progress.done) } " / " span #fire-total { (progress.total) } } }
-            tr { th { "rate" } td #fire-rate { (progress.rate) "/s" } }
-            tr { th { "ETA" } td #fire-eta { (eta) } }
+            tr { th { "rows sent" } td { span #fire-done { (progress.done) } " / " span #fire-total { (progress.total) } } }
+            tr { th { "rows a second" } td #fire-rate { (progress.rate) "/s" } }
+            tr { th { "time left" } td #fire-eta { (eta) } }
             tr { th { "accepted" } td #fire-accepted { (progress.accepted) } }
             tr { th { "refused" } td #fire-refused { (progress.refused) } }
             tr { th { "failed" } td #fire-failed { (progress.failed) } }
-            tr { th { "already fired (skipped)" } td #fire-already { (progress.already_fired) } }
+            tr { th { "sent before (skipped)" } td #fire-already { (progress.already_fired) } }
         }
     }
 }
@@ -46,10 +46,10 @@ pub fn section(state: &AppState, upload: &Upload, current: &CurrentUser) -> Mark
     let word = status_word(upload);
     let counts = &upload.counts;
     html! {
-        h2 { "Fire" }
+        h2 { "Sending" }
         div #fire data-id=(upload.id) data-state=(upload.state.as_str()) {
             @if !word.is_empty() {
-                p { "Fire: " strong #fire-status { (word) } }
+                p { "Sending: " strong #fire-status { (word) } }
             }
             @if let Some(running) = &running {
                 (progress_markup(&running.progress()))
@@ -58,31 +58,31 @@ pub fn section(state: &AppState, upload: &Upload, current: &CurrentUser) -> Mark
                     form #cancel-form method="post" action={ "/uploads/" (upload.id) "/cancel" } {
                         input type="hidden" name="csrf" value=(csrf);
                         button #cancel-button type="submit" { "Cancel" }
-                        " (stops like Ctrl-C: the requests in flight finish, the dumps and the journal are completed)"
+                        " (the rows on their way are finished and recorded; the rest can be sent later)"
                     }
                 }
                 script src="/assets/fire.js" defer {}
             } @else if matches!(upload.state, UploadState::Finished | UploadState::Interrupted) {
                 table #fire-counts {
-                    tr { th { "fired" } td #fire-fired { (counts.fired) } }
+                    tr { th { "rows sent" } td #fire-fired { (counts.fired) } }
                     tr { th { "accepted" } td #fire-accepted { (counts.accepted) } }
                     tr { th { "refused" } td #fire-refused { (counts.refused) } }
                     tr { th { "failed" } td #fire-failed { (counts.failed) } }
-                    tr { th { "already fired (skipped)" } td #fire-already { (counts.already_fired) } }
+                    tr { th { "sent before (skipped)" } td #fire-already { (counts.already_fired) } }
                 }
             }
             @if running.is_none() && upload.staged {
                 @if !can_fire {
-                    p #fire-role { "Only operators fire; an analyst uploads, checks, downloads and deletes." }
+                    p #fire-role { "Only operators send rows; an analyst uploads, checks, fixes, downloads and deletes." }
                 } @else if upload.state == UploadState::Interrupted {
                     p { a #resume-link.button href={ "/uploads/" (upload.id) "/fire" } { "Resume" } " (rows already accepted are skipped)" }
                 } @else if upload.state == UploadState::Finished {
-                    p { a #fire-link.button href={ "/uploads/" (upload.id) "/fire" } { "Fire again" } " (the rows refused or failed; accepted rows are skipped)" }
+                    p { a #fire-link.button href={ "/uploads/" (upload.id) "/fire" } { "Send again…" } " (the rows refused or failed; accepted rows are skipped)" }
                 } @else if upload.state == UploadState::Checked && upload.error.is_none() {
-                    p { a #fire-link.button href={ "/uploads/" (upload.id) "/fire" } { "Fire…" } " (a confirmation page comes first)" }
+                    p { a #fire-link.button href={ "/uploads/" (upload.id) "/fire" } { "Send the rows…" } " (a page to confirm comes first)" }
                 }
-            } @else if running.is_none() && upload.state == UploadState::Finished {
-                p #fire-done-note { "Every row was accepted: the staged file has been deleted from the database; the history, the dumps and the journal stay." }
+            } @else if running.is_none() && upload.state == UploadState::Finished && counts.exceptions == 0 {
+                p #fire-done-note { "Every row was accepted: the file is no longer kept; its history, its files and the record of the rows sent stay." }
             }
         }
     }

@@ -26,27 +26,27 @@ pub const OPERATORS_ONLY: &str = "only operators fire; an analyst uploads, check
 fn confirmation(upload: &Upload, current: &CurrentUser, preflight: &Preflight, error: Option<&str>) -> maud::Markup {
     let csrf = current.csrf.clone().unwrap_or_default();
     let content = html! {
-        h1 { "Fire " (upload.file_name) }
-        p { "Client " strong { (upload.client) } ". The pre-flight, as the command line prints it before a live run:" }
-        pre #preflight { (preflight.text) }
+        h1 { "Send the rows of " (upload.file_name) }
+        p { "Client " strong { (upload.client) } ". Once sent, the rows count on the client's dashboard for their dates; a row is never sent twice." }
         table #preflight-counts {
-            tr { th { "rows to fire" } td #rows-to-fire { (preflight.sending) } }
-            tr { th { "already fired (skipped)" } td #rows-already { (preflight.already_fired) } }
-            tr { th { "rows with exceptions (not fired)" } td #rows-exceptions { (preflight.with_exceptions) } }
+            tr { th { "rows to send" } td #rows-to-fire { (crate::out::terminal::separated(preflight.sending)) } }
+            tr { th { "sent before (skipped)" } td #rows-already { (crate::out::terminal::separated(preflight.already_fired)) } }
+            tr { th { "rows that need a fix (not sent)" } td #rows-exceptions { (crate::out::terminal::separated(preflight.with_exceptions)) } }
         }
+        details open { summary { "What will be sent, in detail" } pre #preflight { (preflight.text) } }
         @if let Some(error) = error {
             p.error #error { (error) }
         }
         form #fire-form method="post" action={ "/uploads/" (upload.id) "/fire" } {
             input type="hidden" name="csrf" value=(csrf);
-            label for="confirm-rows" { "Type the number of rows to fire (" (preflight.sending) ") to confirm: " }
+            label for="confirm-rows" { "Type the number of rows to send (" (preflight.sending) ") to confirm: " }
             input #confirm-rows type="text" inputmode="numeric" name="confirm_rows" autocomplete="off" required;
             " "
-            button #fire-button type="submit" { "Fire" }
+            button #fire-button type="submit" { "Send" }
         }
         p { a href={ "/uploads/" (upload.id) } { "Back to the upload" } }
     };
-    layout("Fire", Some(current), content)
+    layout("Send the rows", Some(current), content)
 }
 
 /// The upload a fire page acts on, or the error page: only operators fire.
@@ -92,7 +92,8 @@ pub async fn fire_form(
         Ok(upload) => upload,
         Err(page) => return page,
     };
-    let typed = form.confirm_rows.trim();
+    // The number as the page shows it, with its thousands separators, is the number.
+    let typed: String = form.confirm_rows.trim().chars().filter(|c| !matches!(c, ',' | ' ' | '\u{a0}' | '_')).collect();
     let by = current.user.email.as_str();
     let Ok(rows) = typed.parse::<u64>() else {
         // Not a number, so a wrong number: the pre-flight only, nothing is sent.

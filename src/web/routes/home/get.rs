@@ -55,20 +55,23 @@ pub async fn home(State(state): State<AppState>, Extension(current): Extension<C
             button #upload-button type="submit" { "Upload and check" }
         }
         h2 { "Uploads" }
-        (history(&uploads, &csrf))
+        (history(&uploads))
     };
     render(StatusCode::OK, layout("Uploads", Some(&current), content))
 }
 
-fn history(uploads: &[Upload], csrf: &str) -> Markup {
+fn history(uploads: &[Upload]) -> Markup {
+    let count = |count: i64| crate::out::terminal::separated(u64::try_from(count).unwrap_or_default());
     html! {
         @if uploads.is_empty() {
             p { "No uploads yet." }
         } @else {
+            p.wide-note { "The table scrolls sideways." }
+            div.wide {
             table #uploads {
                 thead { tr {
-                    th { "Uploaded" } th { "By" } th { "Client" } th { "File" } th { "State" } th { "Staged" }
-                    th { "Rows" } th { "Valid" } th { "Exceptions" } th {}
+                    th { "Uploaded" } th { "By" } th { "Client" } th { "File" } th { "State" } th { "File kept" }
+                    th { "Rows" } th { "Ready" } th { "Need a fix" } th {}
                 } }
                 tbody {
                     @for upload in uploads {
@@ -79,20 +82,18 @@ fn history(uploads: &[Upload], csrf: &str) -> Markup {
                             td { (upload.file_name) }
                             td.state { (upload.state.as_str()) }
                             td { @if upload.staged { "yes" } @else { "no" } }
-                            td { (upload.counts.rows) }
-                            td { (upload.counts.valid) }
-                            td { (upload.counts.exceptions) }
+                            td.count { (count(upload.counts.rows)) }
+                            td.count { (count(upload.counts.valid)) }
+                            td.count { (count(upload.counts.exceptions)) }
                             td {
                                 @if upload.state != crate::db::uploads::UploadState::Deleted {
-                                    form.inline method="post" action={ "/uploads/" (upload.id) "/delete" } {
-                                        input type="hidden" name="csrf" value=(csrf);
-                                        button type="submit" { "Delete" }
-                                    }
+                                    a href={ "/uploads/" (upload.id) "/delete" } { "Delete…" }
                                 }
                             }
                         }
                     }
                 }
+            }
             }
         }
     }
