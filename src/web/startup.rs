@@ -36,6 +36,8 @@ impl Application {
         db.ensure_web_tables().await?;
         // The run lock's table holds the leases of uploads and of the sweep too.
         db.ensure_journal().await?;
+        // SPEC §13: the clients of --clients-dir that the database does not have yet.
+        crate::clients::import_new(&db, &config.clients_dir).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}; is another server using the port?", config.listen))?;
