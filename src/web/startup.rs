@@ -90,6 +90,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/uploads/{id}/fire", post(api::fire))
         .route("/api/uploads/{id}/cancel", post(api::cancel))
         .route("/api/uploads/{id}/preflight", get(api::preflight))
+        .route("/api/clients", get(clients::api::list))
+        .route(
+            "/api/clients/{client}",
+            get(clients::api::show).put(clients::api::save).layer(DefaultBodyLimit::max(clients::api::MAX_BODY)),
+        )
+        .route(
+            "/api/uploads/{id}/columns",
+            post(clients::api::columns).layer(DefaultBodyLimit::max(clients::api::MAX_BODY)),
+        )
         .route("/uploads/{id}/fire", get(fire::confirm_page).post(fire::fire_form))
         .route("/uploads/{id}/cancel", post(fire::cancel_form))
         .route("/uploads/{id}/events", get(fire::events))
