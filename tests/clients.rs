@@ -28,6 +28,61 @@ fn rids(dir: &Path, name: &str, args: &[&str]) -> Vec<String> {
 fn the_example_is_imported_listed_shown_exported_and_run_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite:{}", dir.path().join("replayer.sqlite").display());
+    import_list_show_export_run(&database, dir.path());
+}
+
+#[test]
+fn the_same_on_mariadb() {
+    if let Some(database) = server_database("REPLAYER_TEST_MYSQL_URL") {
+        import_list_show_export_run(&database, tempfile::tempdir().unwrap().path());
+    }
+}
+
+#[test]
+fn the_same_on_postgres() {
+    if let Some(database) = server_database("REPLAYER_TEST_POSTGRES_URL") {
+        import_list_show_export_run(&database, tempfile::tempdir().unwrap().path());
+    }
+}
+
+/// A database of its own on the server of `variable` (set by `.ci/run`), with the platform's
+/// attrib_account (which the tool creates only on SQLite); `None` (skipped) when it is not set.
+fn server_database(variable: &str) -> Option<String> {
+    let url = match std::env::var(variable) {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(std::env::var_os("CI").is_none(), "CI must set {variable}");
+            eprintln!("SKIPPED: set {variable} to run this test");
+            return None;
+        }
+    };
+    let (server, database) = url.rsplit_once('/').unwrap();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let name = format!("{database}_clients_{}_{:x}", std::process::id(), nanos);
+    let fresh = format!("{server}/{name}");
+    let id = if url.starts_with("mysql") { "INTEGER PRIMARY KEY AUTO_INCREMENT" } else { "SERIAL PRIMARY KEY" };
+    let ddl = format!(
+        "CREATE TABLE attrib_account (id {id}, account_token VARCHAR(64) NOT NULL UNIQUE, \
+         connection VARCHAR(255) NOT NULL DEFAULT '', label VARCHAR(255) NOT NULL DEFAULT '')"
+    );
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        if url.starts_with("mysql") {
+            let pool = sqlx::MySqlPool::connect(&url).await.unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.unwrap();
+            let pool = sqlx::MySqlPool::connect(&fresh).await.unwrap();
+            sqlx::query(&ddl).execute(&pool).await.unwrap();
+        } else {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.unwrap();
+            let pool = sqlx::PgPool::connect(&fresh).await.unwrap();
+            sqlx::query(&ddl).execute(&pool).await.unwrap();
+        }
+    });
+    Some(fresh)
+}
+
+fn import_list_show_export_run(database: &str, dir: &Path) {
+    let database = database.to_owned();
 
     let (code, stdout, stderr) = clients(&database, &["list"]);
     assert_eq!(code, 0, "{stderr}");
@@ -57,7 +112,7 @@ fn the_example_is_imported_listed_shown_exported_and_run_by_name() {
     let (code, stdout, stderr) = clients(&database, &["export", "example"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout, file, "export gives the file's mapping");
-    let exported = dir.path().join("exported.json");
+    let exported = dir.join("exported.json");
     let (code, _, stderr) = clients(&database, &["export", "example", "--output", exported.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(std::fs::read_to_string(&exported).unwrap(), file);
@@ -70,15 +125,12 @@ fn the_example_is_imported_listed_shown_exported_and_run_by_name() {
     accounts_add(&database, "ex4mpl3-t0k3n-0001", "dcs-eu-1");
     let mapping = repo("clients/example/mapping.json");
     let from_file = rids(
-        &dir.path().join("file"),
+        &dir.join("file"),
         "file",
         &["--dump-data", "--mapping", mapping.to_str().unwrap(), "--database-url", &database],
     );
-    let stored = rids(
-        &dir.path().join("stored"),
-        "stored",
-        &["--dump-data", "--client", "example", "--database-url", &database],
-    );
+    let stored =
+        rids(&dir.join("stored"), "stored", &["--dump-data", "--client", "example", "--database-url", &database]);
     assert_eq!(from_file.len(), 32);
     assert_eq!(stored, from_file);
 }

@@ -39,8 +39,8 @@ fn internal(failed: anyhow::Error) -> Response {
     error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{failed:#}"))
 }
 
-/// The body, at most `MAX_BODY` bytes, as text.
-fn body_text(body: Result<Bytes, BytesRejection>) -> Result<String, Response> {
+/// The body, at most `MAX_BODY` bytes, as text; else the status and message to answer.
+fn body_text(body: Result<Bytes, BytesRejection>) -> Result<String, (StatusCode, String)> {
     let body = body.map_err(|rejection| {
         let status = rejection.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -48,9 +48,9 @@ fn body_text(body: Result<Bytes, BytesRejection>) -> Result<String, Response> {
         } else {
             rejection.body_text()
         };
-        error(status, &message)
+        (status, message)
     })?;
-    String::from_utf8(body.to_vec()).map_err(|_| error(StatusCode::BAD_REQUEST, "the body is not UTF-8 text"))
+    String::from_utf8(body.to_vec()).map_err(|_| (StatusCode::BAD_REQUEST, "the body is not UTF-8 text".to_owned()))
 }
 
 fn summary_json(client: &ClientVersion) -> Value {
@@ -135,7 +135,7 @@ pub async fn save(
     };
     let text = match body_text(body) {
         Ok(text) => text,
-        Err(response) => return response,
+        Err((status, message)) => return error(status, &message),
     };
     let mapping = match Mapping::parse(&text) {
         Ok(mapping) => mapping,
@@ -181,7 +181,7 @@ pub async fn columns(
     };
     let text = match body_text(body) {
         Ok(text) => text,
-        Err(response) => return response,
+        Err((status, message)) => return error(status, &message),
     };
     let request: Value = match serde_json::from_str(&text) {
         Ok(value) => value,
