@@ -28,6 +28,7 @@ macro_rules! with_pool {
     };
 }
 
+pub mod clients;
 pub mod fires;
 mod journal;
 mod lock;

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod cli;
+pub mod clients;
 pub mod ctrl_c;
 pub mod dates;
 pub mod db;
@@ -42,6 +43,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Users { command, database_url, output_dir }) => {
             runtime()?.block_on(users::run_users(command, database_url.as_deref(), &output_dir))?;
+            return Ok(ExitCode::Success);
+        }
+        Some(Command::Clients { command, database_url, output_dir }) => {
+            runtime()?.block_on(clients::run_clients(command, database_url.as_deref(), &output_dir))?;
             return Ok(ExitCode::Success);
         }
         Some(Command::Serve(args)) => {
@@ -110,12 +115,19 @@ enum Ended {
 
 /// Check one client's file, dump it, and fire it.
 fn main_job(args: cli::RunArgs) -> Result<Ended> {
-    let settings = Settings::from_args(args)?;
+    let runtime = runtime()?;
+    // SPEC §13: --client reads the mapping the database keeps, instead of a file.
+    let stored = match &args.client {
+        Some(name) => {
+            Some(runtime.block_on(clients::mapping_for_run(name, args.database_url.as_deref(), &args.output_dir))?)
+        }
+        None => None,
+    };
+    let settings = Settings::from_args_with(args, None, stored)?;
     if settings.fire_tag {
         fire::live::check_confirmation_possible(&settings)?;
     }
     let now = Utc::now();
-    let runtime = runtime()?;
     // SPEC §8: --database-url, else the embedded SQLite file when it exists. Neither a dry run
     // nor a live run creates it here: a live run makes it once the run is confirmed.
     let database = match &settings.database_url {

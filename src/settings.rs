@@ -51,6 +51,14 @@ pub struct Settings {
     pub proxies: std::sync::Arc<crate::proxy::Proxies>,
 }
 
+/// A mapping stored in the database (SPEC §13), and how messages name it
+/// (`client example, version 3`).
+#[derive(Debug, Clone)]
+pub struct StoredMapping {
+    pub mapping: Mapping,
+    pub shown_as: String,
+}
+
 impl Settings {
     pub fn from_args(args: RunArgs) -> Result<Settings> {
         Settings::from_args_reading(args, None)
@@ -59,21 +67,36 @@ impl Settings {
     /// As `from_args`, reading `opened` (already open, e.g. an anonymous temporary file) in place
     /// of the file `--load-file` names: that name is then only shown.
     pub fn from_args_reading(args: RunArgs, opened: Option<File>) -> Result<Settings> {
+        Settings::from_args_with(args, opened, None)
+    }
+
+    /// As `from_args_reading`, with the mapping already read from the database (`--client`, and
+    /// the server's uploads, SPEC §13) instead of a file.
+    pub fn from_args_with(args: RunArgs, opened: Option<File>, stored: Option<StoredMapping>) -> Result<Settings> {
+        if args.client.is_some() && stored.is_none() {
+            bail!(
+                "--client reads the client's mapping from the database, which could not be read; give --database-url"
+            );
+        }
         let (Some(name), Some(load_file)) = (args.name, args.load_file) else {
             bail!("--name and --load-file are required; see replayer --help");
         };
         check_name(&name).map_err(anyhow::Error::msg)?;
         let request_url = check_request_url(&args.request_url)?;
-        let mapping_path = match args.mapping {
-            Some(path) => path,
-            None => {
+        let mapping_path = match (&stored, args.mapping) {
+            (Some(stored), _) => PathBuf::from(&stored.shown_as),
+            (None, Some(path)) => path,
+            (None, None) => {
                 load_file.parent().map(|folder| folder.join("mapping.json")).unwrap_or_else(|| "mapping.json".into())
             }
         };
         if opened.is_none() && !load_file.is_file() {
             bail!("--load-file {}: no such file; check the path", load_file.display());
         }
-        let mapping = Mapping::load(&mapping_path)?;
+        let mapping = match stored {
+            Some(stored) => stored.mapping,
+            None => Mapping::load(&mapping_path)?,
+        };
         let ca_certs = match &args.ca_cert {
             Some(path) => load_ca_certs(path)?,
             None => Vec::new(),

@@ -1,5 +1,6 @@
-//! What the user typed for `replayer accounts`, `replayer users` and `replayer template` (SPEC §2,
-//! §8, §10, §11.3); `accounts.rs`, `users.rs` and `template.rs` at the top run them.
+//! What the user typed for `replayer accounts`, `replayer users`, `replayer template` and
+//! `replayer clients` (SPEC §2, §8, §10, §11.3, §13); `accounts.rs`, `users.rs`, `template.rs`
+//! and `clients.rs` at the top run them.
 
 use std::path::PathBuf;
 
@@ -80,6 +81,36 @@ pub struct TemplateArgs {
     /// Replace the output file when it already exists
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum ClientsCommand {
+    /// List the clients stored in the database: name, the mapping's client, latest version
+    List,
+    /// Show a client's latest mapping and its versions (who saved each, when, what changed)
+    Show {
+        /// The client's name, e.g. example
+        name: String,
+    },
+    /// Import mappings: DIR is a clients folder (each subfolder with a mapping.json is a client,
+    /// named after it) or one client's folder. A changed mapping becomes a new version
+    Import {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Print a client's mapping JSON (its latest version, or --version N), or write it to a file
+    Export {
+        /// The client's name, e.g. example
+        name: String,
+
+        /// Write the mapping to this file instead of standard output (never over an existing one)
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+
+        /// The version to export [default: the latest]
+        #[arg(long, value_name = "N")]
+        version: Option<i64>,
+    },
 }
 
 fn parse_email(text: &str) -> Result<Email, String> {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::read::Encoding;
-use commands::{AccountsCommand, TemplateArgs, UsersCommand};
+use commands::{AccountsCommand, ClientsCommand, TemplateArgs, UsersCommand};
 use serve::ServeArgs;
 
 #[derive(Parser, Debug)]
@@ -52,6 +52,19 @@ pub enum Command {
     Users {
         #[command(subcommand)]
         command: UsersCommand,
+
+        /// The database (sqlite:, mysql: or postgres: URL) [default: replayer.sqlite in the output directory]
+        #[arg(long, env = "REPLAYER_DATABASE_URL", hide_env_values = true, global = true, value_name = "URL")]
+        database_url: Option<String>,
+
+        /// Where the default SQLite database lives
+        #[arg(long, default_value = "output", global = true, value_name = "DIR")]
+        output_dir: PathBuf,
+    },
+    /// Manage the clients' mappings stored in the database (SPEC §13): list, show, import, export
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
 
         /// The database (sqlite:, mysql: or postgres: URL) [default: replayer.sqlite in the output directory]
         #[arg(long, env = "REPLAYER_DATABASE_URL", hide_env_values = true, global = true, value_name = "URL")]
@@ -105,6 +118,11 @@ pub struct RunArgs {
     /// The client's mapping [default: mapping.json in the CSV's folder]
     #[arg(long, value_name = "JSON")]
     pub mapping: Option<PathBuf>,
+
+    /// Read the mapping of this client stored in the database (its latest version; see
+    /// `replayer clients`) instead of a mapping file; needs --database-url
+    #[arg(long, value_name = "NAME", conflicts_with = "mapping")]
+    pub client: Option<String>,
 
     /// The DCS tag endpoint
     #[arg(long, env = "REPLAYER_REQUEST_URL", default_value = "http://127.0.0.1:8080/tag", value_name = "URL")]

@@ -107,6 +107,10 @@ pub struct Upload {
     pub fired_at_ms: Option<i64>,
     pub deleted_by: Option<String>,
     pub deleted_at_ms: Option<i64>,
+    /// The version of the client's mapping the last check used (SPEC §13).
+    pub mapping_version: Option<i64>,
+    /// The column matching kept with this upload: JSON of field → header or null.
+    pub column_matching: Option<String>,
 }
 
 pub(super) const UPLOADS_DDL: &str = "CREATE TABLE IF NOT EXISTS replayer_uploads (
@@ -154,7 +158,7 @@ pub(super) fn chunks_ddl(backend: Backend) -> String {
 
 const UPLOAD_COLUMNS: &str = "id, client, file_name, size_bytes, uploaded_by, uploaded_at, state, staged, error, \
     rows_read, rows_valid, rows_exceptions, rows_warnings, fired, accepted, refused, failed, already_fired, \
-    summary, dumps, fired_by, fired_at, deleted_by, deleted_at";
+    summary, dumps, fired_by, fired_at, deleted_by, deleted_at, mapping_version, column_matching";
 
 /// What a finished check leaves in the upload's row.
 #[derive(Debug, Clone, Default)]
@@ -403,6 +407,8 @@ where
         fired_at_ms: row.try_get(21)?,
         deleted_by: row.try_get(22)?,
         deleted_at_ms: row.try_get(23)?,
+        mapping_version: row.try_get(24)?,
+        column_matching: row.try_get(25)?,
     })
 }
 

@@ -142,6 +142,8 @@ impl Database {
                 );
             }
         }
+        // The clients' mappings (SPEC §13), and the uploads' columns that name theirs.
+        self.ensure_client_tables().await?;
         Ok(())
     }
 

@@ -146,6 +146,88 @@ impl Mapping {
     }
 }
 
+/// What changed from one version of a mapping to the next: the top-level keys added, removed or
+/// changed, and within `columns`, `custom` and `defaults` the entries (`columns.order_id`).
+pub fn changed_keys(before: &str, after: &str) -> Vec<String> {
+    let object = |text: &str| match serde_json::from_str::<Value>(text.trim_start_matches('\u{feff}')) {
+        Ok(Value::Object(object)) => object,
+        _ => Map::new(),
+    };
+    let (before, after) = (object(before), object(after));
+    let mut changed = Vec::new();
+    let keys = |a: &Map<String, Value>, b: &Map<String, Value>| -> Vec<String> {
+        let mut keys: Vec<String> = a.keys().cloned().collect();
+        keys.extend(b.keys().filter(|key| !a.contains_key(*key)).cloned());
+        keys
+    };
+    for key in keys(&before, &after) {
+        match (before.get(&key), after.get(&key)) {
+            (Some(Value::Object(old)), Some(Value::Object(new)))
+                if matches!(key.as_str(), "columns" | "custom" | "defaults") =>
+            {
+                for entry in keys(old, new) {
+                    if old.get(&entry) != new.get(&entry) {
+                        changed.push(format!("{key}.{entry}"));
+                    }
+                }
+            }
+            (old, new) if old != new => changed.push(key),
+            _ => {}
+        }
+    }
+    changed
+}
+
+/// A column matching as JSON, `{"field": "Header" | null}`, checked: every field known (with
+/// "did you mean"), every header a non-empty string or null.
+pub fn parse_matching(value: &Value) -> Result<Vec<(Field, Option<String>)>> {
+    let Value::Object(object) = value else {
+        bail!("\"columns\" must be an object of field to header, like {{\"revenue\": \"Sale Value\", \"referrer\": null}}");
+    };
+    let names = Field::ALL.map(Field::name);
+    object
+        .iter()
+        .map(|(name, header)| {
+            let field = Field::from_name(name.trim()).with_context(|| {
+                format!(
+                    "\"columns\" names an unknown field \"{name}\"{}; the fields are: {}",
+                    did_you_mean(name, names),
+                    names.join(", ")
+                )
+            })?;
+            match header {
+                Value::Null => Ok((field, None)),
+                Value::String(header) if !header.trim().is_empty() => Ok((field, Some(header.clone()))),
+                _ => bail!(
+                    "\"columns.{name}\" must be the file's header that holds {name}, or null when the file has none"
+                ),
+            }
+        })
+        .collect()
+}
+
+/// The mapping with a column matching applied (SPEC §13): each field given a header reads that
+/// header; a field given `None` is not in this file (its column is removed). Every other key
+/// stays as it was. The result is checked by `Mapping::parse` like any mapping.
+pub fn with_matching(mapping: &str, matching: &[(Field, Option<String>)]) -> Result<String> {
+    let value: Value = serde_json::from_str(mapping.trim_start_matches('\u{feff}')).context("not valid JSON")?;
+    let Value::Object(mut object) = value else {
+        bail!("the mapping must be a JSON object {{ ... }}");
+    };
+    let columns = object.entry("columns").or_insert_with(|| Value::Object(Map::new()));
+    let Value::Object(columns) = columns else {
+        bail!("\"columns\" must be an object, like {{\"name\": \"value\"}}");
+    };
+    for (field, header) in matching {
+        // The mapping may name the field with surrounding spaces: the same field.
+        columns.retain(|name, _| Field::from_name(name.trim()) != Some(*field));
+        if let Some(header) = header {
+            columns.insert(field.name().to_owned(), Value::String(header.clone()));
+        }
+    }
+    Ok(serde_json::to_string_pretty(&Value::Object(object)).unwrap_or_default())
+}
+
 /// An ISO 3166 alpha-2 code that phone numbers have a region for (`GB`, `FR`, …).
 fn parse_country(text: &str) -> Result<phonenumber::country::Id> {
     let code = text.trim().to_ascii_uppercase();
@@ -299,5 +381,25 @@ mod tests {
         assert!(error_of(r#"{"account_token": "short"}"#).contains("is not a token"));
         assert!(error_of("[1]").contains("must be a JSON object"));
         assert!(error_of("{").contains("not valid JSON"));
+    }
+
+    #[test]
+    fn changes_between_versions_are_named() {
+        let before = r#"{"client": "A", "events": ["x"], "columns": {"revenue": "Value", "order_id": "Ref"}}"#;
+        let after = r#"{"client": "A", "events": ["x", "y"], "columns": {"revenue": "Amount", "order_id": "Ref", "email": "Mail"}, "country": "GB"}"#;
+        assert_eq!(changed_keys(before, after), ["events", "columns.revenue", "columns.email", "country"]);
+        assert!(changed_keys(before, before).is_empty());
+    }
+
+    #[test]
+    fn a_matching_replaces_and_removes_columns() {
+        let matching =
+            [(Field::Revenue, Some("Amount".to_owned())), (Field::OrderId, None), (Field::Email, Some("Mail".into()))];
+        let mapping = Mapping::parse(&with_matching(EXAMPLE, &matching).unwrap()).unwrap();
+        assert_eq!(mapping.header_for(Field::Revenue), Some("Amount"));
+        assert_eq!(mapping.header_for(Field::OrderId), None);
+        assert_eq!(mapping.header_for(Field::Email), Some("Mail"));
+        assert_eq!(mapping.header_for(Field::EventTime), Some("Sale Date"));
+        assert_eq!(mapping.client, "Example Ltd");
     }
 }

@@ -20,7 +20,7 @@ use crate::db::uploads::{CheckOutcome, Counts, Upload, UploadId, UploadState};
 use crate::out::dump::DumpType;
 use crate::row::check::KnownAccounts;
 use crate::run::Progress;
-use crate::settings::Settings;
+use crate::settings::{Settings, StoredMapping};
 
 /// The run name of an upload's dumps: `upload-` and the first 12 digits of its id.
 pub fn run_name(id: &UploadId) -> String {
@@ -82,12 +82,13 @@ pub async fn check_upload(state: AppState, id: UploadId, lease: Option<Lease>) {
 }
 
 async fn run_check(state: &AppState, upload: &Upload, row: Arc<AtomicU64>) -> Result<CheckOutcome> {
-    let client = clients::find(&state.config.clients_dir, &upload.client).with_context(|| {
-        format!("the client {:?} is no longer in {}", upload.client, state.config.clients_dir.display())
-    })?;
+    // The client's latest mapping (SPEC §13), with the upload's column matching; the upload
+    // records which version it was checked with, and its fire uses the same.
+    let (version, mapping) = clients::upload_mapping(&state.db, upload, None).await?;
+    state.db.set_upload_mapping_version(&upload.id, version).await?;
     let staged = stage_to_file(state, &upload.id).await?;
     let name = run_name(&upload.id);
-    let mut settings = run_settings(state, &name, upload, staged, &client.mapping_path, ["--dump-data".into()])?;
+    let mut settings = run_settings(state, &name, upload, staged, mapping, ["--dump-data".into()])?;
     // The pages read the problems as the check kept them.
     settings.problems_dump = true;
     let accounts = known_accounts(state).await;
@@ -119,17 +120,17 @@ async fn run_check(state: &AppState, upload: &Upload, row: Arc<AtomicU64>) -> Re
     })
 }
 
-/// The settings of `replayer --name N --load-file F --mapping M --output-dir O --request-url U
-/// --quiet <extra…>`, through the command line's own parser and checks: the check and the fire
-/// of a staged file run on exactly what the command line would. `staged` is read; the upload's
-/// file name is only what the messages show. The database is the server's, passed to the run,
-/// never one from the environment.
+/// The settings of `replayer --name N --load-file F --output-dir O --request-url U --quiet
+/// <extra…>` with the stored `mapping` (as `--client` reads it), through the command line's own
+/// parser and checks: the check and the fire of a staged file run on exactly what the command
+/// line would. `staged` is read; the upload's file name is only what the messages show. The
+/// database is the server's, passed to the run, never one from the environment.
 pub(crate) fn run_settings(
     state: &AppState,
     name: &str,
     upload: &Upload,
     staged: std::fs::File,
-    mapping: &Path,
+    mapping: StoredMapping,
     extra: impl IntoIterator<Item = std::ffi::OsString>,
 ) -> Result<Settings> {
     let config = &state.config;
@@ -139,8 +140,6 @@ pub(crate) fn run_settings(
         name.into(),
         // One argument, so that a file name starting with '-' is not read as an option.
         format!("--load-file={}", upload.file_name).into(),
-        "--mapping".into(),
-        mapping.into(),
         "--output-dir".into(),
         config.output_dir.clone().into(),
         "--request-url".into(),
@@ -149,7 +148,7 @@ pub(crate) fn run_settings(
     ];
     arguments.extend(extra);
     let cli = Cli::try_parse_from(arguments).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut settings = Settings::from_args_reading(cli.run, Some(staged))?;
+    let mut settings = Settings::from_args_with(cli.run, Some(staged), Some(mapping))?;
     settings.database_url = None;
     Ok(settings)
 }

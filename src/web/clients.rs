@@ -1,20 +1,42 @@
-//! The clients of `--clients-dir`: each folder with a `mapping.json`, read with the command
-//! line's mapping code. Read again on each request, so a new client needs no restart.
+//! The clients, as the database keeps them (SPEC §13): each client's latest mapping, read with
+//! the command line's mapping checker, and the mapping an upload is checked and fired with.
+//! Read on each request, so a saved mapping needs no restart.
 
-use std::path::{Path, PathBuf};
+use anyhow::{Context, Result};
 
+use crate::db::clients::{ClientName, ClientVersion};
+use crate::db::uploads::Upload;
+use crate::db::Database;
 use crate::out::template;
-use crate::read::mapping::Mapping;
+use crate::read::mapping::{parse_matching, with_matching, Mapping};
+use crate::settings::StoredMapping;
 
 pub struct Client {
-    /// The folder's name: what the pages show and the forms send.
+    /// The client's name (its folder's): what the forms send and the URLs hold.
     pub name: String,
-    pub mapping_path: PathBuf,
+    /// The mapping's `client` key ("Example Ltd"): what people read.
+    pub label: String,
+    /// The latest version of its mapping.
+    pub version: i64,
     /// The mapping, or why it cannot be used.
     pub mapping: Result<Mapping, String>,
 }
 
 impl Client {
+    fn of(stored: ClientVersion) -> Client {
+        let mapping = Mapping::parse(&stored.mapping).map_err(|e| format!("{e:#}"));
+        Client { name: stored.name.to_string(), label: stored.label, version: stored.version, mapping }
+    }
+
+    /// What the client list shows: "Example Ltd (example)", or the name alone.
+    pub fn shown(&self) -> String {
+        if self.label.trim().is_empty() || self.label == self.name {
+            self.name.clone()
+        } else {
+            format!("{} ({})", self.label, self.name)
+        }
+    }
+
     /// The headers the mapping reads, in its order: the template's header row, and the headers a
     /// file must have.
     pub fn headers(&self) -> Vec<String> {
@@ -36,51 +58,36 @@ impl Client {
     }
 }
 
-/// A folder name that is shown and sent back: plain characters only, never a path.
-fn is_client_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 100
-        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+/// Every client, sorted by name.
+pub async fn all(db: &Database) -> Result<Vec<Client>> {
+    Ok(db.clients().await?.into_iter().map(Client::of).collect())
 }
 
-/// Every client folder, sorted by name.
-pub fn scan(directory: &Path) -> Vec<Client> {
-    let Ok(entries) = std::fs::read_dir(directory) else { return Vec::new() };
-    let mut clients: Vec<Client> = entries
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            let mapping_path = entry.path().join("mapping.json");
-            (is_client_name(&name) && mapping_path.is_file()).then(|| {
-                let mapping = Mapping::load(&mapping_path).map_err(|e| format!("{e:#}"));
-                Client { name, mapping_path, mapping }
-            })
-        })
-        .collect();
-    clients.sort_by(|a, b| a.name.cmp(&b.name));
-    clients
+/// The client of this name, if the database has it.
+pub async fn find(db: &Database, name: &str) -> Result<Option<Client>> {
+    let Some(name) = ClientName::parse(name) else { return Ok(None) };
+    Ok(db.client_version(&name, None).await?.map(Client::of))
 }
 
-/// The client of this name, if its folder is there.
-pub fn find(directory: &Path, name: &str) -> Option<Client> {
-    if !is_client_name(name) {
-        return None;
-    }
-    scan(directory).into_iter().find(|client| client.name == name)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_example_client_and_its_template() {
-        let clients = scan(&Path::new(env!("CARGO_MANIFEST_DIR")).join("clients"));
-        let example = clients.iter().find(|c| c.name == "example").expect("clients/example");
-        let template = String::from_utf8(example.template_csv()).unwrap();
-        assert!(template.starts_with("Account Token,Event,Sale Date,"), "{template}");
-        assert!(template.trim_end().ends_with("Store,Sold By"), "{template}");
-        assert!(!is_client_name("../x") && !is_client_name(".hidden") && is_client_name("c-a_b.1"));
-    }
+/// The mapping an upload is checked or fired with: its client's mapping at `version` (else the
+/// latest), with the upload's own column matching applied, checked like any mapping; and the
+/// version it is.
+pub async fn upload_mapping(db: &Database, upload: &Upload, version: Option<i64>) -> Result<(i64, StoredMapping)> {
+    let name =
+        ClientName::parse(&upload.client).with_context(|| format!("{:?} is not a client's name", upload.client))?;
+    let stored = db
+        .client_version(&name, version)
+        .await?
+        .with_context(|| format!("the client {name} is no longer in the database"))?;
+    let (json, shown_as) = match &upload.column_matching {
+        None => (stored.mapping.clone(), format!("client {name}, version {}", stored.version)),
+        Some(matching) => {
+            let matching: serde_json::Value =
+                serde_json::from_str(matching).context("the upload's column matching is not JSON")?;
+            let json = with_matching(&stored.mapping, &parse_matching(&matching)?)?;
+            (json, format!("client {name}, version {}, with this upload's column matching", stored.version))
+        }
+    };
+    let mapping = Mapping::parse(&json).with_context(|| format!("mapping {shown_as}"))?;
+    Ok((stored.version, StoredMapping { mapping, shown_as }))
 }

@@ -13,6 +13,7 @@ use tower_http::trace::{DefaultOnBodyChunk, DefaultOnEos, TraceLayer};
 use tracing::Span;
 
 pub use crate::cli::serve::LogFormat;
+use crate::db::clients::ClientName;
 use crate::db::uploads::UploadId;
 
 /// Sends the server's log lines to standard error; a second call (tests) changes nothing.
@@ -59,6 +60,13 @@ impl UploadEvent {
 /// One line for an event of an upload: who did it, and `detail` (counts, never cells).
 pub fn upload_event(event: UploadEvent, upload: &UploadId, user: &str, detail: &str) {
     tracing::info!(event = event.as_str(), upload = upload.as_str(), user, detail, "upload");
+}
+
+/// One line for a client's mapping saved (SPEC §13, §14): the client, the new version, who
+/// saved it, and which keys changed (names of keys, never values).
+pub fn mapping_saved(client: &ClientName, version: i64, user: &str, changed: &str) {
+    let event = UploadEvent::MappingSaved.as_str();
+    tracing::info!(event, client = client.as_str(), version, user, detail = changed, "client");
 }
 
 /// The field of the request's span that the sign-in gate fills.

@@ -56,7 +56,10 @@ pub async fn receive(
                         "choose a client before the file (the form's client field must come before its file field)",
                     ));
                 };
-                let Some(client) = clients::find(&state.config.clients_dir, &client_name) else {
+                let found = clients::find(&state.db, &client_name)
+                    .await
+                    .map_err(|e| UploadError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
+                let Some(client) = found else {
                     return Err(UploadError::new(
                         StatusCode::BAD_REQUEST,
                         format!("there is no client {client_name:?}; choose one of the list"),

@@ -36,6 +36,8 @@ impl Application {
         db.ensure_web_tables().await?;
         // The run lock's table holds the leases of uploads and of the sweep too.
         db.ensure_journal().await?;
+        // SPEC §13: the clients of --clients-dir that the database does not have yet.
+        crate::clients::import_new(&db, &config.clients_dir).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}; is another server using the port?", config.listen))?;
@@ -88,6 +90,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/uploads/{id}/fire", post(api::fire))
         .route("/api/uploads/{id}/cancel", post(api::cancel))
         .route("/api/uploads/{id}/preflight", get(api::preflight))
+        .route("/api/clients", get(clients::api::list))
+        .route(
+            "/api/clients/{client}",
+            get(clients::api::show).put(clients::api::save).layer(DefaultBodyLimit::max(clients::api::MAX_BODY)),
+        )
+        .route(
+            "/api/uploads/{id}/columns",
+            post(clients::api::columns).layer(DefaultBodyLimit::max(clients::api::MAX_BODY)),
+        )
         .route("/uploads/{id}/fire", get(fire::confirm_page).post(fire::fire_form))
         .route("/uploads/{id}/cancel", post(fire::cancel_form))
         .route("/uploads/{id}/events", get(fire::events))

@@ -2,6 +2,7 @@
 
 mod backends;
 mod check;
+mod clients;
 mod helpers;
 mod limits;
 mod signin;

@@ -163,13 +163,12 @@ async fn start_thread(
     confirm_rows: Option<u64>,
     running: Arc<RunningFire>,
 ) -> Result<Started> {
-    let client = clients::find(&state.config.clients_dir, &upload.client).with_context(|| {
-        format!("the client {:?} is no longer in {}", upload.client, state.config.clients_dir.display())
-    })?;
+    // The mapping version the upload was checked with (SPEC §13), not one saved since.
+    let (_, mapping) = clients::upload_mapping(&state.db, upload, upload.mapping_version).await?;
     let staged = stage_to_file(state, &upload.id).await?;
     let mut extra: Vec<OsString> = vec!["--fire-tag".into(), "--dump-data".into(), "--yes".into()];
     extra.extend(state.config.firing.arguments());
-    let settings = run_settings(state, &run_name(&upload.id), upload, staged, &client.mapping_path, extra)?;
+    let settings = run_settings(state, &run_name(&upload.id), upload, staged, mapping, extra)?;
     let accounts = known_accounts(state).await;
     let database_url = state.config.database_url.clone();
     let (decision_sender, decision) = oneshot::channel();

@@ -61,6 +61,9 @@ pub fn upload_json(state: &AppState, upload: &Upload, with_exceptions: bool) -> 
         "fired_at_ms": upload.fired_at_ms,
         "deleted_by": upload.deleted_by,
         "deleted_at_ms": upload.deleted_at_ms,
+        // SPEC §13: the version of the client's mapping the last check used, and the upload's own matching.
+        "mapping_version": upload.mapping_version,
+        "column_matching": upload.column_matching.as_deref().and_then(|json| serde_json::from_str::<Value>(json).ok()),
     });
     if with_exceptions {
         let exceptions = dump_paths(upload)

@@ -11,14 +11,14 @@ use crate::web::state::AppState;
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 pub async fn template(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    let Some(client) = usable_client(&state, &name) else {
+    let Some(client) = usable_client(&state, &name).await else {
         return error_page(StatusCode::NOT_FOUND, "there is no such client");
     };
     attachment(&client, "csv", "text/csv; charset=utf-8", client.template_csv())
 }
 
 pub async fn template_xlsx(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    let Some(client) = usable_client(&state, &name) else {
+    let Some(client) = usable_client(&state, &name).await else {
         return error_page(StatusCode::NOT_FOUND, "there is no such client");
     };
     match client.template_xlsx() {
@@ -27,8 +27,8 @@ pub async fn template_xlsx(State(state): State<AppState>, Path(name): Path<Strin
     }
 }
 
-fn usable_client(state: &AppState, name: &str) -> Option<Client> {
-    clients::find(&state.config.clients_dir, name).filter(|client| client.mapping.is_ok())
+async fn usable_client(state: &AppState, name: &str) -> Option<Client> {
+    clients::find(&state.db, name).await.ok().flatten().filter(|client| client.mapping.is_ok())
 }
 
 fn attachment(client: &Client, extension: &str, content_type: &str, bytes: Vec<u8>) -> Response {

@@ -21,12 +21,15 @@ pub async fn home(State(state): State<AppState>, Extension(current): Extension<C
         Ok(uploads) => uploads,
         Err(error) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, &format!("{error:#}")),
     };
-    let clients = clients::scan(&state.config.clients_dir);
+    let clients = match clients::all(&state.db).await {
+        Ok(clients) => clients,
+        Err(error) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, &format!("{error:#}")),
+    };
     let csrf = current.csrf.clone().unwrap_or_default();
     let content = html! {
         h1 { "Upload a client's file" }
         @if clients.is_empty() {
-            p.error { "No clients: " (state.config.clients_dir.display()) " has no folder with a mapping.json." }
+            p.error { "No clients: the database has none, and " (state.config.clients_dir.display()) " has no folder with a mapping.json to import." }
         }
         form #upload-form method="post" action="/uploads" enctype="multipart/form-data" {
             input type="hidden" name="csrf" value=(csrf);
@@ -35,8 +38,8 @@ pub async fn home(State(state): State<AppState>, Extension(current): Extension<C
                 select #client name="client" required {
                     @for client in &clients {
                         @match &client.mapping {
-                            Ok(_) => option value=(client.name) data-headers=(serde_json::to_string(&client.headers()).unwrap_or_default()) { (client.name) },
-                            Err(_) => option value=(client.name) disabled { (client.name) " (its mapping cannot be used)" },
+                            Ok(_) => option value=(client.name) data-headers=(serde_json::to_string(&client.headers()).unwrap_or_default()) { (client.shown()) },
+                            Err(_) => option value=(client.name) disabled { (client.shown()) " (its mapping cannot be used)" },
                         }
                     }
                 }

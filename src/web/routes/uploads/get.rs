@@ -74,6 +74,12 @@ pub async fn page(
         div #upload data-id=(upload.id) data-state=(upload.state.as_str()) {
             dl.facts {
                 dt { "Client" } dd #client { (upload.client) }
+                @if let Some(version) = upload.mapping_version {
+                    dt { "Mapping" } dd #mapping-version {
+                        "version " (version)
+                        @if upload.column_matching.is_some() { ", with this upload's own column matching" }
+                    }
+                }
                 dt { "Uploaded" } dd { (time(upload.uploaded_at_ms)) " by " (upload.uploaded_by) ", " (human_size(upload.size_bytes.max(0) as u64)) }
                 dt { "State" } dd #state { (upload.state.as_str()) }
                 dt { "File kept" } dd #staged { @if upload.staged { "yes: the file as uploaded is kept, so it can be checked and sent" } @else { "no: the file is no longer kept" } }
