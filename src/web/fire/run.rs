@@ -199,10 +199,12 @@ async fn start_thread(
     Ok((decision, done))
 }
 
-/// Records how a fire ended; every row accepted: the staged file goes.
+/// Records how a fire ended; every row accepted (or excluded in the page): the staged file goes.
+/// Rows with exceptions keep it, so that they can still be fixed and fired (SPEC §12).
 async fn finish(state: &AppState, id: &UploadId, result: Result<Summary>, running: &RunningFire) {
+    let exceptions = result.as_ref().map_or(0, |summary| summary.rows_with_exceptions);
     let outcome = outcome_of(id, result, running);
-    let all_accepted = outcome.state == UploadState::Finished && outcome.note.is_none();
+    let all_accepted = outcome.state == UploadState::Finished && outcome.note.is_none() && exceptions == 0;
     // The file goes before the state says finished, so that no one sees a finished fire with
     // its file still staged.
     if all_accepted {
