@@ -31,6 +31,7 @@ macro_rules! with_pool {
 pub mod fires;
 mod journal;
 mod lock;
+pub mod review;
 pub mod uploads;
 pub mod users;
 
