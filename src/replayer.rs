@@ -114,6 +114,10 @@ impl Replayer {
             _ => input,
         };
         let (columns, unmapped) = input.columns(&settings.mapping)?;
+        if let Some(kept) = &settings.problem_rows {
+            *kept.headers.lock().expect("not poisoned") = input.headers().to_vec();
+            kept.names_cells.store(input.names_cells(), std::sync::atomic::Ordering::Relaxed);
+        }
         let config = ReplayerConfig::new(settings.mapping.clone(), columns, now)
             .with_context(|| format!("mapping {}", settings.mapping_path.display()))?;
         let dumps = if settings.dump_data || settings.fire_tag {

@@ -60,6 +60,9 @@ pub struct Settings {
 #[derive(Debug, Default)]
 pub struct ProblemRows {
     pub rows: std::sync::Mutex<Vec<(u64, String)>>,
+    /// The file's header row, and whether its messages name cells as Excel does.
+    pub headers: std::sync::Mutex<Vec<String>>,
+    pub names_cells: std::sync::atomic::AtomicBool,
 }
 
 impl ProblemRows {

@@ -9,6 +9,7 @@ use anyhow::Result;
 use sqlx::Row;
 
 use super::uploads::UploadId;
+use crate::read::Edits;
 use super::{Backend, Database};
 
 /// Records in one INSERT: 9 parameters a record stays far below every backend's limit.
@@ -96,6 +97,20 @@ pub struct Review {
     pub coverage: String,
 }
 
+/// The latest of each cell and each exclusion, in the order the edits were made.
+pub fn fold_edits(records: &[EditRecord]) -> Edits {
+    let mut edits = Edits::default();
+    for record in records {
+        let row = edits.rows.entry(record.row).or_default();
+        match (&record.column, record.excluded) {
+            (_, Some(excluded)) => row.excluded = excluded,
+            (Some(column), None) => row.set(column, record.new.as_deref().unwrap_or_default()),
+            (None, None) => {}
+        }
+    }
+    edits
+}
+
 impl Database {
     pub async fn add_edits(&self, id: &UploadId, edits: &[EditRecord]) -> Result<()> {
         for chunk in edits.chunks(PER_INSERT) {
@@ -146,6 +161,11 @@ impl Database {
             }
         });
         found.map_err(|e| self.fail("reading replayer_upload_edits", e))
+    }
+
+    /// The edits of an upload as they apply to its file: the latest of each cell and exclusion.
+    pub async fn upload_edits(&self, id: &UploadId) -> Result<Edits> {
+        Ok(fold_edits(&self.edits(id).await?))
     }
 
     pub async fn edit_count(&self, id: &UploadId) -> Result<i64> {

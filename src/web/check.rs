@@ -2,7 +2,7 @@
 //! and the command line's dry run (`crate::run::dry_run`, with `--dump-data`) reads it, with
 //! settings made by the command line's own parser. Also: an upload's dump files, and its deletion.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,13 +14,16 @@ use clap::Parser;
 use super::clients;
 use super::lease::{take_upload, Lease};
 use super::log::{upload_event, UploadEvent};
+use super::report;
 use super::state::AppState;
 use crate::cli::Cli;
+use crate::db::review::{Review, StoredRow};
 use crate::db::uploads::{CheckOutcome, Counts, Upload, UploadId, UploadState};
 use crate::out::dump::DumpType;
+use crate::problem::{Problem, Severity};
 use crate::row::check::KnownAccounts;
 use crate::run::Progress;
-use crate::settings::Settings;
+use crate::settings::{ProblemRows, Settings};
 
 /// The run name of an upload's dumps: `upload-` and the first 12 digits of its id.
 pub fn run_name(id: &UploadId) -> String {
@@ -90,6 +93,10 @@ async fn run_check(state: &AppState, upload: &Upload, row: Arc<AtomicU64>) -> Re
     let mut settings = run_settings(state, &name, upload, staged, &client.mapping_path, ["--dump-data".into()])?;
     // The pages read the problems as the check kept them.
     settings.problems_dump = true;
+    // The page's edits are read as the file's (SPEC §12), and its rows with problems kept.
+    settings.edits = Some(Arc::new(state.db.upload_edits(&upload.id).await?));
+    let kept = Arc::new(ProblemRows::default());
+    settings.problem_rows = Some(kept.clone());
     let accounts = known_accounts(state).await;
     let now = chrono::Utc::now();
     let checked =
@@ -105,6 +112,8 @@ async fn run_check(state: &AppState, upload: &Upload, row: Arc<AtomicU64>) -> Re
         .iter()
         .filter_map(|path| Some((dump_type_of(&name, path)?.name(), path.display().to_string())))
         .collect();
+    let problems = dumps.get(DumpType::Problems.name()).map(PathBuf::from);
+    keep_for_review(state, &upload.id, &kept, problems.as_deref(), &summary).await?;
     Ok(CheckOutcome {
         error: None,
         counts: Counts {
@@ -117,6 +126,48 @@ async fn run_check(state: &AppState, upload: &Upload, row: Arc<AtomicU64>) -> Re
         summary: Some(summary.render()),
         dumps: Some(serde_json::to_string(&dumps).unwrap_or_default()),
     })
+}
+
+/// What the page's review reads without the file (SPEC §12): the cells of the rows with
+/// problems and their problems, the header, the identifier coverage.
+async fn keep_for_review(
+    state: &AppState,
+    id: &UploadId,
+    kept: &ProblemRows,
+    problems_dump: Option<&Path>,
+    summary: &crate::out::summary::Summary,
+) -> Result<()> {
+    let mut by_row: HashMap<u64, Vec<Problem>> = HashMap::new();
+    if let Some(path) = problems_dump {
+        let every = report::read_all(path, Severity::Exception)?.chain(report::read_all(path, Severity::Warning)?);
+        for problem in every {
+            let problem = problem?;
+            if let Some(row) = problem.row {
+                by_row.entry(row).or_default().push(problem);
+            }
+        }
+    }
+    let cells = std::mem::take(&mut *kept.rows.lock().expect("not poisoned"));
+    let rows: Vec<StoredRow> = cells
+        .into_iter()
+        .map(|(row, cells)| {
+            let problems = by_row.remove(&row).unwrap_or_default();
+            let exception = problems.iter().any(|problem| problem.severity == Severity::Exception);
+            StoredRow {
+                row,
+                state: if exception { "exception" } else { "valid" }.to_owned(),
+                cells,
+                problems: serde_json::to_string(&problems).unwrap_or_default(),
+            }
+        })
+        .collect();
+    state.db.replace_checked_rows(id, &rows).await?;
+    let review = Review {
+        headers: kept.headers.lock().expect("not poisoned").clone(),
+        names_cells: kept.names_cells.load(Ordering::Relaxed),
+        coverage: serde_json::to_string(&summary.coverage).unwrap_or_default(),
+    };
+    state.db.save_review(id, &review).await
 }
 
 /// The settings of `replayer --name N --load-file F --mapping M --output-dir O --request-url U

@@ -169,7 +169,9 @@ async fn start_thread(
     let staged = stage_to_file(state, &upload.id).await?;
     let mut extra: Vec<OsString> = vec!["--fire-tag".into(), "--dump-data".into(), "--yes".into()];
     extra.extend(state.config.firing.arguments());
-    let settings = run_settings(state, &run_name(&upload.id), upload, staged, &client.mapping_path, extra)?;
+    let mut settings = run_settings(state, &run_name(&upload.id), upload, staged, &client.mapping_path, extra)?;
+    // What is fired is the file with the page's edits (SPEC §12), as the check read it.
+    settings.edits = Some(Arc::new(state.db.upload_edits(&upload.id).await?));
     let accounts = known_accounts(state).await;
     let database_url = state.config.database_url.clone();
     let (decision_sender, decision) = oneshot::channel();
