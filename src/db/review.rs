@@ -9,8 +9,8 @@ use anyhow::Result;
 use sqlx::Row;
 
 use super::uploads::UploadId;
-use crate::read::Edits;
 use super::{Backend, Database};
+use crate::read::Edits;
 
 /// Records in one INSERT: 9 parameters a record stays far below every backend's limit.
 const PER_INSERT: usize = 100;
@@ -242,8 +242,8 @@ impl Database {
 
     pub async fn save_review(&self, id: &UploadId, review: &Review) -> Result<()> {
         let delete = self.sql("DELETE FROM replayer_upload_review WHERE upload_id = ?");
-        let insert =
-            self.sql("INSERT INTO replayer_upload_review (upload_id, headers, names_cells, coverage) VALUES (?, ?, ?, ?)");
+        let insert = self
+            .sql("INSERT INTO replayer_upload_review (upload_id, headers, names_cells, coverage) VALUES (?, ?, ?, ?)");
         let headers = serde_json::to_string(&review.headers).unwrap_or_default();
         let done = with_pool!(self, pool => {
             match sqlx::query(&delete).bind(id.as_str()).execute(pool).await {

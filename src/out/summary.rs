@@ -104,9 +104,8 @@ impl Coverage {
     /// Count a valid row carrying `kinds`: visitor id, customer id, e-mail, phone.
     pub fn add(&mut self, kinds: [bool; 4]) {
         self.valid += 1;
-        for (count, carried) in [&mut self.visitor_id, &mut self.customer_id, &mut self.email, &mut self.phone]
-            .into_iter()
-            .zip(kinds)
+        for (count, carried) in
+            [&mut self.visitor_id, &mut self.customer_id, &mut self.email, &mut self.phone].into_iter().zip(kinds)
         {
             *count += u64::from(carried);
         }

@@ -2,6 +2,7 @@
 //! laid over it wherever it is read, one row re-checked at once, the whole upload checked again
 //! in the background so that its counts and dumps become those of the edited file.
 
+pub mod problems;
 pub mod rejected;
 pub mod rows;
 

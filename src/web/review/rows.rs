@@ -161,8 +161,11 @@ impl CheckedRow {
             "blank" => RowState::Blank,
             _ => RowState::Valid,
         };
-        let problems =
-            if state == RowState::Excluded { Vec::new() } else { serde_json::from_str(&stored.problems).unwrap_or_default() };
+        let problems = if state == RowState::Excluded {
+            Vec::new()
+        } else {
+            serde_json::from_str(&stored.problems).unwrap_or_default()
+        };
         CheckedRow { row: stored.row, cells, state, problems }
     }
 
