@@ -240,14 +240,23 @@ impl Database {
         Ok(self.stored_rows(id, row, row, 1).await?.pop())
     }
 
+    /// Saves what a check said of the file, in place of the last check's (updated where it is,
+    /// so that a request meanwhile never finds none).
     pub async fn save_review(&self, id: &UploadId, review: &Review) -> Result<()> {
-        let delete = self.sql("DELETE FROM replayer_upload_review WHERE upload_id = ?");
+        let update = self
+            .sql("UPDATE replayer_upload_review SET headers = ?, names_cells = ?, coverage = ? WHERE upload_id = ?");
         let insert = self
             .sql("INSERT INTO replayer_upload_review (upload_id, headers, names_cells, coverage) VALUES (?, ?, ?, ?)");
         let headers = serde_json::to_string(&review.headers).unwrap_or_default();
+        let names_cells = i64::from(review.names_cells);
         let done = with_pool!(self, pool => {
-            match sqlx::query(&delete).bind(id.as_str()).execute(pool).await {
-                Ok(_) => sqlx::query(&insert).bind(id.as_str()).bind(headers.as_str()).bind(i64::from(review.names_cells)).bind(review.coverage.as_str()).execute(pool).await.map(|_| ()),
+            match sqlx::query(&update).bind(headers.as_str()).bind(names_cells).bind(review.coverage.as_str()).bind(id.as_str()).execute(pool).await {
+                Ok(done) if done.rows_affected() > 0 => Ok(()),
+                // MySQL counts only changed rows: a unique violation then means the same values.
+                Ok(_) => match sqlx::query(&insert).bind(id.as_str()).bind(headers.as_str()).bind(names_cells).bind(review.coverage.as_str()).execute(pool).await {
+                    Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => Ok(()),
+                    other => other.map(|_| ()),
+                },
                 Err(e) => Err(e),
             }
         });

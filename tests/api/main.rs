@@ -4,6 +4,7 @@ mod backends;
 mod check;
 mod helpers;
 mod limits;
+mod review;
 mod signin;
 #[path = "../support/mod.rs"]
 mod support;
