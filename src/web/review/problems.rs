@@ -132,7 +132,7 @@ mod tests {
         let row = page(Some(file.path()), None, Some("12"), 1).unwrap();
         assert_eq!(row["total"], 1);
         assert_eq!(row["problems"][0]["row"], 12);
-        let text = page(Some(file.path()), None, Some("/13/2024 19"), 1).unwrap();
+        let text = page(Some(file.path()), None, Some("/13/2024 199\""), 1).unwrap();
         assert_eq!(text["total"], 1);
     }
 
