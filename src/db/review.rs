@@ -97,6 +97,11 @@ pub struct Review {
     pub coverage: String,
 }
 
+fn insert_rows_sql(rows: usize) -> String {
+    let values = vec!["(?, ?, ?, ?, ?)"; rows].join(", ");
+    format!("INSERT INTO replayer_upload_rows (upload_id, row_num, state, cells, problems) VALUES {values}")
+}
+
 /// The latest of each cell and each exclusion, in the order the edits were made.
 pub fn fold_edits(records: &[EditRecord]) -> Edits {
     let mut edits = Edits::default();
@@ -180,40 +185,48 @@ impl Database {
     }
 
     /// The rows with problems of a finished check, in place of the last check's; excluded rows
-    /// (which a check does not read) are kept.
+    /// (which a check does not read) are kept, in one transaction.
     pub async fn replace_checked_rows(&self, id: &UploadId, rows: &[StoredRow]) -> Result<()> {
         let delete = self.sql("DELETE FROM replayer_upload_rows WHERE upload_id = ? AND state <> 'excluded'");
-        let done = with_pool!(self, pool => sqlx::query(&delete).bind(id.as_str()).execute(pool).await.map(|_| ()));
-        done.map_err(|e| self.fail("clearing replayer_upload_rows", e))?;
-        self.insert_rows(id, rows).await
-    }
-
-    /// One row as an edit's re-check left it.
-    pub async fn save_row(&self, id: &UploadId, row: &StoredRow) -> Result<()> {
-        let delete = self.sql("DELETE FROM replayer_upload_rows WHERE upload_id = ? AND row_num = ?");
-        let done = with_pool!(self, pool => sqlx::query(&delete).bind(id.as_str()).bind(row.row as i64).execute(pool).await.map(|_| ()));
-        done.map_err(|e| self.fail("saving a row", e))?;
-        self.insert_rows(id, std::slice::from_ref(row)).await
-    }
-
-    async fn insert_rows(&self, id: &UploadId, rows: &[StoredRow]) -> Result<()> {
-        for chunk in rows.chunks(PER_INSERT) {
-            let values = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-            let sql = self
-                .sql(&format!(
-                    "INSERT INTO replayer_upload_rows (upload_id, row_num, state, cells, problems) VALUES {values}"
-                ))
-                .into_owned();
-            let done = with_pool!(self, pool => {
+        let excluded = self.sql("SELECT row_num FROM replayer_upload_rows WHERE upload_id = ?");
+        let done: Result<(), sqlx::Error> = with_pool!(self, pool => async {
+            let mut transaction = pool.begin().await?;
+            sqlx::query(&delete).bind(id.as_str()).execute(&mut *transaction).await?;
+            let kept: Vec<i64> = sqlx::query_scalar(&excluded).bind(id.as_str()).fetch_all(&mut *transaction).await?;
+            // A row excluded while the check ran keeps its exclusion.
+            let kept: HashSet<u64> = kept.into_iter().map(|row| row as u64).collect();
+            let fresh: Vec<&StoredRow> = rows.iter().filter(|row| !kept.contains(&row.row)).collect();
+            for chunk in fresh.chunks(PER_INSERT) {
+                let sql = self.sql(&insert_rows_sql(chunk.len())).into_owned();
                 let mut query = sqlx::query(&sql);
                 for row in chunk {
                     query = query.bind(id.as_str()).bind(row.row as i64).bind(row.state.as_str()).bind(row.cells.as_str()).bind(row.problems.as_str());
                 }
-                query.execute(pool).await.map(|_| ())
-            });
-            done.map_err(|e| self.fail("saving the rows with problems", e))?;
+                query.execute(&mut *transaction).await?;
+            }
+            transaction.commit().await
+        }.await);
+        done.map_err(|e| self.fail("saving the rows with problems", e))
+    }
+
+    /// One row as an edit's re-check left it, in place of what was kept of it.
+    pub async fn save_row(&self, id: &UploadId, row: &StoredRow) -> Result<()> {
+        let delete = self.sql("DELETE FROM replayer_upload_rows WHERE upload_id = ? AND row_num = ?");
+        let insert = self.sql(&insert_rows_sql(1)).into_owned();
+        let mut tries = 0;
+        loop {
+            let done: Result<(), sqlx::Error> = with_pool!(self, pool => async {
+                let mut transaction = pool.begin().await?;
+                sqlx::query(&delete).bind(id.as_str()).bind(row.row as i64).execute(&mut *transaction).await?;
+                sqlx::query(&insert).bind(id.as_str()).bind(row.row as i64).bind(row.state.as_str()).bind(row.cells.as_str()).bind(row.problems.as_str()).execute(&mut *transaction).await?;
+                transaction.commit().await
+            }.await);
+            match done {
+                // A check saved the same row meanwhile: once more, after it.
+                Err(e) if tries == 0 && e.as_database_error().is_some_and(|d| d.is_unique_violation()) => tries += 1,
+                done => return done.map_err(|e| self.fail("saving a row", e)),
+            }
         }
-        Ok(())
     }
 
     /// The stored rows `from..=to`, in order, at most `limit`.

@@ -206,7 +206,7 @@ async fn problems_are_grouped_and_an_edited_row_is_checked_again_at_once_and_in_
     assert_eq!(still["problems"][0]["value"], "offline_sales");
     // Excluded: neither sent nor an exception.
     let excluded = analyst.patch_row(&id, 4, json!({"excluded": true})).await.json::<Value>().await.unwrap();
-    assert_eq!(excluded["state"], "excluded");
+    assert_eq!(excluded["state"], "excluded", "{excluded}");
     // A personal-data cell can be retyped, never shown.
     let retyped = analyst.patch_row(&id, 7, json!({"cells": {"Email": "fixed.7@example.com"}})).await;
     let retyped: Value = retyped.json().await.unwrap();

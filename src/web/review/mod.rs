@@ -6,20 +6,19 @@ pub mod problems;
 pub mod rejected;
 pub mod rows;
 
-use std::collections::HashMap;
 use std::ffi::OsString;
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use axum::http::StatusCode;
 
 use self::rows::RowChecker;
-use super::check::{check_upload, known_accounts, run_name, run_settings, stage_to_file};
+use super::check::{check_again, known_accounts, run_name, run_settings, stage_to_file};
 use super::clients;
 use super::log::{upload_event, UploadEvent};
 use super::state::AppState;
 use crate::db::review::EditRecord;
-use crate::db::uploads::{Upload, UploadId, UploadState};
+use crate::db::uploads::{Upload, UploadState};
 use crate::read::{self, Reading, SourceRow};
 use crate::settings::Settings;
 
@@ -63,50 +62,7 @@ pub async fn save_edits(state: &AppState, upload: &Upload, records: &[EditRecord
     state.db.add_edits(&upload.id, records).await?;
     let by = records[0].by.as_str();
     upload_event(UploadEvent::Edited, &upload.id, by, what);
-    schedule_check(state, &upload.id).await
-}
-
-/// Uploads whose check runs after edits: true when edits came since it started.
-static CHECKING_AGAIN: LazyLock<Mutex<HashMap<UploadId, bool>>> = LazyLock::new(Mutex::default);
-
-/// Checks the upload again in the background (as when it arrived), with its edits: the upload
-/// is `checking` until then (it cannot be fired meanwhile). Edits made during that check are
-/// followed by one more.
-pub async fn schedule_check(state: &AppState, id: &UploadId) -> Result<()> {
-    state.db.set_upload_state(id, UploadState::Checking, None).await?;
-    {
-        let mut running = CHECKING_AGAIN.lock().expect("not poisoned");
-        if let Some(again) = running.get_mut(id) {
-            *again = true;
-            return Ok(());
-        }
-        running.insert(id.clone(), false);
-    }
-    let (state, id) = (state.clone(), id.clone());
-    tokio::spawn(async move {
-        loop {
-            check_upload(state.clone(), id.clone(), None).await;
-            let again = {
-                let mut running = CHECKING_AGAIN.lock().expect("not poisoned");
-                let again = running.get(&id).copied().unwrap_or(false);
-                if again {
-                    running.insert(id.clone(), false);
-                } else {
-                    running.remove(&id);
-                }
-                again
-            };
-            if !again {
-                break;
-            }
-            if let Err(error) = state.db.set_upload_state(&id, UploadState::Checking, None).await {
-                tracing::error!(upload = id.as_str(), error = %format!("{error:#}"), "cannot check an upload again");
-                CHECKING_AGAIN.lock().expect("not poisoned").remove(&id);
-                break;
-            }
-        }
-    });
-    Ok(())
+    check_again(state, &upload.id).await
 }
 
 /// The settings that read the staged file as a check would (without its edits).
