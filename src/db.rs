@@ -32,6 +32,7 @@ pub mod clients;
 pub mod fires;
 mod journal;
 mod lock;
+pub mod review;
 pub mod uploads;
 pub mod users;
 

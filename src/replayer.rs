@@ -8,7 +8,7 @@ use crate::field::Field;
 use crate::out::dump::Dumps;
 use crate::out::summary::Summary;
 use crate::problem::{exception_line, Kind, Problem};
-use crate::read::{self, Reading, RowSource};
+use crate::read::{self, Overlay, Reading, RowSource};
 use crate::row::check::{check_rows, Checked, CheckedBatch, KnownAccounts, RowContext, ValidInfo};
 use crate::row::config::ReplayerConfig;
 use crate::row::damage::Tally;
@@ -109,7 +109,15 @@ impl Replayer {
             }
             None => read::open_path(&settings.load_file, &reading)?,
         };
+        let input = match &settings.edits {
+            Some(edits) if !edits.is_empty() => Box::new(Overlay::new(input, edits.clone())),
+            _ => input,
+        };
         let (columns, unmapped) = input.columns(&settings.mapping)?;
+        if let Some(kept) = &settings.problem_rows {
+            *kept.headers.lock().expect("not poisoned") = input.headers().to_vec();
+            kept.names_cells.store(input.names_cells(), std::sync::atomic::Ordering::Relaxed);
+        }
         let config = ReplayerConfig::new(settings.mapping.clone(), columns, now)
             .with_context(|| format!("mapping {}", settings.mapping_path.display()))?;
         let dumps = if settings.dump_data || settings.fire_tag {
@@ -131,6 +139,7 @@ impl Replayer {
             pretty: settings.dump_data,
             accounts,
             names_cells: input.names_cells(),
+            keep_cells: settings.problem_rows.is_some(),
         };
         let mut replayer = Replayer {
             settings,
@@ -194,22 +203,38 @@ impl Replayer {
             let mut rows = std::mem::take(&mut batch.rows);
             let mut names = vec![0u64; batch.names.len()];
             let mut run = Run::default();
-            for (row, checked) in rows.drain(..) {
-                match checked {
-                    Checked::Blank => self.summary.rows_blank += 1,
+            for (index, (row, checked)) in rows.drain(..).enumerate() {
+                let with_problems = match checked {
+                    Checked::Blank => {
+                        self.summary.rows_blank += 1;
+                        false
+                    }
                     Checked::Exception(problems) => {
                         self.summary.rows_read += 1;
                         self.exception(&problems)?;
+                        true
                     }
                     Checked::Valid(info) => {
                         self.summary.rows_read += 1;
-                        if self.valid_row(row, &context, batch, &info, &mut on_valid)? {
+                        let exceptions = self.summary.rows_with_exceptions;
+                        let kept = self.valid_row(row, &context, batch, &info, &mut on_valid)?;
+                        if kept {
                             names[info.names as usize] += 1;
+                            self.summary.count_coverage(batch.account(&info), info.identifiers);
                             if !run.extend(&info) {
                                 self.write_run(batch, &run)?;
                                 run = Run::start(&info);
                             }
                         }
+                        !info.warnings.is_empty() || self.summary.rows_with_exceptions > exceptions
+                    }
+                };
+                if let (true, Some(kept), Some(cells)) =
+                    (with_problems, &self.settings.problem_rows, batch.cells.get_mut(index))
+                {
+                    let mut kept = kept.rows.lock().expect("not poisoned");
+                    if kept.len() < crate::settings::ProblemRows::MAX {
+                        kept.push((row, std::mem::take(cells)));
                     }
                 }
             }
@@ -228,6 +253,7 @@ impl Replayer {
             }
             Ok(())
         });
+        self.summary.rows_excluded = input.rows_excluded();
         self.context = Some(context);
         if outcome.is_err() {
             // The reading stopped (a record over 1 MiB, a full disk, Ctrl-C): no dump of part of

@@ -49,6 +49,25 @@ pub struct Settings {
     pub color: ColorChoice,
     /// `--proxy`, else the environment's proxy variables: which proxy each request goes through.
     pub proxies: std::sync::Arc<crate::proxy::Proxies>,
+    /// The page's edits (SPEC §12), laid over the file wherever it is read.
+    pub edits: Option<Arc<crate::read::Edits>>,
+    /// Where a check keeps the cells of its rows with problems (the server's page edits them).
+    pub problem_rows: Option<Arc<ProblemRows>>,
+}
+
+/// The cells of the rows with problems, as a check found them: (row, the cells as a JSON
+/// array), at most `ProblemRows::MAX` rows.
+#[derive(Debug, Default)]
+pub struct ProblemRows {
+    pub rows: std::sync::Mutex<Vec<(u64, String)>>,
+    /// The file's header row, and whether its messages name cells as Excel does.
+    pub headers: std::sync::Mutex<Vec<String>>,
+    pub names_cells: std::sync::atomic::AtomicBool,
+}
+
+impl ProblemRows {
+    /// Rows kept at most: past these, the page reads a row from the file when it is edited.
+    pub const MAX: usize = 250_000;
 }
 
 /// A mapping stored in the database (SPEC §13), and how messages name it
@@ -131,6 +150,8 @@ impl Settings {
             problems_dump: false,
             color: args.color,
             proxies: std::sync::Arc::new(crate::proxy::Proxies::new(args.proxy.as_deref())?),
+            edits: None,
+            problem_rows: None,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! Firing from `replayer serve` (SPEC §10), over HTTP against the real server and an in-process
 //! DCS: the pre-flight and its confirmation, 403 for an analyst, the fire's state and counts,
-//! deletion of the staged file once every row is accepted, "already fired" on a second upload,
+//! the staged file kept while rows have exceptions, "already fired" on a second upload,
 //! Cancel and Resume on 50,000 rows, and the lock shared with the command line.
 
 #[path = "api/helpers.rs"]
@@ -180,9 +180,10 @@ async fn fire_the_example_twice_then_delete(database: Option<String>) {
     let rids = rid_counts(&dcs);
     assert_eq!(rids.len(), 32);
     assert!(rids.values().all(|&count| count == 1), "{rids:?}");
-    // Every row accepted: the staged file is gone, the history and the dumps stay.
-    assert_eq!(upload["staged"], false);
-    assert_eq!(app.chunks(&id).await, 0);
+    // Every row fired was accepted, but 6 rows have exceptions: the file stays staged so that
+    // they can still be fixed and fired (SPEC §12).
+    assert_eq!(upload["staged"], true);
+    assert!(app.chunks(&id).await > 0);
     let dumps: Vec<&str> = upload["dumps"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
     for kind in ["requests", "requests-validated", "responses", "exceptions"] {
         assert!(dumps.contains(&kind), "{dumps:?}");

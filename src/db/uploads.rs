@@ -259,6 +259,7 @@ impl Database {
         let chunks = self.sql("DELETE FROM replayer_upload_chunks WHERE upload_id = ?");
         let done = with_pool!(self, pool => sqlx::query(&chunks).bind(id.as_str()).execute(pool).await.map(|_| ()));
         done.map_err(|e| self.fail("deleting a staged file", e))?;
+        self.forget_review_data(id).await?;
         let done = match deleted_by {
             Some(user) => {
                 let sql = self.sql(

@@ -124,6 +124,9 @@ impl Database {
             ("replayer_uploads", super::uploads::UPLOADS_DDL.to_owned()),
             ("replayer_upload_chunks", super::uploads::chunks_ddl(self.backend())),
             ("replayer_server_keys", KEYS_DDL.to_owned()),
+            ("replayer_upload_edits", super::review::edits_ddl(self.backend())),
+            ("replayer_upload_rows", super::review::rows_ddl(self.backend())),
+            ("replayer_upload_review", super::review::review_ddl(self.backend())),
         ];
         for (table, ddl) in tables {
             let probe = format!("SELECT 1 FROM {table} WHERE 1 = 0");

@@ -66,6 +66,10 @@ pub struct Summary {
     pub rows_with_warnings: u64,
     pub warnings: u64,
     pub rows_blank: u64,
+    /// Rows the page's edits exclude from sending (SPEC §12).
+    pub rows_excluded: u64,
+    /// Per account: which identifiers its valid rows carry (SPEC §12), at most MAX_DISTINCT.
+    pub coverage: BTreeMap<String, Coverage>,
     pub first_date: Option<NaiveDate>,
     pub last_date: Option<NaiveDate>,
     pub accounts: BTreeMap<String, u64>,
@@ -82,6 +86,31 @@ pub struct Summary {
     pub warning_groups: Groups,
     /// A live run's figures.
     pub fire: Option<FireStats>,
+}
+
+/// How many of an account's valid rows carry each kind of identifier, and how many carry one
+/// kind only.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Coverage {
+    pub valid: u64,
+    pub visitor_id: u64,
+    pub customer_id: u64,
+    pub email: u64,
+    pub phone: u64,
+    pub only_one_kind: u64,
+}
+
+impl Coverage {
+    /// Count a valid row carrying `kinds`: visitor id, customer id, e-mail, phone.
+    pub fn add(&mut self, kinds: [bool; 4]) {
+        self.valid += 1;
+        for (count, carried) in
+            [&mut self.visitor_id, &mut self.customer_id, &mut self.email, &mut self.phone].into_iter().zip(kinds)
+        {
+            *count += u64::from(carried);
+        }
+        self.only_one_kind += u64::from(kinds.iter().filter(|&&carried| carried).count() == 1);
+    }
 }
 
 /// What a live run sent and what came back.
@@ -253,6 +282,16 @@ impl Summary {
         self.last_date = Some(self.last_date.map_or(date, |last| last.max(date)));
     }
 
+    /// A kept valid row of `account`, carrying these identifiers (visitor id, customer id,
+    /// e-mail, phone).
+    pub fn count_coverage(&mut self, account: &str, kinds: [bool; 4]) {
+        if let Some(coverage) = self.coverage.get_mut(account) {
+            coverage.add(kinds);
+        } else if self.coverage.len() < MAX_DISTINCT {
+            self.coverage.entry(account.to_owned()).or_default().add(kinds);
+        }
+    }
+
     pub fn count_names(&mut self, account: &str, event: &str, rows: u64) {
         if rows > 0 {
             count(&mut self.accounts, account, rows);
@@ -302,6 +341,9 @@ impl Summary {
         );
         if self.rows_blank > 0 {
             let _ = writeln!(out, "  blank, skipped:     {}", separated(self.rows_blank));
+        }
+        if self.rows_excluded > 0 {
+            let _ = writeln!(out, "  excluded in page:   {} (not fired)", separated(self.rows_excluded));
         }
         match self.date_range() {
             Some(range) => {

@@ -69,6 +69,11 @@ pub trait RowSource {
 
     fn path(&self) -> &Path;
 
+    /// Rows left out by the page's edits (SPEC §12): neither sent nor exceptions.
+    fn rows_excluded(&self) -> u64 {
+        0
+    }
+
     /// Check the header against the mapping: fail before any row is handled.
     fn columns(&self, mapping: &Mapping) -> Result<(Columns, Option<String>)> {
         resolve_columns(self.headers(), mapping).map_err(|error| anyhow::anyhow!("{}: {error}", self.path().display()))

@@ -37,6 +37,8 @@ pub struct RowContext {
     pub accounts: Option<KnownAccounts>,
     /// Name cells as Excel does (`cell H12`) in problems: the file is a workbook.
     pub names_cells: bool,
+    /// Keep each row's cells in its batch (`CheckedBatch::cells`), for the server's page.
+    pub keep_cells: bool,
 }
 
 /// The accounts the DCS accepts tags for: token → connection.
@@ -78,6 +80,8 @@ pub struct ValidInfo {
     pub validated: Range<usize>,
     /// The order id in `CheckedBatch::order_ids` (empty when none).
     pub order_id: Range<usize>,
+    /// Which identifiers the payload carries: visitor id, customer id, e-mail, phone.
+    pub identifiers: [bool; 4],
 }
 
 pub enum Checked {
@@ -102,6 +106,8 @@ pub struct CheckedBatch {
     pub damage: Tally,
     /// An empty record, kept to stand in for the one being converted to text.
     stand_in: Option<ByteRecord>,
+    /// With `RowContext::keep_cells`: each row's cells as a JSON array, by the index of `rows`.
+    pub cells: Vec<String>,
 }
 
 impl CheckedBatch {
@@ -133,6 +139,7 @@ impl CheckedBatch {
         self.order_ids.clear();
         self.names.clear();
         self.damage.clear();
+        self.cells.clear();
     }
 
     fn names_index(&mut self, account: &str, event: &str) -> u32 {
@@ -307,7 +314,9 @@ fn check_text(
     }
     let order_id = order_start..batch.order_ids.len();
 
+    let identifiers = Field::IDENTIFIERS.map(|field| payload.get(field).is_some_and(|value| !value.is_empty()));
     Checked::Valid(ValidInfo {
+        identifiers,
         dedupe_key: DedupeKey::of(&payload),
         local_date: formatted.local_date,
         names: batch.names_index(account, payload.get(Field::EventName).unwrap_or_default()),
@@ -341,9 +350,18 @@ fn cell_problem(
 fn check_batch(context: &RowContext, records: &mut Records, batch: &mut CheckedBatch) {
     batch.clear();
     for source_row in records.iter_mut() {
+        if context.keep_cells {
+            batch.cells.push(cells_json(&source_row.cells));
+        }
         let checked = check_row(context, source_row, batch);
         batch.rows.push((source_row.meta.row, checked));
     }
+}
+
+/// A row's cells as a JSON array of strings (bytes not UTF-8 replaced).
+pub fn cells_json(cells: &ByteRecord) -> String {
+    let text: Vec<std::borrow::Cow<str>> = cells.iter().map(String::from_utf8_lossy).collect();
+    serde_json::to_string(&text).unwrap_or_default()
 }
 
 type Records = Vec<SourceRow>;

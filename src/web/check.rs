@@ -2,11 +2,11 @@
 //! and the command line's dry run (`crate::run::dry_run`, with `--dump-data`) reads it, with
 //! settings made by the command line's own parser. Also: an upload's dump files, and its deletion.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -14,13 +14,16 @@ use clap::Parser;
 use super::clients;
 use super::lease::{take_upload, Lease};
 use super::log::{upload_event, UploadEvent};
+use super::report;
 use super::state::AppState;
 use crate::cli::Cli;
+use crate::db::review::{Review, StoredRow};
 use crate::db::uploads::{CheckOutcome, Counts, Upload, UploadId, UploadState};
 use crate::out::dump::DumpType;
+use crate::problem::{Problem, Severity};
 use crate::row::check::KnownAccounts;
 use crate::run::Progress;
-use crate::settings::{Settings, StoredMapping};
+use crate::settings::{ProblemRows, Settings, StoredMapping};
 
 /// The run name of an upload's dumps: `upload-` and the first 12 digits of its id.
 pub fn run_name(id: &UploadId) -> String {
@@ -43,9 +46,14 @@ pub async fn check_upload(state: AppState, id: UploadId, lease: Option<Lease>) {
         Some(lease) => lease,
         None => match take_upload(&state.db, &id).await {
             Ok(Some(lease)) => lease,
-            Ok(None) => return,
+            Ok(None) => {
+                // Another server checks it (and reads the edits then).
+                CHECKING_AGAIN.lock().expect("not poisoned").remove(&id);
+                return;
+            }
             Err(error) => {
                 tracing::error!(upload = id.as_str(), error = %format!("{error:#}"), "cannot take an upload's lease");
+                CHECKING_AGAIN.lock().expect("not poisoned").remove(&id);
                 return;
             }
         },
@@ -53,32 +61,93 @@ pub async fn check_upload(state: AppState, id: UploadId, lease: Option<Lease>) {
     let _slot = state.check_slots.clone().acquire_owned().await;
     let row = Arc::new(AtomicU64::new(0));
     state.progress.lock().expect("progress lock").insert(id.clone(), row.clone());
-    let outcome = match state.db.upload(&id).await {
-        Ok(Some(upload)) if upload.staged && upload.state == UploadState::Checking => {
-            // What an earlier check cut short (a crash) left is not the dumps of this one.
-            remove_dumps(&state.config.output_dir, &upload, Some(&dump_paths(&upload)));
-            let checked = run_check(&state, &upload, row).await;
-            Some((upload, checked.unwrap_or_else(|error| CheckOutcome::failed(format!("{error:#}")))))
-        }
-        _ => None,
-    };
-    if let Some((upload, outcome)) = outcome {
-        if let Err(error) = state.db.record_check(&id, &outcome).await {
-            tracing::error!(upload = id.as_str(), error = %format!("{error:#}"), "cannot record a check");
-        }
-        let counts = &outcome.counts;
-        let detail = match &outcome.error {
-            Some(_) => "the file could not be checked (see its page)".to_owned(),
-            None => format!("{} rows, {} valid, {} with exceptions", counts.rows, counts.valid, counts.exceptions),
+    loop {
+        let outcome = match state.db.upload(&id).await {
+            Ok(Some(upload)) if upload.staged && upload.state == UploadState::Checking => {
+                // What an earlier check cut short (a crash) left is not the dumps of this one.
+                remove_dumps(&state.config.output_dir, &upload, Some(&dump_paths(&upload)));
+                let checked = run_check(&state, &upload, row.clone()).await;
+                // Edited while it ran: what it found is no longer the file's; check it again.
+                if edited_meanwhile(&id, false) {
+                    continue;
+                }
+                Some((upload, checked.unwrap_or_else(|error| CheckOutcome::failed(format!("{error:#}")))))
+            }
+            _ => None,
         };
-        upload_event(UploadEvent::Checked, &id, &upload.uploaded_by, &detail);
-        // Deleted while it was checked: the dumps it wrote go too.
-        if state.db.upload_deleted(&id).await.unwrap_or(false) {
-            remove_dumps(&state.config.output_dir, &upload, None);
+        if let Some((upload, outcome)) = outcome {
+            if let Err(error) = state.db.record_check(&id, &outcome).await {
+                tracing::error!(upload = id.as_str(), error = %format!("{error:#}"), "cannot record a check");
+            }
+            let counts = &outcome.counts;
+            let detail = match &outcome.error {
+                Some(_) => "the file could not be checked (see its page)".to_owned(),
+                None => format!("{} rows, {} valid, {} with exceptions", counts.rows, counts.valid, counts.exceptions),
+            };
+            upload_event(UploadEvent::Checked, &id, &upload.uploaded_by, &detail);
+            // Deleted while it was checked: the dumps it wrote go too.
+            if state.db.upload_deleted(&id).await.unwrap_or(false) {
+                remove_dumps(&state.config.output_dir, &upload, None);
+            }
+        }
+        // Edited between the end of the check and its record: once more.
+        if !edited_meanwhile(&id, true) {
+            break;
+        }
+        if let Err(error) = state.db.set_upload_state(&id, UploadState::Checking, None).await {
+            tracing::error!(upload = id.as_str(), error = %format!("{error:#}"), "cannot check an upload again");
+            edited_meanwhile(&id, true);
+            break;
         }
     }
     state.progress.lock().expect("progress lock").remove(&id);
     lease.release().await;
+}
+
+/// Uploads checked again after edits (SPEC §12): true when edits came since the check started.
+static CHECKING_AGAIN: LazyLock<Mutex<HashMap<UploadId, bool>>> = LazyLock::new(Mutex::default);
+
+/// Whether the upload was edited since its check started (and then its check starts again);
+/// `ending`: the check is over unless it was, and the upload leaves the list.
+fn edited_meanwhile(id: &UploadId, ending: bool) -> bool {
+    let mut checking = CHECKING_AGAIN.lock().expect("not poisoned");
+    match checking.get_mut(id) {
+        Some(again) if *again => {
+            *again = false;
+            true
+        }
+        Some(_) if ending => {
+            checking.remove(id);
+            false
+        }
+        _ => false,
+    }
+}
+
+/// Checks an upload again, with its edits, in the background (as when it arrived): it is
+/// `checking` until then, so it cannot be fired meanwhile. Edits made while a check runs are
+/// followed by one more check, and only the last one's outcome is recorded.
+pub async fn check_again(state: &AppState, id: &UploadId) -> Result<()> {
+    // Decided before the state is written: a check that is ending sees the flag and goes on,
+    // and one that has ended can no longer record over the state written here.
+    let running = {
+        let mut checking = CHECKING_AGAIN.lock().expect("not poisoned");
+        match checking.get_mut(id) {
+            Some(again) => {
+                *again = true;
+                true
+            }
+            None => {
+                checking.insert(id.clone(), false);
+                false
+            }
+        }
+    };
+    let written = state.db.set_upload_state(id, UploadState::Checking, None).await;
+    if !running {
+        tokio::spawn(check_upload(state.clone(), id.clone(), None));
+    }
+    written
 }
 
 async fn run_check(state: &AppState, upload: &Upload, row: Arc<AtomicU64>) -> Result<CheckOutcome> {
@@ -91,6 +160,10 @@ async fn run_check(state: &AppState, upload: &Upload, row: Arc<AtomicU64>) -> Re
     let mut settings = run_settings(state, &name, upload, staged, mapping, ["--dump-data".into()])?;
     // The pages read the problems as the check kept them.
     settings.problems_dump = true;
+    // The page's edits are read as the file's (SPEC §12), and its rows with problems kept.
+    settings.edits = Some(Arc::new(state.db.upload_edits(&upload.id).await?));
+    let kept = Arc::new(ProblemRows::default());
+    settings.problem_rows = Some(kept.clone());
     let accounts = known_accounts(state).await;
     let now = chrono::Utc::now();
     let checked =
@@ -106,6 +179,8 @@ async fn run_check(state: &AppState, upload: &Upload, row: Arc<AtomicU64>) -> Re
         .iter()
         .filter_map(|path| Some((dump_type_of(&name, path)?.name(), path.display().to_string())))
         .collect();
+    let problems = dumps.get(DumpType::Problems.name()).map(PathBuf::from);
+    keep_for_review(state, &upload.id, &kept, problems.as_deref(), &summary).await?;
     Ok(CheckOutcome {
         error: None,
         counts: Counts {
@@ -118,6 +193,48 @@ async fn run_check(state: &AppState, upload: &Upload, row: Arc<AtomicU64>) -> Re
         summary: Some(summary.render()),
         dumps: Some(serde_json::to_string(&dumps).unwrap_or_default()),
     })
+}
+
+/// What the page's review reads without the file (SPEC §12): the cells of the rows with
+/// problems and their problems, the header, the identifier coverage.
+async fn keep_for_review(
+    state: &AppState,
+    id: &UploadId,
+    kept: &ProblemRows,
+    problems_dump: Option<&Path>,
+    summary: &crate::out::summary::Summary,
+) -> Result<()> {
+    let mut by_row: HashMap<u64, Vec<Problem>> = HashMap::new();
+    if let Some(path) = problems_dump {
+        let every = report::read_all(path, Severity::Exception)?.chain(report::read_all(path, Severity::Warning)?);
+        for problem in every {
+            let problem = problem?;
+            if let Some(row) = problem.row {
+                by_row.entry(row).or_default().push(problem);
+            }
+        }
+    }
+    let cells = std::mem::take(&mut *kept.rows.lock().expect("not poisoned"));
+    let rows: Vec<StoredRow> = cells
+        .into_iter()
+        .map(|(row, cells)| {
+            let problems = by_row.remove(&row).unwrap_or_default();
+            let exception = problems.iter().any(|problem| problem.severity == Severity::Exception);
+            StoredRow {
+                row,
+                state: if exception { "exception" } else { "valid" }.to_owned(),
+                cells,
+                problems: serde_json::to_string(&problems).unwrap_or_default(),
+            }
+        })
+        .collect();
+    state.db.replace_checked_rows(id, &rows).await?;
+    let review = Review {
+        headers: kept.headers.lock().expect("not poisoned").clone(),
+        names_cells: kept.names_cells.load(Ordering::Relaxed),
+        coverage: serde_json::to_string(&summary.coverage).unwrap_or_default(),
+    };
+    state.db.save_review(id, &review).await
 }
 
 /// The settings of `replayer --name N --load-file F --output-dir O --request-url U --quiet

@@ -12,6 +12,7 @@ pub mod multipart;
 pub mod pages;
 pub mod recovery;
 pub mod report;
+pub mod review;
 pub mod routes;
 pub mod server;
 pub mod staging;

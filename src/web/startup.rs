@@ -11,12 +11,12 @@ use axum::http::StatusCode;
 use axum::http::{header, HeaderValue};
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::authentication::signin_token::SigninTokens;
-use super::routes::{api, assets, clients, fire, home, login, logout, uploads};
+use super::routes::{api, assets, clients, fire, home, login, logout, review, uploads};
 use super::state::AppState;
 use super::{recovery, ServeConfig};
 use crate::db::Database;
@@ -76,6 +76,7 @@ pub fn router(state: AppState) -> Router {
     let upload_routes = Router::new()
         .route("/uploads", post(uploads::post::upload))
         .route("/api/uploads", post(api::create))
+        .route("/api/uploads/{id}/corrections", post(review::corrections))
         .layer(DefaultBodyLimit::disable());
     let signed_in = Router::new()
         .route("/", get(home::get::home))
@@ -99,6 +100,13 @@ pub fn router(state: AppState) -> Router {
             "/api/uploads/{id}/columns",
             post(clients::api::columns).layer(DefaultBodyLimit::max(clients::api::MAX_BODY)),
         )
+        .route("/api/uploads/{id}/problems", get(review::problems))
+        .route("/api/uploads/{id}/rows", get(review::rows))
+        .route("/api/uploads/{id}/rows/{row}", patch(review::patch_row))
+        .route("/api/uploads/{id}/replace", post(review::replace))
+        .route("/api/uploads/{id}/rejected.csv", get(review::rejected_csv))
+        .route("/api/uploads/{id}/rejected.xlsx", get(review::rejected_xlsx))
+        .route("/api/uploads/{id}/edits", get(review::edits))
         .route("/uploads/{id}/fire", get(fire::confirm_page).post(fire::fire_form))
         .route("/uploads/{id}/cancel", post(fire::cancel_form))
         .route("/uploads/{id}/events", get(fire::events))

@@ -9,27 +9,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{fresh_database, repo, spawn_app, spawn_app_with, Browser, TestApp};
 
-const CSRF_HEADER: &str = "x-csrf-token";
-
 impl Browser<'_> {
-    async fn send_json(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: impl Into<reqwest::Body>,
-    ) -> reqwest::Response {
-        self.app
-            .http
-            .request(method, self.app.url(path))
-            .header(COOKIE, &self.cookie)
-            .header(CSRF_HEADER, &self.csrf)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
     async fn put(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
         self.send_json(reqwest::Method::PUT, path, body).await
     }

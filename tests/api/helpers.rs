@@ -139,6 +139,25 @@ impl Browser<'_> {
         self.app.http.post(self.app.url(path)).header(COOKIE, &self.cookie).multipart(form).send().await.unwrap()
     }
 
+    /// A JSON request with the session and its CSRF header.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.app
+            .http
+            .request(method, self.app.url(path))
+            .header(COOKIE, &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Uploads through the page and waits for the check; returns the upload's id.
     pub async fn upload_and_check(&self, client: &str, file: &Path) -> String {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();

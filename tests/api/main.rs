@@ -5,6 +5,7 @@ mod check;
 mod clients;
 mod helpers;
 mod limits;
+mod review;
 mod signin;
 #[path = "../support/mod.rs"]
 mod support;

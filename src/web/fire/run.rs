@@ -168,7 +168,9 @@ async fn start_thread(
     let staged = stage_to_file(state, &upload.id).await?;
     let mut extra: Vec<OsString> = vec!["--fire-tag".into(), "--dump-data".into(), "--yes".into()];
     extra.extend(state.config.firing.arguments());
-    let settings = run_settings(state, &run_name(&upload.id), upload, staged, mapping, extra)?;
+    let mut settings = run_settings(state, &run_name(&upload.id), upload, staged, mapping, extra)?;
+    // What is fired is the file with the page's edits (SPEC §12), as the check read it.
+    settings.edits = Some(Arc::new(state.db.upload_edits(&upload.id).await?));
     let accounts = known_accounts(state).await;
     let database_url = state.config.database_url.clone();
     let (decision_sender, decision) = oneshot::channel();
@@ -198,10 +200,12 @@ async fn start_thread(
     Ok((decision, done))
 }
 
-/// Records how a fire ended; every row accepted: the staged file goes.
+/// Records how a fire ended; every row accepted (or excluded in the page): the staged file goes.
+/// Rows with exceptions keep it, so that they can still be fixed and fired (SPEC §12).
 async fn finish(state: &AppState, id: &UploadId, result: Result<Summary>, running: &RunningFire) {
+    let exceptions = result.as_ref().map_or(0, |summary| summary.rows_with_exceptions);
     let outcome = outcome_of(id, result, running);
-    let all_accepted = outcome.state == UploadState::Finished && outcome.note.is_none();
+    let all_accepted = outcome.state == UploadState::Finished && outcome.note.is_none() && exceptions == 0;
     // The file goes before the state says finished, so that no one sees a finished fire with
     // its file still staged.
     if all_accepted {

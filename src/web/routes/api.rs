@@ -98,7 +98,11 @@ pub async fn create(
 
 pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     match find(&state, &id).await {
-        Ok(upload) => Json(upload_json(&state, &upload, true)).into_response(),
+        Ok(upload) => {
+            let mut value = upload_json(&state, &upload, true);
+            super::review::add_review_fields(&state, &upload, &mut value).await;
+            Json(value).into_response()
+        }
         Err((status, message)) => error(status, &message),
     }
 }

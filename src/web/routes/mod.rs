@@ -7,4 +7,5 @@ pub mod fire;
 pub mod home;
 pub mod login;
 pub mod logout;
+pub mod review;
 pub mod uploads;
