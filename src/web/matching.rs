@@ -108,14 +108,14 @@ pub enum Why {
 impl Why {
     pub fn text(self, field: Field) -> &'static str {
         match (self, field) {
-            (Why::SameHeader, _) => "the same header as the mapping's",
-            (Why::Kept, _) => "chosen for this file before",
-            (Why::Name, _) => "suggested: its name is close",
-            (Why::NameAndValues, Field::EventTime) => "suggested: its name is close and its first values are dates",
-            (Why::NameAndValues, _) => "suggested: its name is close and its first values are e-mail addresses",
-            (Why::Values, Field::EventTime) => "suggested: its first values are dates",
-            (Why::Values, _) => "suggested: its first values are e-mail addresses",
-            (Why::NotFound, _) => "no column of the file seems to hold it",
+            (Why::SameHeader, _) => "The same name as in the mapping.",
+            (Why::Kept, _) => "Chosen for this file.",
+            (Why::Name, _) => "Suggested: its name is close.",
+            (Why::NameAndValues, Field::EventTime) => "Suggested: its name is close and its first values are dates.",
+            (Why::NameAndValues, _) => "Suggested: its name is close and its first values are e-mail addresses.",
+            (Why::Values, Field::EventTime) => "Suggested: its first values are dates.",
+            (Why::Values, _) => "Suggested: its first values are e-mail addresses.",
+            (Why::NotFound, _) => "No column of this file seems to hold it.",
         }
     }
 }

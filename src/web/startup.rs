@@ -16,7 +16,7 @@ use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::authentication::signin_token::SigninTokens;
-use super::routes::{api, assets, clients, fire, home, login, logout, uploads};
+use super::routes::{api, assets, clients, columns, fire, home, login, logout, uploads};
 use super::state::AppState;
 use super::{recovery, ServeConfig};
 use crate::db::Database;
@@ -99,6 +99,7 @@ pub fn router(state: AppState) -> Router {
             "/api/uploads/{id}/columns",
             post(clients::api::columns).layer(DefaultBodyLimit::max(clients::api::MAX_BODY)),
         )
+        .route("/uploads/{id}/columns", get(columns::get::columns).post(columns::post::columns))
         .route("/uploads/{id}/fire", get(fire::confirm_page).post(fire::fire_form))
         .route("/uploads/{id}/cancel", post(fire::cancel_form))
         .route("/uploads/{id}/events", get(fire::events))
