@@ -94,6 +94,49 @@ async fn run(app: &helpers::TestApp, browser: &Client) -> Result<(), fantoccini:
     saved_as_the_mapping(app, browser).await
 }
 
-async fn saved_as_the_mapping(_app: &helpers::TestApp, _browser: &Client) -> Result<(), fantoccini::error::CmdError> {
+async fn saved_as_the_mapping(app: &helpers::TestApp, browser: &Client) -> Result<(), fantoccini::error::CmdError> {
+    // An operator saves the matching as the client's mapping: version 2, and the file checked
+    // with it alone.
+    browser.find(Locator::Css("#change-matching")).await?.click().await?;
+    wait_for_text(browser, "h1", |text| text.starts_with("Match the columns")).await;
+    assert_eq!(value_of(browser, "#f-event_time").await?, "h:Date of Sale");
+    browser.find(Locator::Css("#save-as-mapping")).await?.click().await?;
+    wait_for_text(browser, "#mapping-version", |text| text.contains("version 2")).await;
+    let valid = wait_for_text(browser, "#count-valid", |text| !text.is_empty()).await;
+    assert_eq!(valid, "32");
+    let version = browser.find(Locator::Css("#mapping-version")).await?.text().await?;
+    assert!(!version.contains("own column matching"), "{version}");
+
+    // The clients, by their own names.
+    browser.goto(&app.url("/clients")).await?;
+    let clients = wait_for_text(browser, "#clients", |text| text.contains("Example Ltd")).await;
+    assert!(clients.contains("example"), "{clients}");
+    screenshot(browser, "clients").await;
+    assert_fits_a_phone(browser).await;
+    browser.find(Locator::Css("#clients a[href='/clients/example']")).await?.click().await?;
+    wait_for_text(browser, "#client-version", |text| text.contains("version 2")).await;
+
+    // A new event name, tried on the uploaded file first, then saved.
+    browser.find(Locator::Css("#events")).await?.send_keys("\nphone_sale").await?;
+    browser.find(Locator::Css("#preview-mapping")).await?.click().await?;
+    let preview = wait_for_text(browser, "#mapping-preview", |text| !text.is_empty()).await;
+    assert!(preview.contains("Every column this mapping reads is in renamed.csv"), "{preview}");
+    assert!(preview.contains("EX-5001") && !preview.contains("sam.1@example.com"), "{preview}");
+    let events = value_of(browser, "#events").await?;
+    assert!(events.ends_with("phone_sale"), "what was typed is kept: {events}");
+    screenshot(browser, "client-preview").await;
+    browser.find(Locator::Css("#save-mapping")).await?.click().await?;
+    wait_for_text(browser, "#saved", |text| text.contains("Saved as version 3")).await;
+
+    // The versions: who, when, what changed.
+    let mut changed = Vec::new();
+    for cell in browser.find_all(Locator::Css("#history td.changed")).await? {
+        changed.push(cell.text().await?);
+    }
+    assert_eq!(changed, ["events", "columns.event_time, columns.order_id", "the first version"]);
+    let history = browser.find(Locator::Css("#history")).await?.text().await?;
+    assert!(history.contains("olu@example.com") && history.contains("import"), "{history}");
+    screenshot(browser, "client").await;
+    assert_fits_a_phone(browser).await;
     Ok(())
 }

@@ -80,6 +80,8 @@ pub fn router(state: AppState) -> Router {
     let signed_in = Router::new()
         .route("/", get(home::get::home))
         .route("/logout", post(logout::post::logout))
+        .route("/clients", get(clients::page::list).post(clients::page::create))
+        .route("/clients/{client}", get(clients::page::show).post(clients::page::save))
         .route("/clients/{client}/template.csv", get(clients::get::template))
         .route("/clients/{client}/template.xlsx", get(clients::get::template_xlsx))
         .route("/uploads/{id}", get(uploads::get::page))
