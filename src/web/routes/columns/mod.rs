@@ -279,7 +279,7 @@ pub fn upload_block(upload: &Upload) -> Markup {
     html! {
         @if open && failed_on_headers {
             div #columns-block.note {
-                p { "This file's columns are named differently from what the client's mapping expects. That is often only a renamed header: match them and the file is checked again." }
+                p { "No need to upload it again: this file's columns are named differently from what the client's mapping expects, which is often only a renamed header. Match them, and the file is checked again." }
                 p { a #match-columns.button href={ "/uploads/" (upload.id) "/columns" } { "Match the columns" } }
             }
         } @else if open && upload.column_matching.is_some() {
