@@ -38,16 +38,18 @@ async fn run(app: &helpers::TestApp, browser: &Client) -> Result<(), fantoccini:
     browser.find(Locator::Css("form[action='/login'] button")).await?.click().await?;
     wait_for_text(browser, "header .who", |text| text.contains("ann@example.com")).await;
 
-    // A wrong file: the missing headers are shown before anything is sent.
+    // A file with other headers: they are named before anything is sent, and the upload can go
+    // on (its columns are matched after it, SPEC §13; tests/mapping_browser.rs).
     let dir = tempfile::tempdir().unwrap();
     let wrong = dir.path().join("wrong.csv");
     std::fs::write(&wrong, "Account Token,Event,Date,Visitor\nex4mpl3-t0k3n-0001,offline_sale,02/06/2024,v-1\n")
         .unwrap();
     browser.find(Locator::Css("#client option[value=example]")).await?.click().await?;
     browser.find(Locator::Css("#file")).await?.send_keys(&wrong.display().to_string()).await?;
-    let message = wait_for_text(browser, "#header-check", |text| text.contains("lacks")).await;
+    let message = wait_for_text(browser, "#header-check", |text| text.contains("not there")).await;
     assert!(message.contains("\"Sale Date\"") && message.contains("\"Order Ref\""), "{message}");
-    assert!(!browser.find(Locator::Css("#upload-button")).await?.is_enabled().await?);
+    assert!(message.contains("match its columns to the mapping after the upload"), "{message}");
+    assert!(browser.find(Locator::Css("#upload-button")).await?.is_enabled().await?);
     screenshot(browser, "missing-headers").await;
     assert!(app.db.uploads(10).await.unwrap().is_empty(), "nothing was uploaded");
 

@@ -213,9 +213,10 @@ impl Database {
         done.map_err(|e| self.fail("recording an upload's mapping version", e))
     }
 
-    /// Keeps a column matching with an upload and makes it `checking` again, unless it is being
-    /// checked or fired, is deleted, or no longer staged (then false and nothing changes).
-    pub async fn recheck_with_matching(&self, id: &super::uploads::UploadId, matching: &str) -> Result<bool> {
+    /// Keeps a column matching with an upload (`None`: none, its client's mapping alone) and makes
+    /// it `checking` again, unless it is being checked or fired, is deleted, or no longer staged
+    /// (then false and nothing changes).
+    pub async fn recheck_with_matching(&self, id: &super::uploads::UploadId, matching: Option<&str>) -> Result<bool> {
         let sql = self.sql(
             "UPDATE replayer_uploads SET column_matching = ?, state = 'checking', error = NULL \
              WHERE id = ? AND staged = 1 AND state NOT IN ('checking', 'firing', 'deleted')",

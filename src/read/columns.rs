@@ -88,6 +88,15 @@ impl HeaderIndex {
     }
 }
 
+/// The words of a check's failure on the file's headers (a mapped header missing, a required
+/// field without a column): what leads the page to its column matching (SPEC §13).
+const HEADER_FAILURES: [&str; 2] = ["which the file does not have", "no column holds"];
+
+/// Whether a check's error is a failure on the file's headers, which a column matching can fix.
+pub fn is_header_failure(error: &str) -> bool {
+    HEADER_FAILURES.iter().any(|words| error.contains(words))
+}
+
 fn missing_header(headers: &[String], wanted: &str, what: &str) -> String {
     let hint = closest(wanted, headers.iter().map(String::as_str))
         .map(|found| format!(" The closest is {found:?}: fix the mapping or rename the column."))

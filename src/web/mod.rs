@@ -8,6 +8,7 @@ pub mod clients;
 pub mod fire;
 pub mod lease;
 pub mod log;
+pub mod matching;
 pub mod multipart;
 pub mod pages;
 pub mod recovery;

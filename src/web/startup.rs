@@ -16,7 +16,7 @@ use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::authentication::signin_token::SigninTokens;
-use super::routes::{api, assets, clients, fire, home, login, logout, review, uploads};
+use super::routes::{api, assets, clients, columns, fire, home, login, logout, review, uploads};
 use super::state::AppState;
 use super::{recovery, ServeConfig};
 use crate::db::Database;
@@ -81,6 +81,8 @@ pub fn router(state: AppState) -> Router {
     let signed_in = Router::new()
         .route("/", get(home::get::home))
         .route("/logout", post(logout::post::logout))
+        .route("/clients", get(clients::page::list).post(clients::page::create))
+        .route("/clients/{client}", get(clients::page::show).post(clients::page::save))
         .route("/clients/{client}/template.csv", get(clients::get::template))
         .route("/clients/{client}/template.xlsx", get(clients::get::template_xlsx))
         .route("/uploads/{id}", get(uploads::get::page))
@@ -107,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/uploads/{id}/rejected.csv", get(review::rejected_csv))
         .route("/api/uploads/{id}/rejected.xlsx", get(review::rejected_xlsx))
         .route("/api/uploads/{id}/edits", get(review::edits))
+        .route("/uploads/{id}/columns", get(columns::get::columns).post(columns::post::columns))
         .route("/uploads/{id}/fire", get(fire::confirm_page).post(fire::fire_form))
         .route("/uploads/{id}/cancel", post(fire::cancel_form))
         .route("/uploads/{id}/events", get(fire::events))

@@ -5,6 +5,7 @@ mod check;
 mod clients;
 mod helpers;
 mod limits;
+mod mapping_pages;
 mod review;
 mod signin;
 #[path = "../support/mod.rs"]

@@ -81,11 +81,12 @@ function setupUploadForm(form) {
       }
       missing = missingHeaders(decodeHead(buffer), wanted);
       if (missing.length > 0) {
-        message.className = "error";
-        message.textContent = "This file lacks " + missing.length + " header" + (missing.length === 1 ? "" : "s") +
-          " the mapping of " + option.value + " reads: " + missing.map(function (h) { return '"' + h + '"'; }).join(", ") +
-          ". Fix the file (the template has every header) or choose another client.";
-        button.disabled = true;
+        // Not a dead end (SPEC §13): the upload goes through, and its columns are matched after it.
+        message.className = "warn";
+        message.textContent = "This file's columns are named differently from what the mapping of " + option.textContent.trim() +
+          " expects: " + missing.length + " header" + (missing.length === 1 ? " is" : "s are") + " not there (" +
+          missing.map(function (h) { return '"' + h + '"'; }).join(", ") +
+          "). You can upload it anyway: you will match its columns to the mapping after the upload.";
       } else {
         message.className = "ok";
         message.textContent = "Every header the mapping of " + option.value + " reads is there.";
@@ -96,7 +97,6 @@ function setupUploadForm(form) {
   clientSelect.addEventListener("change", check);
 
   form.addEventListener("submit", function (event) {
-    if (missing.length > 0) { event.preventDefault(); return; }
     if (!window.XMLHttpRequest || !window.FormData) { return; }
     event.preventDefault();
     let request = new XMLHttpRequest();

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod assets;
 pub mod clients;
+pub mod columns;
 pub mod fire;
 pub mod home;
 pub mod login;

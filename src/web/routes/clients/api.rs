@@ -127,9 +127,6 @@ pub async fn save(
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if current.user.role != crate::db::users::Role::Operator {
-        return error(StatusCode::FORBIDDEN, OPERATORS_ONLY);
-    }
     let Some(name) = ClientName::parse(&name) else {
         return error(StatusCode::BAD_REQUEST, &format!("{name:?} is not a client's name: {CLIENT_NAME_RULE}"));
     };
@@ -137,30 +134,11 @@ pub async fn save(
         Ok(text) => text,
         Err((status, message)) => return error(status, &message),
     };
-    let mapping = match Mapping::parse(&text) {
-        Ok(mapping) => mapping,
-        Err(e) => return unprocessable(format!("{e:#}")),
+    let created = match save_mapping(&state, &current, &name, &text).await {
+        Ok((_, created)) => created,
+        Err(refusal) => return refusal.into_response(),
     };
-    // Kept as the operator sent it, in its own key order, laid out the same way every time.
-    let json = match serde_json::from_str::<Value>(text.trim_start_matches('\u{feff}')) {
-        Ok(value) => serde_json::to_string_pretty(&value).unwrap_or(text),
-        Err(_) => text,
-    };
-    let previous = match state.db.client_version(&name, None).await {
-        Ok(previous) => previous,
-        Err(e) => return internal(e),
-    };
-    let by = current.user.email.as_str();
-    let version = match state.db.save_client_version(&name, &mapping.client, &json, by, false).await {
-        Ok(version) => version.unwrap_or_default(),
-        Err(e) => return internal(e),
-    };
-    let changed = match &previous {
-        Some(previous) => changed_keys(&previous.mapping, &json),
-        None => vec!["new client".to_owned()],
-    };
-    mapping_saved(&name, version, by, &crate::field::capped_list(changed));
-    let status = if previous.is_none() { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     client_response(&state, &name, None, status).await
 }
 
@@ -190,50 +168,9 @@ pub async fn columns(
     let Some(given) = request.get("columns") else {
         return error(StatusCode::BAD_REQUEST, "send {\"columns\": {\"field\": \"Header\" or null}}");
     };
-    let matching = match parse_matching(given) {
-        Ok(matching) => matching,
-        Err(e) => return unprocessable(format!("{e:#}")),
-    };
-    let Some(name) = ClientName::parse(&upload.client) else {
-        return error(StatusCode::CONFLICT, "the upload's client is not in the database");
-    };
-    let stored = match state.db.client_version(&name, None).await {
-        Ok(Some(stored)) => stored,
-        Ok(None) => return error(StatusCode::CONFLICT, "the upload's client is no longer in the database"),
-        Err(e) => return internal(e),
-    };
-    let mapping = match with_matching(&stored.mapping, &matching).and_then(|json| Mapping::parse(&json)) {
-        Ok(mapping) => mapping,
-        Err(e) => return unprocessable(format!("{e:#}")),
-    };
-    for (field, header) in &matching {
-        if header.is_none() && field.is_required() && !has_default(&mapping, *field) {
-            return unprocessable(format!(
-                "\"columns.{0}\" is null, but {0} is required and the mapping gives no default for it; choose the file's column that holds it",
-                field.name()
-            ));
-        }
+    if let Err(refusal) = recheck_with(&state, &current, &upload, Some(given)).await {
+        return refusal.into_response();
     }
-    if state.fires.get(&upload.id).is_some() {
-        return error(StatusCode::CONFLICT, "this upload is firing; its columns cannot change now");
-    }
-    let kept = serde_json::to_string(given).unwrap_or_default();
-    match state.db.recheck_with_matching(&upload.id, &kept).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return error(
-                StatusCode::CONFLICT,
-                "this upload cannot be checked again now: it is being checked or fired, was deleted, or its file is no longer in the database",
-            )
-        }
-        Err(e) => return internal(e),
-    }
-    // The dumps of the check before are not those of this matching.
-    remove_dumps(&state.config.output_dir, &upload, None);
-    let by = current.user.email.as_str();
-    let fields: Vec<&str> = matching.iter().map(|(field, _)| field.name()).collect();
-    upload_event(UploadEvent::Edited, &upload.id, by, &format!("column matching of {}", fields.join(", ")));
-    tokio::spawn(check_upload(state.clone(), upload.id.clone(), None));
     match state.db.upload(&upload.id).await {
         Ok(Some(upload)) => (StatusCode::ACCEPTED, Json(upload_json(&state, &upload, false))).into_response(),
         Ok(None) => error(StatusCode::INTERNAL_SERVER_ERROR, "the upload vanished"),
@@ -241,7 +178,131 @@ pub async fn columns(
     }
 }
 
+/// Why a save or a re-check was refused: the status and the message for a person.
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
+        Refusal { status, message: message.into() }
+    }
+
+    fn internal(failed: anyhow::Error) -> Refusal {
+        Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{failed:#}"))
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self.status {
+            StatusCode::UNPROCESSABLE_ENTITY => unprocessable(self.message),
+            status => error(status, &self.message),
+        }
+    }
+}
+
+/// Saves a mapping JSON (checked by the mapping checker of SPEC §3: 422 with its message) as
+/// the client's next version, for an operator only, with its log line; the version saved, and
+/// whether it created the client. The API's PUT and the client's page both save through it.
+pub async fn save_mapping(
+    state: &AppState,
+    current: &CurrentUser,
+    name: &ClientName,
+    text: &str,
+) -> Result<(i64, bool), Refusal> {
+    if current.user.role != crate::db::users::Role::Operator {
+        return Err(Refusal::new(StatusCode::FORBIDDEN, OPERATORS_ONLY));
+    }
+    let mapping = Mapping::parse(text).map_err(|e| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
+    // Kept as the operator sent it, in its own key order, laid out the same way every time.
+    let json = match serde_json::from_str::<Value>(text.trim_start_matches('\u{feff}')) {
+        Ok(value) => serde_json::to_string_pretty(&value).unwrap_or_else(|_| text.to_owned()),
+        Err(_) => text.to_owned(),
+    };
+    let previous = state.db.client_version(name, None).await.map_err(Refusal::internal)?;
+    let by = current.user.email.as_str();
+    let version = state
+        .db
+        .save_client_version(name, &mapping.client, &json, by, false)
+        .await
+        .map_err(Refusal::internal)?
+        .unwrap_or_default();
+    let changed = match &previous {
+        Some(previous) => changed_keys(&previous.mapping, &json),
+        None => vec!["new client".to_owned()],
+    };
+    mapping_saved(name, version, by, &crate::field::capped_list(changed));
+    Ok((version, previous.is_none()))
+}
+
+/// Checks an upload again with a column matching (`{"field": "Header" | null}`) kept with it:
+/// the API's POST and the column-matching page both do it through this. `None`: the upload is
+/// checked again with its client's mapping alone (its matching saved as the mapping).
+pub async fn recheck_with(
+    state: &AppState,
+    current: &CurrentUser,
+    upload: &crate::db::uploads::Upload,
+    given: Option<&Value>,
+) -> Result<(), Refusal> {
+    let unprocessable = |e: anyhow::Error| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}"));
+    let matching = match given {
+        Some(given) => parse_matching(given).map_err(unprocessable)?,
+        None => Vec::new(),
+    };
+    let Some(name) = ClientName::parse(&upload.client) else {
+        return Err(Refusal::new(StatusCode::CONFLICT, "the upload's client is not in the database"));
+    };
+    let stored = match state.db.client_version(&name, None).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => return Err(Refusal::new(StatusCode::CONFLICT, "the upload's client is no longer in the database")),
+        Err(e) => return Err(Refusal::internal(e)),
+    };
+    let mapping =
+        with_matching(&stored.mapping, &matching).and_then(|json| Mapping::parse(&json)).map_err(unprocessable)?;
+    for (field, header) in &matching {
+        if header.is_none() && field.is_required() && !has_default(&mapping, *field) {
+            return Err(Refusal::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "\"columns.{0}\" is null, but {0} is required and the mapping gives no default for it; choose the file's column that holds it",
+                    field.name()
+                ),
+            ));
+        }
+    }
+    if state.fires.get(&upload.id).is_some() {
+        return Err(Refusal::new(StatusCode::CONFLICT, "this upload is firing; its columns cannot change now"));
+    }
+    let kept = given.map(|given| serde_json::to_string(given).unwrap_or_default());
+    match state.db.recheck_with_matching(&upload.id, kept.as_deref()).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(Refusal::new(
+                StatusCode::CONFLICT,
+                "this upload cannot be checked again now: it is being checked or fired, was deleted, or its file is no longer in the database",
+            ))
+        }
+        Err(e) => return Err(Refusal::internal(e)),
+    }
+    // The dumps of the check before are not those of this matching.
+    remove_dumps(&state.config.output_dir, upload, None);
+    let by = current.user.email.as_str();
+    let detail = match given {
+        Some(_) => {
+            let fields: Vec<&str> = matching.iter().map(|(field, _)| field.name()).collect();
+            format!("column matching of {}", fields.join(", "))
+        }
+        None => format!("checked again with the mapping of {name}, version {}", stored.version),
+    };
+    upload_event(UploadEvent::Edited, &upload.id, by, &detail);
+    tokio::spawn(check_upload(state.clone(), upload.id.clone(), None));
+    Ok(())
+}
+
 /// Whether a field without a column still gets a value: a default, or the mapping's token.
-fn has_default(mapping: &Mapping, field: Field) -> bool {
+pub fn has_default(mapping: &Mapping, field: Field) -> bool {
     mapping.default_for(field).is_some() || (field == Field::AccountToken && mapping.account_token.is_some())
 }

@@ -1,2 +1,4 @@
 pub mod api;
+pub mod form;
 pub mod get;
+pub mod page;

@@ -51,6 +51,7 @@ pub async fn home(State(state): State<AppState>, Extension(current): Extension<C
                     a href={ "/clients/" (client.name) "/template.csv" } { (client.name) ".csv" } " "
                 }
             }
+            p #clients-link { a href="/clients" { "Clients and their mappings" } }
             label { "CSV file or workbook " input #file type="file" name="file" accept=".csv,.txt,.tsv,text/csv,.xlsx,.xlsm,.xls,.ods" required; }
             p #header-check aria-live="polite" {}
             p.hint { "At most " (human_size(state.config.max_upload)) "." }

@@ -71,6 +71,7 @@ pub async fn page(
     let content = html! {
         h1 { (upload.file_name) }
         (verdict(&state, &upload, &current))
+        (crate::web::routes::columns::upload_block(&upload))
         div #upload data-id=(upload.id) data-state=(upload.state.as_str()) {
             dl.facts {
                 dt { "Client" } dd #client { (upload.client) }
