@@ -16,7 +16,7 @@ use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::authentication::signin_token::SigninTokens;
-use super::routes::{api, assets, clients, columns, fire, home, login, logout, review, uploads};
+use super::routes::{api, assets, clients, columns, fire, fix, home, login, logout, review, uploads};
 use super::state::AppState;
 use super::{recovery, ServeConfig};
 use crate::db::Database;
@@ -110,6 +110,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/uploads/{id}/rejected.xlsx", get(review::rejected_xlsx))
         .route("/api/uploads/{id}/edits", get(review::edits))
         .route("/uploads/{id}/columns", get(columns::get::columns).post(columns::post::columns))
+        .route("/uploads/{id}/fix", get(fix::page))
+        .route("/uploads/{id}/rows/{row}", post(fix::save_row))
+        .route("/uploads/{id}/replace", post(fix::replace_form))
         .route("/uploads/{id}/fire", get(fire::confirm_page).post(fire::fire_form))
         .route("/uploads/{id}/cancel", post(fire::cancel_form))
         .route("/uploads/{id}/events", get(fire::events))

@@ -144,7 +144,69 @@ function followCheck(upload) {
   setTimeout(poll, 500);
 }
 
+// The grid of rows to fix (SPEC §12): a changed cell, or "leave out", is sent at once and the
+// row shows its new state without a reload. Without JavaScript, each row's Save does the same.
+function setupGrid(grid) {
+  let id = grid.getAttribute("data-upload");
+  let words = { valid: "ready", exception: "needs a fix", excluded: "left out", blank: "empty" };
+  function show(tr, data) {
+    tr.className = "grid-row " + data.state;
+    tr.querySelector("td.state").textContent = words[data.state] || data.state;
+    let bad = {};
+    (data.problems || []).forEach(function (p) { if (p.column) { bad[p.column] = true; } });
+    tr.querySelectorAll("input[name^='c:']").forEach(function (input) {
+      let header = input.name.slice(2);
+      input.parentNode.className = bad[header] ? "cell bad" : "cell";
+      if (input.getAttribute("data-masked")) { input.value = ""; }
+    });
+    let problems = document.getElementById("problems-" + data.row);
+    if (problems) {
+      let cell = problems.firstElementChild;
+      cell.textContent = "";
+      (data.problems || []).forEach(function (p) {
+        let line = document.createElement("div");
+        line.className = p.severity || "";
+        line.textContent = (p.column || "the row") + ": " + p.message;
+        cell.appendChild(line);
+      });
+    }
+  }
+  function send(tr, body) {
+    let row = tr.getAttribute("data-row");
+    let token = document.querySelector("#row-form-" + row + " input[name=csrf]");
+    tr.classList.add("saving");
+    fetch("/api/uploads/" + id + "/rows/" + row, {
+      method: "PATCH",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": token ? token.value : "" },
+      body: JSON.stringify(body)
+    }).then(function (response) {
+      return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+    }).then(function (answer) {
+      tr.classList.remove("saving");
+      if (answer.ok) { show(tr, answer.data); }
+      else { alert(answer.data.error || "The change could not be made."); }
+    }).catch(function () {
+      tr.classList.remove("saving");
+      alert("The change could not be sent; check the connection and try again.");
+    });
+  }
+  grid.addEventListener("change", function (event) {
+    let input = event.target;
+    let tr = input.closest("tr.grid-row");
+    if (!tr) { return; }
+    if (input.name === "excluded") { send(tr, { excluded: input.checked }); return; }
+    if (input.name.indexOf("c:") !== 0) { return; }
+    if (input.getAttribute("data-masked") && input.value === "") { return; }
+    let cells = {};
+    cells[input.name.slice(2)] = input.value;
+    send(tr, { cells: cells });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
+  let grid = document.getElementById("grid");
+  if (grid) { setupGrid(grid); }
   let form = document.getElementById("upload-form");
   if (form) { setupUploadForm(form); }
   let upload = document.getElementById("upload");

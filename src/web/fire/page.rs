@@ -45,6 +45,7 @@ pub fn section(state: &AppState, upload: &Upload, current: &CurrentUser) -> Mark
     let can_fire = current.user.role.can_fire();
     let word = status_word(upload);
     let counts = &upload.counts;
+    let n = |count: i64| crate::out::terminal::separated(u64::try_from(count).unwrap_or_default());
     html! {
         h2 { "Sending" }
         div #fire data-id=(upload.id) data-state=(upload.state.as_str()) {
@@ -64,11 +65,11 @@ pub fn section(state: &AppState, upload: &Upload, current: &CurrentUser) -> Mark
                 script src="/assets/fire.js" defer {}
             } @else if matches!(upload.state, UploadState::Finished | UploadState::Interrupted) {
                 table #fire-counts {
-                    tr { th { "rows sent" } td #fire-fired { (counts.fired) } }
-                    tr { th { "accepted" } td #fire-accepted { (counts.accepted) } }
-                    tr { th { "refused" } td #fire-refused { (counts.refused) } }
-                    tr { th { "failed" } td #fire-failed { (counts.failed) } }
-                    tr { th { "sent before (skipped)" } td #fire-already { (counts.already_fired) } }
+                    tr { th { "rows sent" } td #fire-fired { (n(counts.fired)) } }
+                    tr { th { "accepted" } td #fire-accepted { (n(counts.accepted)) } }
+                    tr { th { "refused" } td #fire-refused { (n(counts.refused)) } }
+                    tr { th { "failed" } td #fire-failed { (n(counts.failed)) } }
+                    tr { th { "sent before (skipped)" } td #fire-already { (n(counts.already_fired)) } }
                 }
             }
             @if running.is_none() && upload.staged {

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod clients;
 pub mod columns;
 pub mod fire;
+pub mod fix;
 pub mod home;
 pub mod login;
 pub mod logout;

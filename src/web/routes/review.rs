@@ -48,7 +48,7 @@ async fn upload_of(state: &AppState, id: &str) -> Result<Upload, Response> {
 }
 
 /// An upload that can be edited now, with its checker.
-async fn editable(state: &AppState, id: &str) -> Result<(Upload, RowChecker), Response> {
+pub(crate) async fn editable(state: &AppState, id: &str) -> Result<(Upload, RowChecker), Response> {
     let upload = upload_of(state, id).await?;
     if let Some(refusal) = review::refusal(state, &upload) {
         return Err(refused(refusal));
@@ -109,7 +109,7 @@ pub struct RowsQuery {
 }
 
 /// The stored rows `from..=to` with the edits made since applied.
-async fn checked_rows(
+pub(crate) async fn checked_rows(
     state: &AppState,
     upload: &Upload,
     checker: &RowChecker,
@@ -139,10 +139,10 @@ pub async fn rows(State(state): State<AppState>, Path(id): Path<String>, Query(q
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct RowEditRequest {
-    cells: Option<BTreeMap<String, String>>,
-    excluded: Option<bool>,
+    pub(crate) cells: Option<BTreeMap<String, String>>,
+    pub(crate) excluded: Option<bool>,
 }
 
 /// `PATCH /api/uploads/{id}/rows/{row}` with `{"cells": {"Header": "new"}}` or
@@ -165,34 +165,43 @@ pub async fn patch_row(
             "send {\"cells\": {\"Header\": \"new value\"}} or {\"excluded\": true|false}",
         );
     }
-    let (upload, checker) = match editable(&state, &id).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    match edit_row(&state, &current, &id, row, request).await {
+        Ok(checked) => Json(checked).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// Edit a row (its cells, or whether it is excluded) and check it again at once: the row as
+/// `rows` gives it, or the refusal. Shared by the API and the page's form.
+pub(crate) async fn edit_row(
+    state: &AppState,
+    current: &CurrentUser,
+    id: &str,
+    row: u64,
+    request: RowEditRequest,
+) -> Result<Value, Response> {
+    let (upload, checker) = editable(state, id).await?;
     match state.db.accepted_rows(&run_name(&upload.id)).await {
         Ok(accepted) if accepted.contains(&row) => {
-            return error(
+            return Err(error(
                 StatusCode::CONFLICT,
                 &format!("row {row} was already accepted by the DCS; it cannot be changed"),
-            )
+            ))
         }
         Ok(_) => {}
-        Err(e) => return internal(e),
+        Err(e) => return Err(internal(e)),
     }
-    let mut edits = match state.db.upload_edits(&upload.id).await {
-        Ok(edits) => edits,
-        Err(e) => return internal(e),
-    };
-    let cells = match current_cells(&state, &upload, &checker, &edits, row).await {
+    let mut edits = state.db.upload_edits(&upload.id).await.map_err(internal)?;
+    let cells = match current_cells(state, &upload, &checker, &edits, row).await {
         Ok(Some(cells)) => cells,
-        Ok(None) => return error(StatusCode::NOT_FOUND, &format!("the file has no row {row}")),
-        Err(e) => return internal(e),
+        Ok(None) => return Err(error(StatusCode::NOT_FOUND, &format!("the file has no row {row}"))),
+        Err(e) => return Err(internal(e)),
     };
     let by = current.user.email.as_str().to_owned();
     let mut records = Vec::new();
     for (column, new) in request.cells.iter().flatten() {
         let Some(index) = checker.headers.iter().position(|header| header == column && !header.is_empty()) else {
-            return error(StatusCode::UNPROCESSABLE_ENTITY, &format!("the file has no column {column:?}"));
+            return Err(error(StatusCode::UNPROCESSABLE_ENTITY, &format!("the file has no column {column:?}")));
         };
         let old = cells.get(index).cloned().unwrap_or_default();
         if old != *new {
@@ -238,14 +247,10 @@ pub async fn patch_row(
             Some(false) => format!("row {row} included"),
             None => format!("row {row}: {} cells changed, now {}", records.len(), checked.state.as_str()),
         };
-        if let Err(e) = state.db.save_row(&upload.id, &checked.stored()).await {
-            return internal(e);
-        }
-        if let Err(e) = review::save_edits(&state, &upload, &records, &what).await {
-            return internal(e);
-        }
+        state.db.save_row(&upload.id, &checked.stored()).await.map_err(internal)?;
+        review::save_edits(state, &upload, &records, &what).await.map_err(internal)?;
     }
-    Json(checker.json(&checked)).into_response()
+    Ok(checker.json(&checked))
 }
 
 /// A row's cells as the file has them after the edits: the stored ones, else from the file.
@@ -271,9 +276,9 @@ async fn current_cells(
 
 #[derive(Deserialize)]
 pub struct ReplaceRequest {
-    column: String,
-    from: String,
-    to: String,
+    pub(crate) column: String,
+    pub(crate) from: String,
+    pub(crate) to: String,
 }
 
 /// `POST /api/uploads/{id}/replace` with `{"column", "from", "to"}`: the value replaced in every
@@ -290,24 +295,34 @@ pub async fn replace(
             "send {\"column\": \"Header\", \"from\": \"old value\", \"to\": \"new value\"}",
         );
     };
-    let (upload, checker) = match editable(&state, &id).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    match replace_in_column(&state, &current, &id, request).await {
+        Ok(changed) => Json(json!({ "changed": changed })).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// "Replace in column": the cells changed, or the refusal. Shared by the API and the page.
+pub(crate) async fn replace_in_column(
+    state: &AppState,
+    current: &CurrentUser,
+    id: &str,
+    request: ReplaceRequest,
+) -> Result<usize, Response> {
+    let (upload, checker) = editable(state, id).await?;
     let Some(index) = checker.headers.iter().position(|header| *header == request.column && !header.is_empty()) else {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, &format!("the file has no column {:?}", request.column));
+        return Err(error(StatusCode::UNPROCESSABLE_ENTITY, &format!("the file has no column {:?}", request.column)));
     };
     let (accepted, edits) =
         match (state.db.accepted_rows(&run_name(&upload.id)).await, state.db.upload_edits(&upload.id).await) {
             (Ok(accepted), Ok(edits)) => (accepted, edits),
-            (Err(e), _) | (_, Err(e)) => return internal(e),
+            (Err(e), _) | (_, Err(e)) => return Err(internal(e)),
         };
     let personal = checker.personal[index];
     let by = current.user.email.as_str().to_owned();
     let matched = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (headers, keep, from, at_ms) = (checker.headers.clone(), matched.clone(), request.from.clone(), now_ms());
     let (to, column) = (request.to.clone(), request.column.clone());
-    let scanned = review::scan_staged(&state, &upload, move |row, mut cells| {
+    let scanned = review::scan_staged(state, &upload, move |row, mut cells| {
         if let Some(edit) = edits.row(row) {
             edit.apply(&headers, &mut cells);
         }
@@ -327,15 +342,11 @@ pub async fn replace(
         true
     })
     .await;
-    if let Err(e) = scanned {
-        return internal(e);
-    }
+    scanned.map_err(internal)?;
     let records = std::mem::take(&mut *matched.lock().expect("not poisoned"));
     let what = format!("replaced in column {:?}: {} cells", request.column, records.len());
-    if let Err(e) = review::save_edits(&state, &upload, &records, &what).await {
-        return internal(e);
-    }
-    Json(json!({ "changed": records.len() })).into_response()
+    review::save_edits(state, &upload, &records, &what).await.map_err(internal)?;
+    Ok(records.len())
 }
 
 /// The rows with exceptions, as edited: those to fix.
@@ -396,6 +407,12 @@ pub async fn corrections(
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
+    // A page's form goes back to the page; a script gets JSON.
+    let from_page = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
     let form = match Form::of(request) {
         Ok(form) => form,
         Err(refusal) => return error(refusal.status, &refusal.message),
@@ -468,6 +485,10 @@ pub async fn corrections(
     let what = format!("corrections uploaded: {} rows replaced, {} cells", replaced.len(), records.len());
     if let Err(e) = review::save_edits(&state, &upload, &records, &what).await {
         return internal(e);
+    }
+    if from_page {
+        let to = format!("/uploads/{}/fix?replaced={}", upload.id, replaced.len());
+        return axum::response::Redirect::to(&to).into_response();
     }
     Json(json!({ "rows_replaced": replaced.len(), "rows_skipped": skipped })).into_response()
 }

@@ -159,7 +159,7 @@ fn verdict(state: &AppState, upload: &Upload, current: &CurrentUser) -> Markup {
             p #verdict-line { (line) @if open { @if let Some(fix) = &fix { " " (fix) } } }
             @if open {
                 p.next {
-                    @if counts.exceptions > 0 { a #fix-rows.button href="#problems" { "Fix rows" } " " }
+                    @if counts.exceptions > 0 { a #fix-rows.button href={ "/uploads/" (upload.id) "/fix" } { "Fix rows" } " " a href="#problems" { "See the problems" } " " }
                     @if sendable && can_fire && upload.state != UploadState::Firing {
                         a #verdict-send.button href={ "/uploads/" (upload.id) "/fire" } {
                             @if upload.state == UploadState::Interrupted { "Resume sending…" } @else if upload.state == UploadState::Finished { "Send again…" } @else { "Send " (n(counts.valid)) " " (rows(counts.valid)) "…" }
@@ -221,6 +221,8 @@ fn problems(upload: &Upload, pages: &Pages) -> Markup {
     let groups = match (&path, upload.state) {
         (_, UploadState::Deleted) => None,
         (Some(path), _) => report::groups(path).ok(),
+        // A check that found nothing writes no problems.
+        (None, _) if counts.exceptions == 0 && counts.warnings == 0 => Some(Vec::new()),
         (None, _) => None,
     };
     html! {
