@@ -57,7 +57,7 @@ pub fn group_id(problem: &Problem) -> String {
     hex::encode(&Sha256::digest(key.to_string().as_bytes())[..6])
 }
 
-/// Every group of the problems dump, exceptions first, then most rows first.
+/// Every group of the problems dump, most rows first (then in the order first seen).
 pub fn groups(path: &Path) -> std::io::Result<Vec<ProblemGroup>> {
     let mut groups: Vec<ProblemGroup> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
@@ -86,7 +86,7 @@ pub fn groups(path: &Path) -> std::io::Result<Vec<ProblemGroup>> {
             }
         }
     }
-    groups.sort_by_key(|group| (group.severity, std::cmp::Reverse(group.rows)));
+    groups.sort_by_key(|group| std::cmp::Reverse(group.rows));
     Ok(groups)
 }
 

@@ -2,79 +2,39 @@
 //! first, with their first rows), filtered by group and searched by row number or text, paged.
 //! Read from the check's problems dump, where values of personal data are not.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use serde_json::{json, Value};
 
 use super::rows::problem_json;
-use crate::problem::{Groups, Problem};
+use crate::web::report;
 
 /// Problems on one page.
 pub const PAGE_SIZE: usize = 50;
 
-/// A group's id: stable across checks of the same file (severity, column, field and kind).
-pub fn group_id(problem: &Problem) -> String {
-    let key = format!(
-        "{:?}\u{1f}{}\u{1f}{}\u{1f}{}",
-        problem.severity,
-        problem.column.as_deref().unwrap_or_default(),
-        problem.field.as_deref().unwrap_or_default(),
-        problem.kind.code()
-    );
-    // FNV-1a: short, and the same in every process.
-    let hash =
-        key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3));
-    format!("{hash:016x}")
-}
-
-/// Whether `q` finds the problem: its row number, or text of its column, field, message or value.
-fn found(problem: &Problem, q: &str) -> bool {
-    if let Ok(row) = q.trim().parse::<u64>() {
-        return problem.row == Some(row);
-    }
-    let q = q.to_lowercase();
-    [problem.column.as_deref(), problem.field.as_deref(), Some(problem.message.as_str()), problem.value.as_deref()]
-        .into_iter()
-        .flatten()
-        .any(|text| text.to_lowercase().contains(&q))
-}
-
 /// The answer of `GET /api/uploads/{id}/problems`: `{"groups", "problems", "page", "pages",
-/// "total"}`; `page` counts from 1.
+/// "total"}`; `page` counts from 1. The groups and the search are the page's own
+/// (`web::report`), so the page and the API show the same.
 pub fn page(path: Option<&Path>, group: Option<&str>, q: Option<&str>, page: usize) -> std::io::Result<Value> {
-    let mut groups = Groups::default();
-    let mut matching: Vec<Problem> = Vec::new();
-    let mut total = 0usize;
-    let q = q.map(str::trim).filter(|q| !q.is_empty());
     let skip = (page.max(1) - 1) * PAGE_SIZE;
-    if let Some(path) = path {
-        for line in BufReader::new(File::open(path)?).lines() {
-            let Ok(problem) = serde_json::from_str::<Problem>(&line?) else { continue };
-            groups.add(&problem);
-            if group.is_some_and(|group| group != group_id(&problem)) || q.is_some_and(|q| !found(&problem, q)) {
-                continue;
-            }
-            if total >= skip && total < skip + PAGE_SIZE {
-                matching.push(problem);
-            }
-            total += 1;
+    let (groups, (matching, total)) = match path {
+        Some(path) => {
+            (report::groups(path)?, report::filtered_page(path, None, group, q.unwrap_or_default(), skip, PAGE_SIZE)?)
         }
-    }
+        None => (Vec::new(), (Vec::new(), 0)),
+    };
     let groups: Vec<Value> = groups
-        .sorted()
         .iter()
         .map(|group| {
             json!({
-                "id": group_id(&group.first),
-                "column": group.first.column,
-                "field": group.first.field,
-                "kind": group.first.kind.code(),
-                "title": group.first.kind.title(),
-                "severity": group.first.severity,
-                "rows": group.count,
-                "example_rows": group.rows,
+                "id": group.id,
+                "column": group.column,
+                "field": group.field,
+                "kind": group.kind.code(),
+                "title": group.kind.title(),
+                "severity": group.severity,
+                "rows": group.rows,
+                "example_rows": group.example_rows,
             })
         })
         .collect();
@@ -90,7 +50,7 @@ pub fn page(path: Option<&Path>, group: Option<&str>, q: Option<&str>, page: usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::problem::{Kind, Severity};
+    use crate::problem::{Kind, Problem, Severity};
 
     fn dump(problems: usize) -> tempfile::NamedTempFile {
         use std::io::Write;
