@@ -332,7 +332,7 @@ fn headerless_warning(holding: &[(usize, u64)]) -> Problem {
         [(index, count)] => format!(
             "column {} holds data in {} but has no header, so it is not sent; give it a header and map it in \
              \"columns\" or \"custom\" if it matters, or delete it",
-            column_letter(*index),
+            crate::read::source::column_letters(*index),
             cells(*count)
         ),
         _ => format!(
@@ -341,7 +341,7 @@ fn headerless_warning(holding: &[(usize, u64)]) -> Problem {
             holding.len(),
             capped_list(holding.iter().map(|(index, count)| format!(
                 "column {} ({})",
-                column_letter(*index),
+                crate::read::source::column_letters(*index),
                 cells(*count)
             )))
         ),
@@ -366,18 +366,6 @@ fn day_month_message(read: u64, row: u64, cell: &str, date: NaiveDate) -> String
         date.format("%-d %B %Y"),
         swapped.format("%-d %B")
     )
-}
-
-/// A column's letters as a spreadsheet shows them: 0 is `A`, 25 `Z`, 26 `AA`.
-pub fn column_letter(index: usize) -> String {
-    let mut letters = Vec::new();
-    let mut rest = index + 1;
-    while rest > 0 {
-        letters.push(b'A' + ((rest - 1) % 26) as u8);
-        rest = (rest - 1) / 26;
-    }
-    letters.reverse();
-    String::from_utf8(letters).expect("ASCII letters")
 }
 
 #[cfg(test)]
@@ -488,23 +476,6 @@ mod tests {
             "a=b=c=d=",
         ] {
             assert_eq!(hash_of(cell), None, "{cell}");
-        }
-    }
-
-    #[test]
-    fn column_letters() {
-        for (index, letters) in [
-            (0, "A"),
-            (5, "F"),
-            (25, "Z"),
-            (26, "AA"),
-            (51, "AZ"),
-            (52, "BA"),
-            (701, "ZZ"),
-            (702, "AAA"),
-            (16383, "XFD"),
-        ] {
-            assert_eq!(column_letter(index), letters, "{index}");
         }
     }
 

@@ -55,16 +55,7 @@ impl Sheet {
     }
 }
 
-pub fn column_letters(index: usize) -> String {
-    let mut letters = Vec::new();
-    let mut rest = index + 1;
-    while rest > 0 {
-        letters.push(b'A' + ((rest - 1) % 26) as u8);
-        rest = (rest - 1) / 26;
-    }
-    letters.reverse();
-    String::from_utf8(letters).unwrap()
-}
+pub use replayer::read::source::column_letters;
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
