@@ -55,6 +55,11 @@ async fn the_example_checks_as_the_command_line_does() {
     let page = browser.get(&format!("/uploads/{id}")).await.text().await.unwrap();
     assert!(page.contains("<td id=\"count-valid\">32</td>"), "{page}");
     assert!(page.contains("<td id=\"count-exceptions\">6</td>"), "{page}");
+    // Coverage per account: the 32 valid rows of the one account.
+    assert!(
+        page.contains("id=\"coverage\"") && page.contains("<td>ex4mpl3-t0k3n-0001</td><td class=\"count\">32</td>"),
+        "{page}"
+    );
     for exception in upload["exceptions"].as_array().unwrap() {
         assert!(page.contains(&format!("<td class=\"row\">{}</td>", exception["row"])), "{page}");
     }

@@ -12,6 +12,9 @@ use serde::Deserialize;
 use super::dumps::EXCEPTIONS_REPORT;
 use crate::db::uploads::{Upload, UploadId, UploadState};
 use crate::out::dump::DumpType;
+use std::collections::BTreeMap;
+
+use crate::out::summary::Coverage;
 use crate::out::terminal::separated;
 use crate::problem::Severity;
 use crate::web::authentication::CurrentUser;
@@ -65,6 +68,10 @@ pub async fn page(
         Ok(upload) => upload,
         Err((status, message)) => return error_page(status, &message),
     };
+    let coverage: BTreeMap<String, Coverage> = match state.db.review(&upload.id).await {
+        Ok(Some(review)) => serde_json::from_str(&review.coverage).unwrap_or_default(),
+        _ => BTreeMap::new(),
+    };
     let checking = upload.state == UploadState::Checking;
     let rows_so_far = state.rows_so_far(&upload.id).unwrap_or(0);
     let checked = upload.summary.is_some();
@@ -98,6 +105,7 @@ pub async fn page(
         }
         @if checked {
             (counts(&upload))
+            (coverage_table(&coverage))
             (problems(&upload, &pages))
         }
         (crate::web::fire::page::section(&state, &upload, &current))
@@ -182,6 +190,29 @@ fn counts(upload: &Upload) -> Markup {
             tr { th { "Ready to send" } td #count-valid { (shown(counts.valid)) } }
             tr { th { "Need a fix (not sent)" } td #count-exceptions { (shown(counts.exceptions)) } }
             tr { th { "Sent with a correction (warnings)" } td #count-warnings { (shown(counts.warnings)) } }
+        }
+    }
+}
+
+/// Per account, how well the rows ready to send can be attributed (SPEC §12): how many carry
+/// each kind of identifier, and how many only one kind.
+fn coverage_table(coverage: &BTreeMap<String, Coverage>) -> Markup {
+    let n = |count: u64| separated(count);
+    html! {
+        @if !coverage.is_empty() {
+            h2 { "How the rows can be attributed" }
+            p { "Rows ready to send, by the identifiers they carry. The more kinds a row carries, the better the platform can match it to a visit." }
+            p.wide-note { "The table scrolls sideways." }
+            div.wide {
+                table #coverage {
+                    thead { tr { th { "Account" } th { "Ready" } th { "Visitor id" } th { "Customer id" } th { "E-mail" } th { "Phone" } th { "Only one kind" } } }
+                    tbody {
+                        @for (account, c) in coverage {
+                            tr { td { (account) } td.count { (n(c.valid)) } td.count { (n(c.visitor_id)) } td.count { (n(c.customer_id)) } td.count { (n(c.email)) } td.count { (n(c.phone)) } td.count { (n(c.only_one_kind)) } }
+                        }
+                    }
+                }
+            }
         }
     }
 }
