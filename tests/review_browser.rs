@@ -134,6 +134,17 @@ async fn run(app: &helpers::TestApp, browser: &Client, dcs: &support::Dcs) -> Re
     wait_checked(app, &id).await;
     browser.goto(&app.url(&format!("/uploads/{id}"))).await?;
     wait_for_text(browser, "#count-valid", |text| text == "5,000").await;
+    // The history of the changes: 1 in the grid, 4,997 replaced, 2 corrected, the newest first.
+    let page = browser.find(Locator::Css("main")).await?.text().await?;
+    // (Clearing the cell before typing is a change of its own.)
+    let changes: u64 = page
+        .lines()
+        .find_map(|line| line.split_once(" changes.").map(|(count, _)| count.replace(',', "")))
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_default();
+    assert!((5_000..=5_001).contains(&changes), "{page}");
+    let history = browser.find(Locator::Css("table#edits tbody tr")).await?.text().await?;
+    assert!(history.contains("olga@example.com") && history.contains("12,50 12.50"), "{history}");
     browser.find(Locator::Css("#verdict-send")).await?.click().await?;
     let rows = wait_for_text(browser, "#rows-to-fire", |text| !text.is_empty()).await;
     assert_eq!(rows, "5,000");

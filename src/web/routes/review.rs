@@ -570,6 +570,30 @@ fn unneutralise(cell: &str) -> String {
     }
 }
 
+/// One edit as the history shows it: personal values masked, an exclusion as its two states.
+pub(crate) fn edit_json(record: &EditRecord) -> Value {
+    let shown = |value: &Option<String>| -> Value {
+        match value {
+            _ if record.personal => MASK.into(),
+            Some(value) => value.clone().into(),
+            None => Value::Null,
+        }
+    };
+    match record.excluded {
+        Some(excluded) => json!({
+            "row": record.row, "column": null,
+            "old": if excluded { "included" } else { "excluded" },
+            "new": if excluded { "excluded" } else { "included" },
+            "by": record.by, "at_ms": record.at_ms,
+        }),
+        None => json!({
+            "row": record.row, "column": record.column,
+            "old": shown(&record.old), "new": shown(&record.new),
+            "by": record.by, "at_ms": record.at_ms,
+        }),
+    }
+}
+
 /// `GET /api/uploads/{id}/edits`: every edit, personal data masked.
 pub async fn edits(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let upload = match upload_of(&state, &id).await {
@@ -580,29 +604,7 @@ pub async fn edits(State(state): State<AppState>, Path(id): Path<String>) -> Res
         Ok(records) => records,
         Err(e) => return internal(e),
     };
-    let shown = |record: &EditRecord, value: &Option<String>| -> Value {
-        match value {
-            _ if record.personal => MASK.into(),
-            Some(value) => value.clone().into(),
-            None => Value::Null,
-        }
-    };
-    let list: Vec<Value> = records
-        .iter()
-        .map(|record| match record.excluded {
-            Some(excluded) => json!({
-                "row": record.row, "column": null,
-                "old": if excluded { "included" } else { "excluded" },
-                "new": if excluded { "excluded" } else { "included" },
-                "by": record.by, "at_ms": record.at_ms,
-            }),
-            None => json!({
-                "row": record.row, "column": record.column,
-                "old": shown(record, &record.old), "new": shown(record, &record.new),
-                "by": record.by, "at_ms": record.at_ms,
-            }),
-        })
-        .collect();
+    let list: Vec<Value> = records.iter().map(edit_json).collect();
     Json(list).into_response()
 }
 

@@ -72,6 +72,14 @@ pub async fn page(
         Ok(Some(review)) => serde_json::from_str(&review.coverage).unwrap_or_default(),
         _ => BTreeMap::new(),
     };
+    let edits: Vec<serde_json::Value> = state
+        .db
+        .edits(&upload.id)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(crate::web::routes::review::edit_json)
+        .collect();
     let checking = upload.state == UploadState::Checking;
     let rows_so_far = state.rows_so_far(&upload.id).unwrap_or(0);
     let checked = upload.summary.is_some();
@@ -109,6 +117,7 @@ pub async fn page(
             (problems(&upload, &pages))
         }
         (crate::web::fire::page::section(&state, &upload, &current))
+        (edit_history(&edits))
         (downloads(&upload))
         @if let Some(summary) = &upload.summary {
             details #details { summary { "Details for engineers: the check's summary, as the command line prints it" } pre #summary { (summary) } }
@@ -190,6 +199,36 @@ fn counts(upload: &Upload) -> Markup {
             tr { th { "Ready to send" } td #count-valid { (shown(counts.valid)) } }
             tr { th { "Need a fix (not sent)" } td #count-exceptions { (shown(counts.exceptions)) } }
             tr { th { "Sent with a correction (warnings)" } td #count-warnings { (shown(counts.warnings)) } }
+        }
+    }
+}
+
+/// Every change made in the page (SPEC §12): who, when, row, column, old and new value, personal
+/// data masked; the last 200, newest first.
+fn edit_history(edits: &[serde_json::Value]) -> Markup {
+    let text = |value: &serde_json::Value| value.as_str().map(str::to_owned).unwrap_or_default();
+    html! {
+        @if !edits.is_empty() {
+            h2 { "Changes made in the page" }
+            p { (separated(edits.len() as u64)) " changes. The file as uploaded is kept as it is; every check and send reads it with these changes." }
+            p.wide-note { "The table scrolls sideways." }
+            div.wide {
+                table #edits {
+                    thead { tr { th { "When" } th { "By" } th { "Row" } th { "Column" } th { "Was" } th { "Now" } } }
+                    tbody {
+                        @for edit in edits.iter().rev().take(200) {
+                            tr {
+                                td { (time(edit["at_ms"].as_i64().unwrap_or_default())) }
+                                td { (text(&edit["by"])) }
+                                td.row { (edit["row"]) }
+                                td { @if edit["column"].is_null() { "the row" } @else { (text(&edit["column"])) } }
+                                td.value { (text(&edit["old"])) }
+                                td.value { (text(&edit["new"])) }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }
