@@ -149,7 +149,7 @@ fn verdict(state: &AppState, upload: &Upload, current: &CurrentUser) -> Markup {
         UploadState::Deleted => ("This upload was deleted: the file and the results of its checks are gone. Its history below stays.".to_owned(), "info"),
         UploadState::Checking => ("Checking the file…".to_owned(), "info"),
         _ if upload.summary.is_none() => (
-            "This file could not be checked, so nothing can be sent. Read why below, fix the file, and upload it again.".to_owned(),
+            "This file could not be checked, so nothing can be sent yet. Below: why, and what to do.".to_owned(),
             "bad",
         ),
         UploadState::Firing if running => (format!("Sending {} rows now.", n(counts.valid)), "info"),
