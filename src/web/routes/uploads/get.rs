@@ -146,7 +146,11 @@ fn verdict(state: &AppState, upload: &Upload, current: &CurrentUser) -> Markup {
     let can_fire = current.user.role.can_fire();
     let running = state.fires.get(&upload.id).is_some();
     let (line, class) = match upload.state {
-        UploadState::Deleted => ("This upload was deleted: the file and the results of its checks are gone. Its history below stays.".to_owned(), "info"),
+        UploadState::Deleted => (
+            "This upload was deleted: the file and the results of its checks are gone. Its history below stays."
+                .to_owned(),
+            "info",
+        ),
         UploadState::Checking => ("Checking the file…".to_owned(), "info"),
         _ if upload.summary.is_none() => (
             "This file could not be checked, so nothing can be sent yet. Below: why, and what to do.".to_owned(),
@@ -163,11 +167,22 @@ fn verdict(state: &AppState, upload: &Upload, current: &CurrentUser) -> Markup {
         }
         UploadState::Interrupted | UploadState::Firing => {
             let cancelled = crate::web::fire::page::status_word(upload) == "cancelled";
-            let how = if cancelled { "Sending was cancelled" } else { "Sending stopped before the end (the server stopped)" };
-            (format!("{how} after {} {} were accepted. Resume to send the rest: rows already accepted are skipped.", n(counts.accepted), rows(counts.accepted)), "warn")
+            let how =
+                if cancelled { "Sending was cancelled" } else { "Sending stopped before the end (the server stopped)" };
+            (
+                format!(
+                    "{how} after {} {} were accepted. Resume to send the rest: rows already accepted are skipped.",
+                    n(counts.accepted),
+                    rows(counts.accepted)
+                ),
+                "warn",
+            )
         }
         UploadState::Checked if counts.valid == 0 => ("Nothing can be sent: no row is ready.".to_owned(), "bad"),
-        UploadState::Checked => (format!("Ready to send {} {}.", n(counts.valid), rows(counts.valid)), if counts.exceptions > 0 { "warn" } else { "good" }),
+        UploadState::Checked => (
+            format!("Ready to send {} {}.", n(counts.valid), rows(counts.valid)),
+            if counts.exceptions > 0 { "warn" } else { "good" },
+        ),
     };
     let open = upload.state != UploadState::Deleted && upload.summary.is_some() && !running;
     let sendable = open && upload.staged && counts.valid > 0 && upload.error.is_none();
