@@ -26,19 +26,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use client::generate_with;
-
-/// Wait for a child and return its exit status, its own peak resident memory in KiB, and the
-/// CPU seconds it used (user and kernel).
-fn wait_with_usage(child: std::process::Child) -> (i32, i64, f64) {
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4 failed");
-    let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;
-    (status, usage.ru_maxrss, seconds(usage.ru_utime) + seconds(usage.ru_stime))
-}
+use client::{generate_with, wait_with_usage};
 
 fn main() {
     // `cargo test --all-targets` runs bench binaries too, without `--bench`: do nothing there.

@@ -17,6 +17,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+mod client;
+
+use client::wait_with_usage;
+
 const MAPPING: &str = r#"{
   "client": "Bench Ltd",
   "account_token": "b3nch-t0k3n-0001",
@@ -149,16 +153,6 @@ fn generate(folder: &Path, rows: u64) -> (std::path::PathBuf, std::path::PathBuf
     (csv, xlsx)
 }
 
-/// Wait for a child: its exit status, its peak resident memory in KiB.
-fn wait_with_usage(child: std::process::Child) -> (i32, i64) {
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4 failed");
-    (status, usage.ru_maxrss)
-}
-
 fn main() {
     // `cargo test --all-targets` runs bench binaries too, without `--bench`: do nothing there.
     if !std::env::args().any(|arg| arg == "--bench") {
@@ -203,7 +197,7 @@ fn main() {
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .expect("run replayer");
-            let (status, peak) = wait_with_usage(child);
+            let (status, peak, _) = wait_with_usage(child);
             assert_eq!(status, 0, "replayer failed on {}", file.display());
             if run > 0 {
                 seconds[which].push(started.elapsed().as_secs_f64());

@@ -51,3 +51,16 @@ pub fn generate_with(folder: &Path, rows: u64, phones: bool) -> std::io::Result<
     out.flush()?;
     Ok(csv)
 }
+
+/// Wait for a child and return its exit status, its own peak resident memory in KiB, and the
+/// CPU seconds it used (user and kernel).
+#[allow(dead_code)] // the dry-run and workbook benchmarks'
+pub fn wait_with_usage(child: std::process::Child) -> (i32, i64, f64) {
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4 failed");
+    let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;
+    (status, usage.ru_maxrss, seconds(usage.ru_utime) + seconds(usage.ru_stime))
+}

@@ -18,7 +18,7 @@ use super::uploads::find;
 use crate::out::terminal::separated;
 use crate::web::authentication::CurrentUser;
 use crate::web::pages::{error_page, layout, render};
-use crate::web::review::rows::MASK;
+use crate::web::review::rows::{RowState, MASK};
 use crate::web::state::AppState;
 
 /// Rows on one page of the grid.
@@ -67,18 +67,10 @@ pub async fn page(
         Ok(rows) => rows,
         Err(error) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, &format!("{error:#}")),
     };
-    let shown: Vec<Value> = rows
-        .iter()
-        .map(|row| checker.json(row))
-        .filter(|row| all || row["state"] != "valid")
-        .take(GRID_ROWS as usize)
-        .collect();
-    let next = shown.last().and_then(|row| row["row"].as_u64()).map(|last| last + 1);
-    let more = next.is_some_and(|next| {
-        rows.iter()
-            .map(|row| checker.json(row))
-            .any(|row| row["row"].as_u64() >= Some(next) && (all || row["state"] != "valid"))
-    });
+    // The rows the page lists, in order: rendered (and masked) only for the page shown.
+    let mut listed = rows.iter().filter(|row| all || row.state != RowState::Valid);
+    let shown: Vec<Value> = listed.by_ref().take(GRID_ROWS as usize).map(|row| checker.json(row)).collect();
+    let next = listed.next().map(|row| row.row);
     let headers: Vec<&String> = checker.headers.iter().filter(|header| !header.is_empty()).collect();
     let csrf = current.csrf.clone().unwrap_or_default();
     let exceptions = upload.counts.exceptions;
@@ -110,7 +102,7 @@ pub async fn page(
             }
         }
         @if shown.is_empty() { p #grid-empty { "No rows to show." } }
-        @if let (true, Some(next)) = (more, next) {
+        @if let Some(next) = next {
             p.pager { a href={ "/uploads/" (upload.id) "/fix?from=" (next) @if all { "&all=1" } } { "next rows →" } }
         }
         h2 { "Replace in a column" }
