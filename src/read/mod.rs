@@ -14,6 +14,7 @@ pub mod overlay;
 mod records;
 pub mod source;
 pub mod workbook;
+pub mod xlsx;
 
 pub use columns::{expected_headers, resolve_columns, Columns};
 pub use encoding::{parse_encoding, Encoding};
