@@ -151,7 +151,7 @@ impl XlsxBook {
         let index =
             entry_index(&self.zip, &path).ok_or_else(|| format!("the part of sheet {name:?} ({path}) is missing"))?;
         let part = self.zip.by_index(index).map_err(|error| format!("sheet {name:?} cannot be read ({error})"))?;
-        SheetReader { context, scratch: String::new(), text: String::new(), row: 0, column: 0 }
+        SheetReader { context, scratch: String::new(), run: String::new(), row: 0, column: 0 }
             .read(Part::new(part), &mut each)
     }
 }
@@ -432,6 +432,7 @@ fn decode_cdata(raw: &[u8], out: &mut String) {
 fn read_shared_strings(mut part: Part<impl Read>, strings: &mut SharedStrings) -> Result<(), String> {
     let (mut text, mut run) = (String::new(), String::new());
     let less_than = memmem::Finder::new(b"<");
+    let close = memmem::Finder::new(b"si>");
     // The `si` elements, whatever prefix the file gives them.
     loop {
         let Some(lt) = part.find(&less_than, 0)? else { return Ok(()) };
@@ -455,7 +456,6 @@ fn read_shared_strings(mut part: Part<impl Read>, strings: &mut SharedStrings) -
             continue;
         }
         // The whole string in the window, then its text.
-        let close = memmem::Finder::new(b"si>");
         let mut from = end;
         let finish = loop {
             let Some(found) = part.find(&close, from)? else {
@@ -490,7 +490,8 @@ struct SheetReader<'c> {
     context: &'c CellContext,
     /// A cell's decoded text.
     scratch: String,
-    text: String,
+    /// One `<t>` run's text, before its escapes are decoded.
+    run: String,
     /// The 0-based row and column a cell without a reference is at.
     row: u32,
     column: u32,
@@ -630,7 +631,7 @@ impl SheetReader<'_> {
                             found = Found::Inline;
                         }
                         (false, b"is") => {
-                            at = rich_text(text, at, b"is", &mut self.scratch, &mut self.text)?;
+                            at = rich_text(text, at, b"is", &mut self.scratch, &mut self.run)?;
                             found = Found::Inline;
                         }
                         _ => {}
@@ -642,7 +643,7 @@ impl SheetReader<'_> {
                 Found::Inline => DataRef::SharedString(&self.scratch),
                 Found::Value(start, end) => {
                     let cell = || format!("cell {}{}", crate::read::source::column_letters(column as usize), row + 1);
-                    value(self.context, &text[start..end], style, kind, &mut self.scratch)
+                    value(self.context, &text[start..end], style, kind, &mut self.scratch, &mut self.run)
                         .map_err(|error| format!("{}: {error}", cell()))?
                 }
             };
@@ -759,6 +760,7 @@ fn value<'s>(
     style: Option<&[u8]>,
     kind: Option<&[u8]>,
     scratch: &'s mut String,
+    run: &mut String,
 ) -> Result<DataRef<'s>, String> {
     Ok(match kind {
         Some(b"s") if raw.is_empty() => DataRef::Empty,
@@ -784,10 +786,10 @@ fn value<'s>(
             DataRef::DateTimeIso(scratch.clone())
         }
         Some(b"str") => {
-            let mut decoded = String::new();
-            decode_text(raw, &mut decoded)?;
+            run.clear();
+            decode_text(raw, run)?;
             scratch.clear();
-            unescape_excel(&decoded, scratch);
+            unescape_excel(run, scratch);
             DataRef::SharedString(scratch)
         }
         Some(b"inlineStr" | b"is") => DataRef::Empty,
