@@ -582,25 +582,18 @@ impl SheetReader<'_> {
         let text = std::str::from_utf8(xml).map_err(|_| format!("row {} of the sheet: {NOT_UTF8}", self.row + 1))?;
         let mut at = 0;
         while let Some(found) = find_byte(&xml[at..], b'<') {
-            let CellTag { reference, style, kind, empty, end } = match cell_tag(xml, at + found) {
-                Some(quick) => quick,
-                None => {
-                    let tag = tag_at(xml, at + found).ok_or_else(broken)?;
-                    if tag.other || tag.closing || tag.local != b"c" {
-                        at = tag.end;
-                        continue;
-                    }
-                    let mut cell = CellTag { reference: None, style: None, kind: None, empty: tag.empty, end: tag.end };
-                    each_attribute(tag.attributes, |name, value| match name {
-                        b"r" => cell.reference = Some(value),
-                        b"s" => cell.style = Some(value),
-                        b"t" => cell.kind = Some(value),
-                        _ => {}
-                    });
-                    cell
-                }
-            };
-            at = end;
+            let tag = tag_at(xml, at + found).ok_or_else(broken)?;
+            at = tag.end;
+            if tag.other || tag.closing || tag.local != b"c" {
+                continue;
+            }
+            let (mut reference, mut style, mut kind, empty) = (None, None, None, tag.empty);
+            each_attribute(tag.attributes, |name, value| match name {
+                b"r" => reference = Some(value),
+                b"s" => style = Some(value),
+                b"t" => kind = Some(value),
+                _ => {}
+            });
             let (row, column) = match reference {
                 Some(reference) => cell_reference(reference)?,
                 None => (self.row, self.column),
@@ -652,56 +645,6 @@ impl SheetReader<'_> {
             }
         }
         Ok(ControlFlow::Continue(()))
-    }
-}
-
-/// A cell's start tag: its reference, style and type attributes.
-struct CellTag<'a> {
-    reference: Option<&'a [u8]>,
-    style: Option<&'a [u8]>,
-    kind: Option<&'a [u8]>,
-    empty: bool,
-    end: usize,
-}
-
-/// The start tag `<c …>` at `lt` read in one pass, when it has no prefix and its attributes are
-/// plain; `None` for anything else (which `tag_at` reads).
-fn cell_tag(xml: &[u8], lt: usize) -> Option<CellTag<'_>> {
-    let space = |byte: &u8| matches!(byte, b' ' | b'\t' | b'\r' | b'\n');
-    if xml.get(lt + 1) != Some(&b'c')
-        || !xml.get(lt + 2).is_some_and(|byte| space(byte) || *byte == b'>' || *byte == b'/')
-    {
-        return None;
-    }
-    let mut cell = CellTag { reference: None, style: None, kind: None, empty: false, end: 0 };
-    let mut at = lt + 2;
-    loop {
-        while space(xml.get(at)?) {
-            at += 1;
-        }
-        match xml[at] {
-            b'>' => return Some(CellTag { end: at + 1, ..cell }),
-            b'/' if xml.get(at + 1) == Some(&b'>') => return Some(CellTag { empty: true, end: at + 2, ..cell }),
-            _ => {}
-        }
-        let name_start = at;
-        at += find_byte(&xml[at..], b'=')?;
-        let name = xml[name_start..at].trim_ascii_end();
-        at += 1;
-        while space(xml.get(at)?) {
-            at += 1;
-        }
-        let quote = *xml.get(at).filter(|quote| matches!(quote, b'"' | b'\''))?;
-        let start = at + 1;
-        at = start + find_byte(&xml[start..], quote)?;
-        let value = Some(&xml[start..at]);
-        at += 1;
-        match name {
-            b"r" => cell.reference = value,
-            b"s" => cell.style = value,
-            b"t" => cell.kind = value,
-            _ => {}
-        }
     }
 }
 
